@@ -1,0 +1,1 @@
+// Anchors jslds_core so that it exists before any subfolder adds sources.

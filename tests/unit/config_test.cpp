@@ -1,0 +1,175 @@
+// Run configuration: round trip, every error class, overrides, hash stability.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "core/config.h"
+
+using jslds::ConfigError;
+using jslds::RunConfig;
+
+namespace {
+
+ConfigError expect_error(const std::string& text) {
+  try {
+    jslds::parse_config(text, "run.toml");
+  } catch (const ConfigError& e) {
+    return e;
+  }
+  ADD_FAILURE() << "no ConfigError for:\n" << text;
+  return ConfigError("", 0, 0, "");
+}
+
+}  // namespace
+
+TEST(Config, DefaultsMatchModelMd) {
+  RunConfig c;
+  EXPECT_EQ(c.model.latent_dim, 64);
+  EXPECT_EQ(c.model.cell, "gru");
+  EXPECT_DOUBLE_EQ(c.loss.w_fp, 100.0);
+  EXPECT_DOUBLE_EQ(c.loss.w_approx, 10.0);
+  EXPECT_DOUBLE_EQ(c.train.adam_eps, 0.1);
+  EXPECT_DOUBLE_EQ(c.train.lr_decay, 0.9999);
+  EXPECT_EQ(c.loss.kl_warmup_steps, (std::vector<int64_t>{500, 1000}));
+  EXPECT_EQ(c.analysis.n_inits, 1024);
+}
+
+TEST(Config, CanonicalRoundTrip) {
+  RunConfig c = jslds::parse_config(
+      "[model]\nlatent_dim = 8\ncell = \"tanh\"\n[loss]\nw_fp = 3\n"
+      "kl_warmup_steps = [10, 20]\n[data]\nsimulate = \"ring-theta\"\nbin_ms = 10\n",
+      "a.toml");
+  EXPECT_EQ(c.model.latent_dim, 8);
+  EXPECT_EQ(c.model.cell, "tanh");
+  EXPECT_DOUBLE_EQ(c.loss.w_fp, 3.0);  // an integer is accepted for a real key
+  std::string text = jslds::to_toml(c);
+  RunConfig back = jslds::parse_config(text, "b.toml");
+  EXPECT_EQ(jslds::to_toml(back), text);
+  EXPECT_TRUE(back == c);
+  EXPECT_NE(text.find("w_fp = 3.0\n"), std::string::npos);
+  EXPECT_NE(text.find("kl_warmup_steps = [10, 20]\n"), std::string::npos);
+}
+
+TEST(Config, DefaultsTextParsesToDefaults) {
+  RunConfig c = jslds::parse_config(jslds::defaults_toml_commented(), "defaults.toml");
+  EXPECT_EQ(jslds::to_toml(c), jslds::to_toml(RunConfig{}));
+  EXPECT_NE(jslds::defaults_toml_commented().find("# bin width (ms)"), std::string::npos);
+}
+
+TEST(Config, HashIgnoresKeyOrderAndExplicitDefaults) {
+  RunConfig a = jslds::parse_config("[model]\nlatent_dim = 8\n[train]\nsteps = 5\n", "a");
+  RunConfig b = jslds::parse_config(
+      "[train]\nsteps = 5\nlr = 0.05\n[model]\ncell = \"gru\"\nlatent_dim = 8\n", "b");
+  EXPECT_EQ(jslds::config_sha256(a), jslds::config_sha256(b));
+  RunConfig c = jslds::parse_config("[model]\nlatent_dim = 9\n[train]\nsteps = 5\n", "c");
+  EXPECT_NE(jslds::config_sha256(a), jslds::config_sha256(c));
+  EXPECT_EQ(jslds::config_sha256(a).size(), 64u);
+}
+
+TEST(Config, Sha256KnownVector) {
+  EXPECT_EQ(jslds::sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(Config, UnknownKeyHasPositionAndSuggestion) {
+  ConfigError e = expect_error("[model]\ncell = \"gru\"\nlatnt_dim = 8\n");
+  EXPECT_EQ(e.file(), "run.toml");
+  EXPECT_EQ(e.line(), 3);
+  EXPECT_EQ(e.column(), 1);
+  EXPECT_NE(std::string(e.what()).find("run.toml:3:1:"), std::string::npos) << e.what();
+  EXPECT_NE(e.detail().find("did you mean 'latent_dim'"), std::string::npos) << e.what();
+}
+
+TEST(Config, UnknownSectionHasSuggestion) {
+  ConfigError e = expect_error("[modle]\nlatent_dim = 8\n");
+  EXPECT_EQ(e.line(), 1);
+  EXPECT_NE(e.detail().find("did you mean 'model'"), std::string::npos) << e.what();
+}
+
+TEST(Config, WrongType) {
+  ConfigError e = expect_error("[model]\n\nlatent_dim = \"big\"\n");
+  EXPECT_EQ(e.line(), 3);
+  EXPECT_EQ(e.column(), 14);
+  EXPECT_NE(e.detail().find("model.latent_dim must be an integer, got a string"),
+            std::string::npos)
+      << e.what();
+  ConfigError f = expect_error("[model]\nlatent_dim = 8.5\n");
+  EXPECT_NE(f.detail().find("must be an integer, got a float"), std::string::npos);
+}
+
+TEST(Config, OutOfRange) {
+  EXPECT_NE(expect_error("[model]\nlatent_dim = 0\n").detail().find("expected >= 1.0"),
+            std::string::npos);
+  EXPECT_NE(expect_error("[data]\nbin_ms = 0\n").detail().find("expected > 0.0"),
+            std::string::npos);
+  EXPECT_NE(expect_error("[data]\nvalid_fraction = 1.0\n").detail().find("< 1.0"),
+            std::string::npos);
+  EXPECT_NE(expect_error("[train]\nsteps = -1\n").detail().find("train.steps"),
+            std::string::npos);
+  EXPECT_NE(expect_error("[loss]\nkl_warmup_steps = [100, 10]\n").detail().find("start <= end"),
+            std::string::npos);
+}
+
+TEST(Config, UnknownEnumListsAllowed) {
+  ConfigError e = expect_error("[model]\ncell = \"lstm\"\n");
+  EXPECT_NE(e.detail().find("expected one of \"gru\", \"tanh\""), std::string::npos)
+      << e.what();
+  ConfigError d = expect_error("[runtime]\ndevice = \"gpu\"\n");
+  EXPECT_NE(d.detail().find("cuda:K"), std::string::npos) << d.what();
+  EXPECT_NO_THROW(jslds::parse_config("[runtime]\ndevice = \"cuda:1\"\n", "x"));
+}
+
+TEST(Config, SyntaxErrorHasPosition) {
+  ConfigError e = expect_error("[model]\nlatent_dim = = 3\n");
+  EXPECT_EQ(e.line(), 2);
+  EXPECT_NE(e.detail().find("TOML syntax error"), std::string::npos);
+}
+
+TEST(Config, Overrides) {
+  RunConfig c;
+  jslds::apply_override(c, "model.latent_dim=32");
+  jslds::apply_override(c, "model.cell=tanh");  // bare word taken as a string
+  jslds::apply_override(c, "data.simulate=ring-theta");
+  jslds::apply_override(c, "loss.kl_warmup_steps=[1, 2]");
+  jslds::apply_override(c, "train.lr = 1e-3");
+  EXPECT_EQ(c.model.latent_dim, 32);
+  EXPECT_EQ(c.model.cell, "tanh");
+  EXPECT_EQ(c.data.simulate, "ring-theta");
+  EXPECT_EQ(c.loss.kl_warmup_steps, (std::vector<int64_t>{1, 2}));
+  EXPECT_DOUBLE_EQ(c.train.lr, 1e-3);
+  try {
+    jslds::apply_override(c, "model.latnt_dim=8");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.file(), "--set");
+    EXPECT_NE(e.detail().find("did you mean 'latent_dim'"), std::string::npos);
+  }
+  EXPECT_THROW(jslds::apply_override(c, "model.latent_dim=abc"), ConfigError);
+  EXPECT_THROW(jslds::apply_override(c, "latent_dim"), ConfigError);
+  EXPECT_EQ(c.model.latent_dim, 32);  // failed overrides change nothing
+}
+
+TEST(Config, PathAndSimulateAreExclusive) {
+  ConfigError e = expect_error("[data]\npath = \"a.nwb\"\nsimulate = \"lorenz\"\n");
+  EXPECT_NE(e.detail().find("both set"), std::string::npos);
+}
+
+TEST(Config, LoadMissingFile) {
+  try {
+    jslds::load_config("/nonexistent/run.toml");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("does not exist"), std::string::npos);
+  }
+}
+
+TEST(Config, ValueTextAndKeys) {
+  RunConfig c;
+  EXPECT_EQ(jslds::config_value_text(c, "model.latent_dim"), "64");
+  EXPECT_EQ(jslds::config_value_text(c, "model.cell"), "\"gru\"");
+  EXPECT_EQ(jslds::config_value_text(c, "loss.l2"), "2e-05");
+  auto keys = jslds::config_keys();
+  EXPECT_EQ(keys.front(), "data.path");
+  EXPECT_NE(std::find(keys.begin(), keys.end(), "runtime.threads"), keys.end());
+  EXPECT_NE(jslds::to_json(c).find("\"latent_dim\":64"), std::string::npos);
+}
