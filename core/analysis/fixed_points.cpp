@@ -1,0 +1,232 @@
+// Fixed-point search and point-set reductions (MODEL.md §7.1–7.2).
+// Letters: p points, a active points (not yet converged), n latent dimension.
+#include "core/analysis/fixed_points.h"
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+namespace jslds::analysis {
+namespace {
+
+void require_points(const at::Tensor& t, const char* what) {
+  if (!t.defined() || t.dim() != 2 || !t.is_floating_point())
+    throw std::invalid_argument(fmt::format(
+        "{}: expected a 2-D floating tensor (points, latent_dim), got {}", what,
+        t.defined() ? fmt::format("{}-D {}", t.dim(), std::string(t.dtype().name()))
+                    : std::string("an undefined tensor")));
+}
+
+/// PyTorch's ReduceLROnPlateau in mode "min" with a relative threshold and no cooldown:
+/// the learning rate is multiplied by `factor` (floored at min_lr) once the objective has not
+/// improved on its best value by the fraction `threshold` for more than `patience` calls.
+class PlateauDecay {
+ public:
+  PlateauDecay(double lr, const FixedPointSearchOptions& o)
+      : lr_(lr), factor_(o.plateau_factor), threshold_(o.plateau_threshold),
+        min_lr_(o.min_lr), patience_(o.plateau_patience) {}
+
+  double lr() const { return lr_; }
+
+  void step(double objective) {
+    if (objective < best_ * (1.0 - threshold_)) {
+      best_ = objective;
+      bad_ = 0;
+    } else {
+      ++bad_;
+    }
+    if (bad_ > patience_) {
+      double next = std::max(lr_ * factor_, min_lr_);
+      if (lr_ - next > 1e-8) lr_ = next;
+      bad_ = 0;
+    }
+  }
+
+ private:
+  double lr_, factor_, threshold_, min_lr_;
+  int64_t patience_;
+  double best_ = std::numeric_limits<double>::infinity();
+  int64_t bad_ = 0;
+};
+
+}  // namespace
+
+FixedPointSearchOptions FixedPointSearchOptions::from_config(const AnalysisOptions& options) {
+  FixedPointSearchOptions o;
+  o.max_iters = options.max_iters;
+  o.fp_tol = options.fp_tol;
+  return o;
+}
+
+ResidualGradientFn autograd_residual_gradient(StepFn step) {
+  return [step = std::move(step)](const at::Tensor& x_pn) {
+    torch::AutoGradMode enable_grad(true);
+    at::Tensor x = x_pn.detach().requires_grad_(true);
+    at::Tensor residual = step(x) - x;
+    at::Tensor q = 0.5 * residual.square().sum();
+    auto grads = torch::autograd::grad({q}, {x}, /*grad_outputs=*/{}, /*retain_graph=*/false,
+                                       /*create_graph=*/false, /*allow_unused=*/true);
+    at::Tensor g = grads[0].defined() ? grads[0] : torch::zeros_like(x_pn);
+    return std::pair<at::Tensor, at::Tensor>{residual.detach(), g};
+  };
+}
+
+FixedPointSearchResult search_fixed_points(const ResidualGradientFn& residual_gradient,
+                                           const at::Tensor& x0_pn,
+                                           const FixedPointSearchOptions& o,
+                                           const SearchProgressFn& progress,
+                                           int64_t progress_every) {
+  require_points(x0_pn, "fixed-point search starting states");
+  if (!residual_gradient)
+    throw std::invalid_argument("fixed-point search: no residual/gradient function given");
+  if (!torch::isfinite(x0_pn).all().item<bool>())
+    throw std::invalid_argument("fixed-point search: starting states contain NaN or Inf");
+  torch::NoGradGuard no_grad;
+  const int64_t P = x0_pn.size(0);
+  const int64_t n = x0_pn.size(1);
+  FixedPointSearchResult out;
+  out.x_pn = x0_pn.detach().clone();
+  out.final_lr = o.lr;
+  auto finish = [&] {
+    if (P > 0) {
+      at::Tensor residual = residual_gradient(out.x_pn).first;
+      at::Tensor sq_p = residual.to(torch::kFloat64).square().sum(1);
+      out.q_p = 0.5 * sq_p;
+      out.converged_p = sq_p < static_cast<double>(n) * o.fp_tol;
+    } else {
+      out.q_p = torch::zeros({0}, torch::kFloat64);
+      out.converged_p = torch::zeros({0}, torch::kBool);
+    }
+    return out;
+  };
+  if (P == 0) {
+    out.stop_reason = "no_points";
+    return finish();
+  }
+
+  // Row p has converged when Σ_i r_pi² < n·fp_tol (mean-over-dims squared speed < fp_tol).
+  const double sq_tol = static_cast<double>(n) * o.fp_tol;
+  const double grad_scale = o.reduction == Reduction::kMean ? 1.0 / static_cast<double>(P) : 1.0;
+  at::Tensor x = out.x_pn.clone();  // the active points
+  at::Tensor rows = torch::arange(P, torch::TensorOptions().dtype(torch::kLong));
+  at::Tensor m = torch::zeros_like(x);  // Adam first moment
+  at::Tensor v = torch::zeros_like(x);  // Adam second moment
+  PlateauDecay plateau(o.lr, o);
+  double frozen_q = 0.0;  // Σ q of points removed from the batch
+  out.stop_reason = "max_iters";
+
+  for (int64_t it = 1; it <= o.max_iters; ++it) {
+    auto [residual, grad] = residual_gradient(x);
+    if (residual.sizes() != x.sizes() || grad.sizes() != x.sizes())
+      throw std::invalid_argument(fmt::format(
+          "fixed-point search: the residual/gradient function returned shapes {} and {} for "
+          "states of shape {}; expected both equal to the states' shape",
+          fmt::join(residual.sizes(), "x"), fmt::join(grad.sizes(), "x"),
+          fmt::join(x.sizes(), "x")));
+    const int64_t a = x.size(0);
+    out.iterations = it;
+    out.point_iterations += a;
+    at::Tensor sq_a = residual.square().sum(1);
+    at::Tensor conv_a = sq_a < sq_tol;
+    const int64_t n_conv = conv_a.sum().item<int64_t>();
+    const double objective = 0.5 * sq_a.sum().item<double>() + frozen_q;
+    if (!std::isfinite(objective))
+      throw std::runtime_error(fmt::format(
+          "fixed-point search: q became non-finite at iteration {} (lr {}); the map diverges "
+          "from some starting states",
+          it, plateau.lr()));
+    const bool report = progress && (it % progress_every == 0 || n_conv == a);
+    if (report) progress(it, a - n_conv, plateau.lr(), 0.5 * sq_a.max().item<double>());
+    if (n_conv == a) {
+      out.stop_reason = "all_converged";
+      break;
+    }
+    // Freeze converged points once enough of them have accumulated to pay for the gather.
+    if (o.freeze_converged && n_conv > 0 && n_conv * 16 >= a) {
+      at::Tensor done = conv_a.nonzero().squeeze(1);
+      at::Tensor keep = torch::logical_not(conv_a).nonzero().squeeze(1);
+      out.x_pn.index_copy_(0, rows.index_select(0, done), x.index_select(0, done));
+      frozen_q += 0.5 * sq_a.index_select(0, done).sum().item<double>();
+      x = x.index_select(0, keep);
+      m = m.index_select(0, keep);
+      v = v.index_select(0, keep);
+      grad = grad.index_select(0, keep);
+      rows = rows.index_select(0, keep);
+    }
+    // Adam (Kingma & Ba 2015; the same update as torch::optim::Adam without weight decay),
+    // written out with tensor ops so the moments can follow the batch when it shrinks.
+    if (grad_scale != 1.0) grad.mul_(grad_scale);
+    m.mul_(o.adam_beta1).add_(grad, 1.0 - o.adam_beta1);
+    v.mul_(o.adam_beta2).addcmul_(grad, grad, 1.0 - o.adam_beta2);
+    const double bias1 = 1.0 - std::pow(o.adam_beta1, static_cast<double>(it));
+    const double bias2 = 1.0 - std::pow(o.adam_beta2, static_cast<double>(it));
+    at::Tensor denom = v.sqrt().div_(std::sqrt(bias2)).add_(o.adam_eps);
+    x.addcdiv_(m, denom, -plateau.lr() / bias1);
+    plateau.step(o.reduction == Reduction::kMean ? objective / static_cast<double>(P)
+                                                 : objective);
+  }
+  out.x_pn.index_copy_(0, rows, x);
+  out.final_lr = plateau.lr();
+  return finish();
+}
+
+at::Tensor merge_duplicates(const at::Tensor& points_pn, const at::Tensor& q_p, double tol) {
+  require_points(points_pn, "merge_duplicates points");
+  if (!q_p.defined() || q_p.dim() != 1 || q_p.size(0) != points_pn.size(0))
+    throw std::invalid_argument(fmt::format(
+        "merge_duplicates: expected q of shape ({}), got {}", points_pn.size(0),
+        q_p.defined() ? fmt::format("({})", fmt::join(q_p.sizes(), ", ")) : "undefined"));
+  torch::NoGradGuard no_grad;
+  const int64_t P = points_pn.size(0);
+  at::Tensor order = std::get<1>(torch::sort(q_p.detach().to(torch::kCPU), /*stable=*/true,
+                                             /*dim=*/0, /*descending=*/false));
+  at::Tensor pts = points_pn.detach().to(torch::kCPU, torch::kFloat64).index_select(0, order);
+  at::Tensor suppressed = torch::zeros({P}, torch::kBool);
+  std::vector<int64_t> kept;
+  for (int64_t i = 0; i < P; ++i) {
+    if (suppressed[i].item<bool>()) continue;
+    kept.push_back(order[i].item<int64_t>());
+    suppressed.logical_or_((pts - pts[i]).norm(2, {1}) <= tol);
+  }
+  return torch::tensor(kept, torch::kLong);
+}
+
+at::Tensor inlier_indices(const at::Tensor& points_pn, const at::Tensor& reference_pn,
+                          double scale) {
+  require_points(points_pn, "inlier_indices points");
+  require_points(reference_pn, "inlier_indices reference states");
+  torch::NoGradGuard no_grad;
+  if (reference_pn.size(0) == 0 || points_pn.size(0) == 0)
+    return torch::arange(points_pn.size(0), torch::kLong);
+  at::Tensor ref = reference_pn.detach().to(torch::kCPU, torch::kFloat64);
+  at::Tensor centroid = ref.mean(0);
+  const double spread = (ref - centroid).norm(2, {1}).mean().item<double>();
+  at::Tensor dist = (points_pn.detach().to(torch::kCPU, torch::kFloat64) - centroid).norm(2, {1});
+  return (dist <= scale * spread).nonzero().squeeze(1);
+}
+
+at::Tensor select_expansion_points(const at::Tensor& points_pn, double unique_tol,
+                                   int64_t max_points) {
+  require_points(points_pn, "select_expansion_points");
+  torch::NoGradGuard no_grad;
+  const int64_t P = points_pn.size(0);
+  std::vector<int64_t> kept;
+  if (P == 0 || max_points <= 0) return torch::zeros({0}, torch::kLong);
+  at::Tensor pts = points_pn.detach().to(torch::kCPU, torch::kFloat64);
+  int64_t next = (pts - pts.mean(0)).norm(2, {1}).argmax().item<int64_t>();
+  at::Tensor nearest = torch::full({P}, std::numeric_limits<double>::infinity(), torch::kFloat64);
+  while (true) {
+    kept.push_back(next);
+    if (static_cast<int64_t>(kept.size()) >= max_points) break;
+    torch::minimum_out(nearest, nearest, (pts - pts[next]).norm(2, {1}));
+    next = nearest.argmax().item<int64_t>();
+    if (nearest[next].item<double>() <= unique_tol) break;
+  }
+  return torch::tensor(kept, torch::kLong);
+}
+
+}  // namespace jslds::analysis

@@ -1,0 +1,128 @@
+// Numerical fixed points of an autonomous map and the point-set reductions around them
+// (MODEL.md §7 steps 1–2; FixedPointFinder recipe, Golub & Sussillo 2018, JOSS 3:1003).
+//
+// Letters in tensor names: p points (starting states, expansion points or fixed points),
+// n latent (generator) dimension.
+//
+// Everything here is a pure function of tensors: no model, no files. The map is given as a
+// residual-and-gradient function so that a closed form (core/analysis/generator_maps.h) and
+// autograd (autograd_residual_gradient) are interchangeable.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+
+#include <ATen/core/Tensor.h>
+
+#include "core/config.h"
+
+namespace jslds::analysis {
+
+/// F(x, u = 0) of an autonomous map, batched over rows: (p, n) → (p, n).
+using StepFn = std::function<at::Tensor(const at::Tensor& x_pn)>;
+
+/// Per row, the residual r = F(x) − x and the gradient of q(x) = ½‖F(x) − x‖² with respect to
+/// x, which is (J(x) − I)ᵀ r: (p, n) → ((p, n), (p, n)). Implementations must not build an
+/// autograd graph that outlives the call.
+using ResidualGradientFn =
+    std::function<std::pair<at::Tensor, at::Tensor>(const at::Tensor& x_pn)>;
+
+/// A ResidualGradientFn computed by autograd through `step` (one forward and one backward
+/// pass per call). `step` must be differentiable with torch ops.
+ResidualGradientFn autograd_residual_gradient(StepFn step);
+
+/// How the per-point objectives are combined before Adam sees the gradient. Adam is
+/// invariant to the gradient's scale except through eps, so kMean with eps ε is kSum with eps
+/// P·ε: the choice decides whether a point's gradient is large or small against eps.
+enum class Reduction {
+  /// Σ_p q_p, as MODEL §7.2 prescribes. With lr 1.0 and eps 1e-2 the gradient is large against
+  /// eps far from a fixed point, so Adam takes steps of about lr per coordinate and throws
+  /// points into the GRU's saturated region (z → 1, where F(x) ≈ x); near a fixed point it is
+  /// small against eps and the effective gradient step lr/eps = 100 is unstable unless the
+  /// plateau decay has brought lr down ~100-fold. Measured (docs/analysis.md): a contracting
+  /// 16-d GRU leaves 30 of 64 starts unconverged after 5000 iterations, some at ‖x‖ ≈ 30; the
+  /// 64-d benchmark GRU converges 55 of 1024 (the Python reference with --reduce sum agrees).
+  kSum,
+  /// (1/P) Σ_p q_p: FixedPointFinder's own objective and the Python reference's default.
+  /// Converges on every known system of the tests and on the benchmark (1024 of 1024).
+  kMean,
+};
+
+/// Options of the fixed-point search. The defaults are MODEL §7.2; `from_config` copies the
+/// run-configuration keys ([analysis] max_iters, fp_tol) and leaves the rest at these values.
+struct FixedPointSearchOptions {
+  int64_t max_iters = 5000;      // iteration cap
+  double fp_tol = 1e-7;          // a point has converged when ‖F(x) − x‖²/n < fp_tol
+  double lr = 1.0;               // initial Adam learning rate (FixedPointFinder)
+  double adam_eps = 1e-2;        // Adam epsilon (FixedPointFinder's 0.01, not Adam's 1e-8)
+  double adam_beta1 = 0.9;       // Adam first-moment decay
+  double adam_beta2 = 0.999;     // Adam second-moment decay
+  double plateau_factor = 0.95;  // plateau decay: lr ← max(min_lr, lr·factor) ...
+  int64_t plateau_patience = 5;  // ... after this many iterations without relative improvement
+  double plateau_threshold = 1e-4;  // ... of at least this fraction of the best objective
+  double min_lr = 1e-5;          // floor of the plateau decay
+  /// Default kMean, deviating from MODEL §7.2's SUM for the reasons given at Reduction.
+  Reduction reduction = Reduction::kMean;
+  /// Remove converged points from the batch (their state is kept as it was when they first
+  /// met the tolerance). Adam is element-wise and, with either reduction, one point's update
+  /// never depends on another point's state, so every point follows exactly the trajectory it
+  /// would follow in the full batch until it converges; only the plateau decay (which watches
+  /// the objective over all points) sees frozen points at their frozen q. It saves the work of
+  /// iterating converged points while the slowest ones finish.
+  bool freeze_converged = true;
+
+  static FixedPointSearchOptions from_config(const AnalysisOptions& options);
+};
+
+/// Progress of the search, called every `progress_every` iterations and at the end:
+/// (iteration, points still above tolerance, current lr, largest q among them).
+using SearchProgressFn =
+    std::function<void(int64_t iteration, int64_t n_active, double lr, double q_max)>;
+
+struct FixedPointSearchResult {
+  at::Tensor x_pn;           // final states, same order as the starting states
+  at::Tensor q_p;            // q = ½‖F(x) − x‖² at x_pn (recomputed, float64)
+  at::Tensor converged_p;    // bool: ‖F(x) − x‖²/n < fp_tol
+  int64_t iterations = 0;    // gradient evaluations of the batch (≤ max_iters)
+  std::string stop_reason;   // "all_converged" | "max_iters" | "no_points"
+  double final_lr = 0.0;
+  int64_t point_iterations = 0;  // Σ over iterations of points in the batch (the work done)
+};
+
+/// Minimises q(x) = ½‖F(x) − x‖² jointly from every row of `x0_pn` with Adam and plateau
+/// decay (MODEL §7.2), stopping early when every point has converged.
+/// x0_pn: (p, n) float32 or float64; the search runs in that dtype on its device.
+/// Throws std::invalid_argument on a non-2-D or non-floating x0_pn, non-finite starting
+/// states, or a residual_gradient returning tensors of another shape.
+FixedPointSearchResult search_fixed_points(const ResidualGradientFn& residual_gradient,
+                                           const at::Tensor& x0_pn,
+                                           const FixedPointSearchOptions& options,
+                                           const SearchProgressFn& progress = {},
+                                           int64_t progress_every = 500);
+
+/// Greedy duplicate merging: visits the points by increasing q and keeps a point unless it
+/// lies within `tol` (Euclidean) of one already kept, so each cluster of duplicates keeps its
+/// smallest-q member and kept points are pairwise farther apart than `tol`.
+/// points_pn (p, n), q_p (p): returns the kept row indices (int64, by increasing q).
+at::Tensor merge_duplicates(const at::Tensor& points_pn, const at::Tensor& q_p, double tol);
+
+/// Indices of the rows of points_pn lying within `scale` × (mean distance of reference_pn's
+/// rows to their centroid) of that centroid (MODEL §7.2: scale 10, reference = the starting
+/// states). Returns int64 indices in increasing order.
+at::Tensor inlier_indices(const at::Tensor& points_pn, const at::Tensor& reference_pn,
+                          double scale);
+
+/// Expansion points to analyse (MODEL §7.1): merges points closer than `unique_tol` and keeps
+/// at most `max_points` by farthest-point sampling, in one pass: starting from the point
+/// farthest from the centroid, repeatedly adds the point farthest from those kept, and stops
+/// at `max_points` or when that distance is ≤ unique_tol. Kept points are therefore pairwise
+/// farther apart than unique_tol, and when fewer than max_points are kept every input point
+/// lies within unique_tol of a kept one (a valid merge at unique_tol).
+/// Costs O(p · max_points · n), so it takes every e*_t of a validation set directly.
+/// Returns int64 indices in selection order. Throws std::invalid_argument for a non-2-D input.
+at::Tensor select_expansion_points(const at::Tensor& points_pn, double unique_tol,
+                                   int64_t max_points);
+
+}  // namespace jslds::analysis

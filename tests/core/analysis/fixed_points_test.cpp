@@ -1,0 +1,133 @@
+// Fixed-point search and point-set reductions (core/analysis/fixed_points.h).
+// Letters: p points, n latent dimension.
+#include "core/analysis/fixed_points.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "core/analysis/generator_maps.h"
+
+namespace jslds::analysis {
+namespace {
+
+const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
+
+// The hand-written Adam of the search takes exactly torch::optim::Adam's steps.
+void expect_adam_matches_torch(Reduction reduction) {
+  torch::manual_seed(10);
+  const int64_t p = 6, n = 3, steps = 40;
+  torch::Tensor a = torch::randn({n, n}, kF64) * 0.6;
+  StepFn step = [a](const torch::Tensor& x) { return x.mm(a.t()); };
+  torch::Tensor x0 = torch::randn({p, n}, kF64);
+
+  FixedPointSearchOptions o;
+  o.max_iters = steps;
+  o.lr = 0.05;
+  o.fp_tol = 1e-300;          // never converges: every iteration takes a step
+  o.plateau_factor = 1.0;     // constant learning rate, as in the torch loop below
+  o.freeze_converged = false;
+  o.reduction = reduction;
+  FixedPointSearchResult found = search_fixed_points(autograd_residual_gradient(step), x0, o);
+  ASSERT_EQ(found.iterations, steps);
+
+  torch::Tensor x = x0.clone().requires_grad_(true);
+  torch::optim::Adam adam({x}, torch::optim::AdamOptions(o.lr).eps(o.adam_eps).betas(
+                                   {o.adam_beta1, o.adam_beta2}));
+  for (int64_t i = 0; i < steps; ++i) {
+    adam.zero_grad();
+    torch::Tensor q = 0.5 * (step(x) - x).square().sum(1);
+    (reduction == Reduction::kSum ? q.sum() : q.mean()).backward();
+    adam.step();
+  }
+  EXPECT_LT(((found.x_pn - x.detach()).abs().max()).item<double>(), 1e-12);
+  EXPECT_GT(((found.x_pn - x0).abs().max()).item<double>(), 1e-3);  // it did move
+}
+
+TEST(FixedPointSearch, AdamStepsEqualTorchOptimAdamWithSum) { expect_adam_matches_torch(Reduction::kSum); }
+TEST(FixedPointSearch, AdamStepsEqualTorchOptimAdamWithMean) { expect_adam_matches_torch(Reduction::kMean); }
+
+TEST(FixedPointSearch, ContractingGruConvergesToTheOrigin) {
+  torch::manual_seed(11);
+  const int64_t n = 16;
+  const double gain = 0.9 / std::sqrt(16.0);
+  AutonomousMap map = gru_map({torch::randn({n, n}, kF64) * gain, torch::randn({n, n}, kF64) * gain,
+                               torch::randn({n, n}, kF64) * gain, torch::zeros({n}, kF64),
+                               torch::full({n}, 0.5, kF64), torch::zeros({n}, kF64)});
+  torch::Tensor x0 = 0.5 * torch::randn({64, n}, kF64);
+  FixedPointSearchOptions o;
+  o.fp_tol = 1e-12;
+  FixedPointSearchResult found = search_fixed_points(map.residual_gradient, x0, o);
+  EXPECT_EQ(found.stop_reason, "all_converged");
+  EXPECT_TRUE(found.converged_p.all().item<bool>());
+  EXPECT_LT(found.x_pn.abs().max().item<double>(), 1e-4);
+  EXPECT_LT(found.q_p.max().item<double>(), 0.5 * n * 1e-12);
+  // Freezing converged points saved work: fewer point-iterations than iterations × points.
+  EXPECT_LT(found.point_iterations, found.iterations * 64);
+}
+
+TEST(FixedPointSearch, ProgressIsReportedAndStopsAtMaxIters) {
+  StepFn grow = [](const torch::Tensor& x) { return 1.5 * x + 1.0; };  // fixed point x = −2
+  torch::Tensor x0 = torch::zeros({4, 2}, kF64);
+  FixedPointSearchOptions o;
+  o.max_iters = 30;
+  o.fp_tol = 1e-300;
+  int64_t calls = 0, last_iteration = 0;
+  FixedPointSearchResult found = search_fixed_points(
+      autograd_residual_gradient(grow), x0, o,
+      [&](int64_t it, int64_t active, double, double) {
+        ++calls;
+        last_iteration = it;
+        EXPECT_EQ(active, 4);
+      },
+      /*progress_every=*/10);
+  EXPECT_EQ(found.stop_reason, "max_iters");
+  EXPECT_EQ(found.iterations, 30);
+  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(last_iteration, 30);
+  EXPECT_FALSE(found.converged_p.any().item<bool>());
+}
+
+TEST(FixedPointSearch, RejectsBadStartingStates) {
+  StepFn id = [](const torch::Tensor& x) { return x; };
+  EXPECT_THROW(search_fixed_points(autograd_residual_gradient(id), torch::zeros({3}, kF64), {}),
+               std::invalid_argument);
+  torch::Tensor bad = torch::zeros({2, 2}, kF64);
+  bad[1][0] = std::nan("");
+  EXPECT_THROW(search_fixed_points(autograd_residual_gradient(id), bad, {}), std::invalid_argument);
+}
+
+TEST(MergeDuplicates, KeepsTheSmallestQOfEachCluster) {
+  torch::Tensor pts = torch::tensor({0.0, 0.0, 0.001, 0.0, 5.0, 5.0, 5.0, 5.002}, kF64).view({4, 2});
+  torch::Tensor q = torch::tensor({3e-9, 1e-9, 2e-9, 4e-9}, kF64);
+  torch::Tensor kept = merge_duplicates(pts, q, /*tol=*/0.01);
+  ASSERT_EQ(kept.numel(), 2);
+  EXPECT_EQ(kept[0].item<int64_t>(), 1);  // smallest q overall, covers point 0
+  EXPECT_EQ(kept[1].item<int64_t>(), 2);  // smaller q of the pair at (5, 5)
+  EXPECT_EQ(merge_duplicates(pts, q, /*tol=*/1e-6).numel(), 4);
+}
+
+TEST(InlierIndices, DropsPointsFarFromTheStartingStates) {
+  torch::Tensor ref = torch::tensor({-1.0, 0.0, 1.0, 0.0}, kF64).view({2, 2});  // spread 1
+  torch::Tensor pts = torch::tensor({0.5, 0.0, 9.9, 0.0, 10.1, 0.0}, kF64).view({3, 2});
+  torch::Tensor keep = inlier_indices(pts, ref, /*scale=*/10.0);
+  ASSERT_EQ(keep.numel(), 2);
+  EXPECT_EQ(keep[0].item<int64_t>(), 0);
+  EXPECT_EQ(keep[1].item<int64_t>(), 1);
+}
+
+TEST(SelectExpansionPoints, MergesTightClustersAndCapsByFarthestPointSampling) {
+  torch::manual_seed(12);
+  torch::Tensor centres = torch::tensor({0.0, 0.0, 0.0, 3.0, 0.0, 0.0, 0.0, 4.0, 0.0}, kF64).view({3, 3});
+  torch::Tensor pts = (centres.repeat({100, 1}) + 1e-4 * torch::randn({300, 3}, kF64));
+  torch::Tensor kept = select_expansion_points(pts, /*unique_tol=*/0.01, /*max_points=*/64);
+  ASSERT_EQ(kept.numel(), 3);
+  torch::Tensor chosen = pts.index_select(0, kept);
+  // One representative per cluster.
+  EXPECT_LT(torch::cdist(centres, chosen).amin(1).max().item<double>(), 1e-3);
+  // With a cap of 2, farthest-point sampling keeps the two most distant clusters.
+  torch::Tensor two = pts.index_select(0, select_expansion_points(pts, 0.01, 2));
+  EXPECT_NEAR(torch::cdist(two, two).max().item<double>(), 5.0, 1e-3);
+}
+
+}  // namespace
+}  // namespace jslds::analysis
