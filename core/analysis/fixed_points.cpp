@@ -116,7 +116,6 @@ FixedPointSearchResult search_fixed_points(const ResidualGradientFn& residual_gr
   at::Tensor m = torch::zeros_like(x);  // Adam first moment
   at::Tensor v = torch::zeros_like(x);  // Adam second moment
   PlateauDecay plateau(o.lr, o);
-  double frozen_q = 0.0;  // Σ q of points removed from the batch
   out.stop_reason = "max_iters";
 
   for (int64_t it = 1; it <= o.max_iters; ++it) {
@@ -130,10 +129,13 @@ FixedPointSearchResult search_fixed_points(const ResidualGradientFn& residual_gr
     const int64_t a = x.size(0);
     out.iterations = it;
     out.point_iterations += a;
-    at::Tensor sq_a = residual.square().sum(1);
+    at::Tensor norm_a = at::linalg_vector_norm(residual, 2, {1});
+    at::Tensor sq_a = norm_a.square();
     at::Tensor conv_a = sq_a < sq_tol;
     const int64_t n_conv = conv_a.sum().item<int64_t>();
-    const double objective = 0.5 * sq_a.sum().item<double>() + frozen_q;
+    // The plateau decay watches the objective over the points still in the batch: frozen
+    // points would add a constant floor that hides the remaining points' progress.
+    const double objective = 0.5 * sq_a.sum().item<double>();
     if (!std::isfinite(objective))
       throw std::runtime_error(fmt::format(
           "fixed-point search: q became non-finite at iteration {} (lr {}); the map diverges "
@@ -150,7 +152,6 @@ FixedPointSearchResult search_fixed_points(const ResidualGradientFn& residual_gr
       at::Tensor done = conv_a.nonzero().squeeze(1);
       at::Tensor keep = torch::logical_not(conv_a).nonzero().squeeze(1);
       out.x_pn.index_copy_(0, rows.index_select(0, done), x.index_select(0, done));
-      frozen_q += 0.5 * sq_a.index_select(0, done).sum().item<double>();
       x = x.index_select(0, keep);
       m = m.index_select(0, keep);
       v = v.index_select(0, keep);
@@ -159,13 +160,14 @@ FixedPointSearchResult search_fixed_points(const ResidualGradientFn& residual_gr
     }
     // Adam (Kingma & Ba 2015; the same update as torch::optim::Adam without weight decay),
     // written out with tensor ops so the moments can follow the batch when it shrinks.
+    // m/(√(v/b₂) + ε) is rewritten as √b₂·m/(√v + ε√b₂) to save one pass over the batch.
     if (grad_scale != 1.0) grad.mul_(grad_scale);
-    m.mul_(o.adam_beta1).add_(grad, 1.0 - o.adam_beta1);
+    m.mul_(o.adam_beta1).add_(grad, 1.0 - o.adam_beta1);  // (lerp_ is 4× slower here)
     v.mul_(o.adam_beta2).addcmul_(grad, grad, 1.0 - o.adam_beta2);
     const double bias1 = 1.0 - std::pow(o.adam_beta1, static_cast<double>(it));
-    const double bias2 = 1.0 - std::pow(o.adam_beta2, static_cast<double>(it));
-    at::Tensor denom = v.sqrt().div_(std::sqrt(bias2)).add_(o.adam_eps);
-    x.addcdiv_(m, denom, -plateau.lr() / bias1);
+    const double sqrt_bias2 = std::sqrt(1.0 - std::pow(o.adam_beta2, static_cast<double>(it)));
+    at::Tensor denom = v.sqrt().add_(o.adam_eps * sqrt_bias2);
+    x.addcdiv_(m, denom, -plateau.lr() * sqrt_bias2 / bias1);
     plateau.step(o.reduction == Reduction::kMean ? objective / static_cast<double>(P)
                                                  : objective);
   }

@@ -68,9 +68,11 @@ struct FixedPointSearchOptions {
   /// Remove converged points from the batch (their state is kept as it was when they first
   /// met the tolerance). Adam is element-wise and, with either reduction, one point's update
   /// never depends on another point's state, so every point follows exactly the trajectory it
-  /// would follow in the full batch until it converges; only the plateau decay (which watches
-  /// the objective over all points) sees frozen points at their frozen q. It saves the work of
-  /// iterating converged points while the slowest ones finish.
+  /// would follow in the full batch until it converges, except through the shared learning
+  /// rate: the plateau decay then watches the objective of the points still in the batch
+  /// (with the frozen points' q as a constant floor it would see no progress and decay lr
+  /// while the last points still move). It saves the work of iterating converged points
+  /// while the slowest ones finish.
   bool freeze_converged = true;
 
   static FixedPointSearchOptions from_config(const AnalysisOptions& options);
