@@ -41,9 +41,10 @@ enum class Reduction {
   /// eps far from a fixed point, so Adam takes steps of about lr per coordinate and throws
   /// points into the GRU's saturated region (z → 1, where F(x) ≈ x); near a fixed point it is
   /// small against eps and the effective gradient step lr/eps = 100 is unstable unless the
-  /// plateau decay has brought lr down ~100-fold. Measured (docs/analysis.md): a contracting
-  /// 16-d GRU leaves 30 of 64 starts unconverged after 5000 iterations, some at ‖x‖ ≈ 30; the
-  /// 64-d benchmark GRU converges 55 of 1024 (the Python reference with --reduce sum agrees).
+  /// plateau decay has brought lr down ~100-fold. Measured (docs/analysis.md): on a
+  /// contracting 16-d GRU (only fixed point: the origin) starts are still unconverged after
+  /// 5000 iterations, some at coordinates of magnitude 28; the 64-d benchmark GRU converges
+  /// 55 of 1024 starts (the Python reference with --reduce sum agrees).
   kSum,
   /// (1/P) Σ_p q_p: FixedPointFinder's own objective and the Python reference's default.
   /// Converges on every known system of the tests and on the benchmark (1024 of 1024).
