@@ -161,9 +161,9 @@ FixedPointSearchResult search_fixed_points(const ResidualGradientFn& residual_gr
     // Adam (Kingma & Ba 2015; the same update as torch::optim::Adam without weight decay),
     // written out with tensor ops so the moments can follow the batch when it shrinks.
     // m/(√(v/b₂) + ε) is rewritten as √b₂·m/(√v + ε√b₂) to save one pass over the batch.
-    if (grad_scale != 1.0) grad.mul_(grad_scale);
-    m.mul_(o.adam_beta1).add_(grad, 1.0 - o.adam_beta1);  // (lerp_ is 4× slower here)
-    v.mul_(o.adam_beta2).addcmul_(grad, grad, 1.0 - o.adam_beta2);
+    // The reduction's factor (1/P for the mean) is folded into the moment updates.
+    m.mul_(o.adam_beta1).add_(grad, (1.0 - o.adam_beta1) * grad_scale);  // (lerp_ is 4× slower)
+    v.mul_(o.adam_beta2).addcmul_(grad, grad, (1.0 - o.adam_beta2) * grad_scale * grad_scale);
     const double bias1 = 1.0 - std::pow(o.adam_beta1, static_cast<double>(it));
     const double sqrt_bias2 = std::sqrt(1.0 - std::pow(o.adam_beta2, static_cast<double>(it)));
     at::Tensor denom = v.sqrt().add_(o.adam_eps * sqrt_bias2);

@@ -162,6 +162,51 @@ TEST(KnownSystems, ContinuousRingAttractorScoresHigh) {
   EXPECT_EQ(r.summary.at("n_slow_modes"), 1.0);  // the tangential mode, |λ| = 1
 }
 
+TEST(KnownSystems, AutogradAndClosedFormGruGiveTheSameAnalysis) {
+  // A GRU with gain 2.5 has several fixed points; the generic path (autograd through the step
+  // for both the search gradient and the Jacobians) must find the same ones.
+  torch::manual_seed(9);
+  const int64_t n = 6;
+  const double gain = 2.5 / std::sqrt(6.0);
+  GruWeights w{torch::randn({n, n}, kF64) * gain, torch::randn({n, n}, kF64) * gain,
+               torch::randn({n, n}, kF64) * gain, torch::zeros({n}, kF64),
+               torch::zeros({n}, kF64), torch::zeros({n}, kF64)};
+  AnalysisInput closed;
+  closed.set_map(gru_map(w));
+  closed.states_pn = torch::randn({100, n}, kF64);
+  closed.expansion_points_pn = torch::randn({20, n}, kF64);
+  closed.bin_ms = 10.0;
+  AnalysisInput generic = closed;
+  generic.jacobian = {};
+  generic.residual_gradient = {};
+  AnalysisResult a = run_analysis(closed, test_options(64), /*seed=*/9);
+  AnalysisResult b = run_analysis(generic, test_options(64), /*seed=*/9);
+  ASSERT_GE(a.fixed_points.size(), 1u);
+  ASSERT_EQ(a.fixed_points.size(), b.fixed_points.size());
+  for (size_t i = 0; i < a.fixed_points.size(); ++i) {
+    for (int64_t j = 0; j < n; ++j)
+      EXPECT_NEAR(a.fixed_points[i].coords[j], b.fixed_points[i].coords[j], 1e-6);
+    EXPECT_NEAR(a.fixed_points[i].max_abs_eig, b.fixed_points[i].max_abs_eig, 1e-6);
+  }
+  for (const auto& [name, value] : a.summary) {
+    if (!std::isnan(value)) {
+      EXPECT_NEAR(value, b.summary.at(name), 1e-6) << name;
+    }
+  }
+}
+
+TEST(Modes, TimeConstantSignAndLimits) {
+  EXPECT_TRUE(std::isinf(describe_mode({1.0, 0.0}, 0.02).tau_s));
+  EXPECT_LT(describe_mode({1.1, 0.0}, 0.02).tau_s, 0.0);                  // growth
+  EXPECT_NEAR(describe_mode({0.0, 0.5}, 0.02).freq_hz, 12.5, 1e-12);      // ω = π/2: a quarter turn per bin
+  EXPECT_NEAR(describe_mode({-1.0, 1e-300}, 0.02).freq_hz, 25.0, 1e-9);   // ω → π: the Nyquist frequency
+  EXPECT_EQ(describe_mode({0.0, 0.0}, 0.02).tau_s, 0.0);                  // r = 0: gone after one bin
+  EXPECT_THROW(describe_mode({0.5, 0.0}, 0.0), std::invalid_argument);
+  EXPECT_EQ(classify(0.98), Stability::kStable);
+  EXPECT_EQ(classify(0.995), Stability::kMarginal);
+  EXPECT_EQ(classify(1.0101), Stability::kUnstable);
+}
+
 TEST(RingScore, AFewScatteredPointsScoreLow) {
   torch::manual_seed(6);
   EXPECT_LT(ring_score(torch::randn({12, 16}, kF64)), 0.3);
