@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -181,6 +182,10 @@ int main(int argc, char** argv) {
                                     {"mmap_threshold", malloc_tune ? 1 << 25 : 0},
                                     {"trim_threshold", malloc_tune ? 1 << 30 : 0}}},
                         {"blas", active_blas()},
+                        // With 2 threads on cores shared with other work, OpenMP's default
+                        // spinning wait can make each iteration 10–50× slower; compare with
+                        // OMP_WAIT_POLICY=PASSIVE there.
+                        {"omp_wait_policy", std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : ""},
                         {"torch", TORCH_VERSION}};
   std::cout << out.dump() << std::endl;
   return 0;

@@ -188,10 +188,12 @@ at::Tensor merge_duplicates(const at::Tensor& points_pn, const at::Tensor& q_p, 
                                              /*dim=*/0, /*descending=*/false));
   at::Tensor pts = points_pn.detach().to(torch::kCPU, torch::kFloat64).index_select(0, order);
   at::Tensor suppressed = torch::zeros({P}, torch::kBool);
+  auto is_suppressed = suppressed.accessor<bool, 1>();
+  auto original_row = order.accessor<int64_t, 1>();
   std::vector<int64_t> kept;
   for (int64_t i = 0; i < P; ++i) {
-    if (suppressed[i].item<bool>()) continue;
-    kept.push_back(order[i].item<int64_t>());
+    if (is_suppressed[i]) continue;
+    kept.push_back(original_row[i]);
     suppressed.logical_or_((pts - pts[i]).norm(2, {1}) <= tol);
   }
   return torch::tensor(kept, torch::kLong);
