@@ -140,10 +140,10 @@ struct RunRow {
 /// Extra facts recorded with a state change. Fields left empty keep their stored value,
 /// except as noted in transition_run.
 struct TransitionDetails {
-  std::optional<std::string> worker;
-  std::optional<std::string> device;
-  std::optional<std::string> error;       // failed / diverged / interrupted: the message
-  std::optional<int64_t> steps_done;      // last completed (or checkpointed) step
+  std::optional<std::string> worker = {};
+  std::optional<std::string> device = {};
+  std::optional<std::string> error = {};   // failed / diverged / interrupted: the message
+  std::optional<int64_t> steps_done = {};  // last completed (or checkpointed) step
 };
 
 /// One point of a training curve (metrics table).
