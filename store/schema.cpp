@@ -55,7 +55,7 @@ CREATE TABLE params (
   value_text TEXT,
   PRIMARY KEY (run_id, name)
 ) WITHOUT ROWID;
-CREATE INDEX params_by_name ON params (name, value_real);
+CREATE INDEX params_by_name ON params (name, value_real, value_text);
 
 CREATE TABLE metrics (
   run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
