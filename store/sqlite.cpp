@@ -27,6 +27,8 @@ std::string sql_excerpt(std::string_view sql) {
 
 }  // namespace
 
+std::string sqlite_version() { return sqlite3_libversion(); }
+
 bool is_network_filesystem(const std::string& path) {
   // Magic numbers from statfs(2) / linux/magic.h and the vendors' headers.
   constexpr long kNfs = 0x6969;

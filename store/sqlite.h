@@ -69,6 +69,9 @@ struct OpenOptions {
   int busy_timeout_ms = 30000;
 };
 
+/// The SQLite library version in use, e.g. "3.40.1".
+std::string sqlite_version();
+
 /// True when `path`'s directory lives on NFS, Lustre, GPFS, CIFS/SMB, BeeGFS or another
 /// network filesystem where SQLite's WAL shared memory and POSIX locks are unreliable.
 /// Detected with statfs(2) magic numbers; false when statfs fails.
