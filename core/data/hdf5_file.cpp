@@ -144,7 +144,7 @@ std::string File::describe_members(const std::string& group) const {
       case ObjectKind::kGroup: out += m + "/"; break;
       case ObjectKind::kDataset: {
         auto dims = shape(child);
-        out += fmt::format("{} ({})", m, fmt::join(dims, "×"));
+        out += dims.empty() ? m + " (scalar)" : fmt::format("{} ({})", m, fmt::join(dims, "×"));
         break;
       }
       default: out += m;
