@@ -21,6 +21,11 @@ int main(int argc, char** argv) {
   app.fallthrough(false);
 
   jslds::cli::register_config(app);
+  jslds::cli::register_status(app);
+  jslds::cli::register_query(app);
+  jslds::cli::register_best(app);
+  jslds::cli::register_show(app);
+  jslds::cli::register_export(app);
 
   try {
     app.parse(argc, argv);
