@@ -35,8 +35,8 @@ struct QueryArgs {
 void register_query(CLI::App& app) {
   auto args = std::make_shared<QueryArgs>();
   auto* cmd = app.add_subcommand(
-      "query",
-      "List runs with their swept params and summaries, filtered and sorted.\n"
+      "query", "List runs with their swept params and summaries, filtered and sorted");
+  cmd->footer(
       "Examples:\n"
       "  jslds query --campaign reach-v1 --where 'summary.val_bps > 0.1 AND "
       "params.model.latent_dim <= 32' --sort summary.rel_state_error asc --limit 10\n"
@@ -99,10 +99,11 @@ void register_best(CLI::App& app) {
   };
   auto args = std::make_shared<BestArgs>();
   auto* cmd = app.add_subcommand(
-      "best",
-      "The best finished (done) run of a campaign by its objective (or --metric/--goal), or "
-      "with --pareto the runs no other run beats in every listed metric, e.g. prediction "
-      "quality against how faithful the linear model is:\n"
+      "best", "The best run of a campaign by its objective, or the Pareto front of several metrics");
+  cmd->footer(
+      "Considers done runs. Without --pareto: the best by the campaign's objective (or "
+      "--metric/--goal); ties are all printed. With --pareto: the runs no other run beats in "
+      "every listed metric, e.g. prediction quality against how faithful the linear model is:\n"
       "  jslds best reach-v1 --pareto val_bps:max,rel_state_error:min\n"
       "Runs lacking one of the metrics are skipped (their count is printed on stderr).");
   add_db_option(*cmd, args->db);
@@ -163,9 +164,9 @@ void register_export(CLI::App& app) {
     std::string out;
   };
   auto args = std::make_shared<ExportArgs>();
-  auto* cmd = app.add_subcommand(
-      "export",
-      "Write a campaign as one wide table: one row per run with its state and times, one "
+  auto* cmd = app.add_subcommand("export", "Write a campaign as one wide table (CSV or JSON)");
+  cmd->footer(
+      "One row per run with its state and times, one "
       "column per swept param (params.KEY) and per summary (summary.NAME). Ready for "
       "pandas.read_csv or pandas.read_json.");
   add_db_option(*cmd, args->db);

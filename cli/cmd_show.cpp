@@ -87,7 +87,7 @@ void show(store::ExperimentStore& store, const store::RunRow& run, int curve_ste
   out << fmt::format("  attempts    {} (last in launch {}), steps done {}\n", run.attempts,
                      run.epoch, run.steps_done);
   if (run.worker || run.device) {
-    out << fmt::format("  worker      {} on {}\n", run.worker.value_or("-"),
+    out << fmt::format("  worker      {}, device {}\n", run.worker.value_or("-"),
                        run.device.value_or("-"));
   }
   out << fmt::format("  started     {}\n  finished    {}\n", run.started_at.value_or("-"),
@@ -210,9 +210,9 @@ void register_show(CLI::App& app) {
     int max_modes = 10;
   };
   auto args = std::make_shared<ShowArgs>();
-  auto* cmd = app.add_subcommand(
-      "show",
-      "Everything recorded about one run: state and times, swept params, full configuration, "
+  auto* cmd = app.add_subcommand("show", "Everything recorded about one run");
+  cmd->footer(
+      "Prints state and times, swept params, full configuration, "
       "status history, the tail of the training curve, summaries, fixed points by source and "
       "stability, the slowest eigenmodes (|λ|, frequency in Hz, time constant τ in s) and its "
       "files with sizes.");

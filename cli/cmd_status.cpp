@@ -73,9 +73,9 @@ void register_status(CLI::App& app) {
     int failures = 5;
   };
   auto args = std::make_shared<StatusArgs>();
-  auto* cmd = app.add_subcommand(
-      "status",
-      "Progress of campaigns: runs per state, runs finished per hour, ETA, which worker runs "
+  auto* cmd = app.add_subcommand("status", "Progress of campaigns, also while a sweep runs");
+  cmd->footer(
+      "Prints runs per state, runs finished per hour, ETA, which worker runs "
       "what (step reached), and the latest failures with their messages. Opens the database "
       "read-only: run it from another shell while a sweep writes.");
   add_db_option(*cmd, args->db);
