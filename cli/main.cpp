@@ -23,6 +23,11 @@ int main(int argc, char** argv) {
   jslds::cli::register_config(app);
   jslds::cli::register_simulate(app);
   jslds::cli::register_data(app);
+  jslds::cli::register_status(app);
+  jslds::cli::register_query(app);
+  jslds::cli::register_best(app);
+  jslds::cli::register_show(app);
+  jslds::cli::register_export(app);
 
   try {
     app.parse(argc, argv);
