@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "core/config.h"
+#include "core/data/loaders.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -39,6 +40,9 @@ int main(int argc, char** argv) {
     if (!e.message.empty()) std::cerr << e.message << "\n";
     return e.code;
   } catch (const jslds::ConfigError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const jslds::DataError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
   } catch (const jslds::cli::UsageError& e) {
