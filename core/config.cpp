@@ -203,6 +203,10 @@ std::vector<Section> sections(RunConfig& c) {
       f_real("cluster_tol", a.cluster_tol,
              "linkage distance of stable fixed-point clusters; 0 = unique_tol"),
       theta,
+      f_str("fp_reduction", a.fp_reduction,
+            "fixed-point search objective: mean or sum of q over starting states (MODEL.md "
+            "says sum; mean converges where sum stalls at lr 1.0, see docs/analysis.md)",
+            {"mean", "sum"}),
   }});
   Field device = f_str("device", r.device, "compute device: auto | cpu | cuda | cuda:K");
   device.check_text = check_device;

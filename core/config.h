@@ -110,6 +110,7 @@ struct AnalysisOptions {
   int64_t max_points = 64;
   double cluster_tol = 0.0;
   std::vector<double> theta_band_hz = {6.0, 10.0};
+  std::string fp_reduction = "mean";  // mean | sum of q over starting states (see docs/analysis.md)
 };
 
 /// [runtime]: where and how fast to compute.
