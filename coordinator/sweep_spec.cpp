@@ -134,8 +134,15 @@ void resolve_data_path(RunConfig& config, const std::filesystem::path& directory
 // Applies `literal` to `config` at `key`, rethrowing errors at the parameter's position.
 void apply_literal(RunConfig& config, const SweepParameter& p, const std::string& literal,
                    const std::string& source) {
+  // apply_value, not apply_override: cross-field rules are checked once all parameters are
+  // set (expand_run), so the order in which keys are applied cannot matter.
   try {
-    apply_override(config, p.key + "=" + literal);
+    toml::table parsed = toml::parse("v = " + literal, source);
+    apply_value(config, p.key, *parsed.get("v"), source);
+  } catch (const toml::parse_error& e) {
+    throw ConfigError(source, p.line, p.column,
+                      fmt::format("parameter \"{}\" = {}: not a TOML value: {}", p.key, literal,
+                                  e.description()));
   } catch (const ConfigError& e) {
     throw ConfigError(source, p.line, p.column,
                       fmt::format("parameter \"{}\" = {}: {}", p.key, literal, e.detail()));

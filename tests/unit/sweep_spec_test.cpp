@@ -200,17 +200,17 @@ TEST(SweepSpec, BadSpecsGivePositionedErrors) {
   expect_error("[campaign]\nname = \"a\"\nmetod = \"grid\"\n", 3, 1, "unknown key 'metod'");
   expect_error("[campaign]\nname = \"a\"\nmethod = \"random\"\n", 1, 1, "needs max_runs > 0");
   expect_error("[campaign]\nname = \"a\"\n[parameters]\n\"model.latnt_dim\" = { values = [8] }\n",
-               4, 21, "unknown key 'latnt_dim' in [model] (did you mean 'latent_dim'?)");
+               4, 33, "unknown key 'latnt_dim' in [model] (did you mean 'latent_dim'?)");
   expect_error("[campaign]\nname = \"a\"\n[parameters]\n\"model.latent_dim\" = { values = [8, 0] }\n",
-               4, 35, "model.latent_dim = 0 is out of range");
+               4, 37, "model.latent_dim = 0.0 is out of range: expected >= 1");
   expect_error(
-      "[campaign]\nname = \"a\"\n[parameters]\n\"train.lr\" = { distribution = \"uniform\", "
-      "min = 0.1, max = 0.01 }\n",
-      4, 54, "min = 0.1 is greater than max = 0.01");
+      "[campaign]\nname = \"a\"\nmethod = \"sobol\"\nmax_runs = 4\n[parameters]\n"
+      "\"train.lr\" = { distribution = \"uniform\", min = 0.1, max = 0.01 }\n",
+      6, 48, "min = 0.1 is greater than max = 0.01");
   expect_error(
       "[campaign]\nname = \"a\"\n[parameters]\n\"train.lr\" = { distribution = \"uniform\", "
       "min = 0.1, max = 0.2 }\n",
-      4, 28, "takes only values");
+      4, 31, "takes only values");
   expect_error(
       "[campaign]\nname = \"a\"\nmethod = \"random\"\nmax_runs = 2\n[parameters]\n"
       "\"model.latent_dim\" = { distribution = \"uniform\", min = 8, max = 64 }\n",
@@ -218,11 +218,12 @@ TEST(SweepSpec, BadSpecsGivePositionedErrors) {
   expect_error(
       "[campaign]\nname = \"a\"\nmethod = \"random\"\nmax_runs = 2\n[parameters]\n"
       "\"loss.w_fp\" = { distribution = \"log_uniform\", min = 0.0, max = 10.0 }\n",
-      6, 55, "log_uniform needs min > 0");
+      6, 53, "log_uniform needs min > 0");
   expect_error("[campaign]\nname = \"a\"\n[base]\nmodel.latent_dim = -1\n", 4, 20,
-               "model.latent_dim = -1 is out of range");
-  expect_error("[campaign]\nname = \"a\"\n[extra]\n", 3, 1, "unknown section or key 'extra'");
-  expect_error("[campaign]\nname = \"a\"\nseed = 1\nseed = 2\n", 4, 1, "TOML syntax error");
+               "model.latent_dim = -1.0 is out of range");
+  expect_error("[campaign]\nname = \"a\"\n[extra]\n", 3, 2, "unknown section or key 'extra'");
+  expect_error("[campaign]\nname = \"a\"\nseed = 1\nseed = 2\n", 4, 8,
+               "TOML syntax error: Error while parsing key-value pair: cannot redefine");
 }
 
 TEST(SweepSpec, InvalidCombinationNamesTheParameters) {
@@ -240,6 +241,18 @@ TEST(SweepSpec, InvalidCombinationNamesTheParameters) {
     EXPECT_NE(what.find("both set"), std::string::npos) << what;
   }
   EXPECT_THROW(expand(spec), ConfigError);
+}
+
+TEST(SweepSpec, CrossFieldRulesApplyToTheWholeRunNotToEachParameter) {
+  // Setting data.path first would clash with the base's data.simulate until data.simulate
+  // is cleared by the next parameter: valid as a whole.
+  SweepSpec spec = parse(
+      "[campaign]\nname = \"a\"\n[base]\ndata.simulate = \"oscillator\"\n[parameters]\n"
+      "\"data.path\" = { values = [\"x.nwb\"] }\n\"data.simulate\" = { values = [\"\"] }\n");
+  auto runs = expand(spec);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].config.data.path, "/data/x.nwb");
+  EXPECT_EQ(runs[0].config.data.simulate, "");
 }
 
 TEST(SweepSpec, EveryExampleInSweepsParsesAndExpands) {
