@@ -5,3 +5,9 @@ jslds_add_test(scheduler_test SOURCES unit/scheduler_test.cpp
   LIBS jslds_coordinator LABEL unit)
 jslds_add_test(protocol_test SOURCES unit/protocol_test.cpp
   LIBS jslds_protocol LABEL unit)
+
+# A stand-in for `jslds train` (no Torch) that the supervisor, sweep, kill/resume tests and
+# bench/dispatch run through JSLDS_TRAIN_EXE.
+add_executable(jslds_fake_train sweep/fake_train.cpp)
+target_link_libraries(jslds_fake_train PRIVATE jslds_config CLI11::CLI11 fmt::fmt
+  nlohmann_json::nlohmann_json jslds_warnings)
