@@ -11,3 +11,9 @@ jslds_add_test(protocol_test SOURCES unit/protocol_test.cpp
 add_executable(jslds_fake_train sweep/fake_train.cpp)
 target_link_libraries(jslds_fake_train PRIVATE jslds_config CLI11::CLI11 fmt::fmt
   nlohmann_json::nlohmann_json jslds_warnings)
+
+jslds_add_test(supervisor_test SOURCES unit/supervisor_test.cpp
+  LIBS jslds_worker nlohmann_json::nlohmann_json LABEL unit TIMEOUT 120)
+target_compile_definitions(supervisor_test PRIVATE
+  JSLDS_FAKE_TRAIN_EXE="$<TARGET_FILE:jslds_fake_train>")
+add_dependencies(supervisor_test jslds_fake_train)
