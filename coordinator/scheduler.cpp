@@ -4,54 +4,6 @@
 
 namespace jslds {
 
-namespace {
-
-constexpr RunState kAllStates[] = {RunState::kPending,  RunState::kRunning,
-                                   RunState::kDone,     RunState::kFailed,
-                                   RunState::kDiverged, RunState::kInterrupted,
-                                   RunState::kPruned};
-
-}  // namespace
-
-const char* to_string(RunState state) {
-  switch (state) {
-    case RunState::kPending: return "pending";
-    case RunState::kRunning: return "running";
-    case RunState::kDone: return "done";
-    case RunState::kFailed: return "failed";
-    case RunState::kDiverged: return "diverged";
-    case RunState::kInterrupted: return "interrupted";
-    case RunState::kPruned: return "pruned";
-  }
-  return "?";
-}
-
-RunState run_state_from_string(std::string_view text) {
-  for (RunState s : kAllStates)
-    if (text == to_string(s)) return s;
-  throw std::invalid_argument(fmt::format(
-      "unknown run state '{}': expected pending, running, done, failed, diverged, interrupted "
-      "or pruned",
-      text));
-}
-
-bool is_legal_transition(RunState from, RunState to) {
-  switch (from) {
-    case RunState::kPending:
-    case RunState::kInterrupted:
-    case RunState::kFailed:
-    case RunState::kDiverged:
-      return to == RunState::kRunning;
-    case RunState::kRunning:
-      return to == RunState::kDone || to == RunState::kFailed || to == RunState::kDiverged ||
-             to == RunState::kInterrupted || to == RunState::kPruned;
-    case RunState::kDone:
-    case RunState::kPruned:
-      return false;
-  }
-  return false;
-}
-
 Scheduler::Scheduler(SchedulerOptions options, int64_t epoch)
     : options_(options), epoch_(epoch) {
   if (options_.max_attempts < 1)
@@ -63,12 +15,12 @@ void Scheduler::add(const ScheduledRun& run) {
   if (runs_.count(run.run_id))
     throw std::invalid_argument(fmt::format("run id {} added twice", run.run_id));
   ScheduledRun r = run;
-  if (r.state == RunState::kRunning) {
+  if (r.state == RunStatus::kRunning) {
     if (r.epoch >= epoch_)
       throw IllegalTransition(fmt::format(
           "run {} is running in epoch {} before launch epoch {} assigned it", r.number, r.epoch,
           epoch_));
-    r.state = RunState::kInterrupted;  // its coordinator died: stale lease
+    r.state = RunStatus::kInterrupted;  // its coordinator died: a stale lease
     r.epoch = epoch_;
   }
   runs_.emplace(r.run_id, r);
@@ -76,11 +28,11 @@ void Scheduler::add(const ScheduledRun& run) {
 
 bool Scheduler::runnable(const ScheduledRun& r) const {
   switch (r.state) {
-    case RunState::kPending:
-    case RunState::kInterrupted:
+    case RunStatus::kPending:
+    case RunStatus::kInterrupted:
       return true;
-    case RunState::kFailed:
-    case RunState::kDiverged:
+    case RunStatus::kFailed:
+    case RunStatus::kDiverged:
       return options_.retry_failed && r.attempts < options_.max_attempts;
     default:
       return false;
@@ -89,8 +41,8 @@ bool Scheduler::runnable(const ScheduledRun& r) const {
 
 int Scheduler::priority(const ScheduledRun& r) const {
   switch (r.state) {
-    case RunState::kInterrupted: return 0;
-    case RunState::kPending: return 1;
+    case RunStatus::kInterrupted: return 0;
+    case RunStatus::kPending: return 1;
     default: return 2;
   }
 }
@@ -112,16 +64,15 @@ std::optional<Lease> Scheduler::assign(int worker) {
   lease.number = best->number;
   lease.worker = worker;
   lease.epoch = epoch_;
-  lease.resume = best->state == RunState::kInterrupted && best->attempts > 0;
-  if (!lease.resume) ++best->attempts;  // a fresh start or a retry is a new attempt
-  lease.attempt = best->attempts;
-  best->state = RunState::kRunning;
+  lease.resume = best->state == RunStatus::kInterrupted && best->attempts > 0;
+  lease.attempt = ++best->attempts;
+  best->state = RunStatus::kRunning;
   best->epoch = epoch_;
   leases_.emplace(worker, lease);
   return lease;
 }
 
-void Scheduler::finish(int64_t run_id, int worker, int attempt, RunState outcome) {
+void Scheduler::finish(int64_t run_id, int worker, int attempt, RunStatus outcome) {
   auto it = leases_.find(worker);
   if (it == leases_.end() || it->second.run_id != run_id || it->second.attempt != attempt)
     throw IllegalTransition(fmt::format(
@@ -131,9 +82,9 @@ void Scheduler::finish(int64_t run_id, int worker, int attempt, RunState outcome
                             : fmt::format("run {} attempt {}", it->second.number,
                                           it->second.attempt)));
   ScheduledRun& r = runs_.at(run_id);
-  if (!is_legal_transition(r.state, outcome))
+  if (!store::is_legal_transition(r.state, outcome))
     throw IllegalTransition(fmt::format("run {}: {} → {} is not a legal transition", r.number,
-                                        to_string(r.state), to_string(outcome)));
+                                        store::to_string(r.state), store::to_string(outcome)));
   r.state = outcome;
   leases_.erase(it);
 }
@@ -156,8 +107,8 @@ std::vector<Lease> Scheduler::leases() const {
   return out;
 }
 
-std::map<RunState, int> Scheduler::counts() const {
-  std::map<RunState, int> out;
+std::map<RunStatus, int> Scheduler::counts() const {
+  std::map<RunStatus, int> out;
   for (const auto& [id, r] : runs_) ++out[r.state];
   return out;
 }

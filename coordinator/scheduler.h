@@ -4,15 +4,17 @@
 // database.
 //
 //   pending ──assign──▶ running ──finish──▶ done | failed | diverged | interrupted | pruned
+//                                                    | pending (handed back unstarted)
 //   interrupted ──assign──▶ running                  (continues from its checkpoint)
 //   failed, diverged ──assign──▶ running             (only with retry_failed, while
 //                                                     attempts < max_attempts; from scratch)
 //   running of an earlier epoch ──add──▶ interrupted  (its coordinator died)
 //
-// `done` and `pruned` never change again. An *attempt* is one start from scratch: a fresh
-// run or a retry. Continuing an interrupted run is the same attempt, so pre-emptions never
-// use up a run's retries. A *lease* binds a running run to one worker and attempt; a result
-// that does not match the lease is refused.
+// The states and the legal moves are the database's (store::RunStatus,
+// store::is_legal_transition); the scheduler makes only the moves above. `done` and `pruned`
+// never change again. `attempts` counts entries into running, as runs.attempts does. A
+// *lease* binds a running run to one worker and attempt number; a result that does not match
+// the lease is refused.
 #pragma once
 
 #include <chrono>
@@ -24,26 +26,20 @@
 #include <string_view>
 #include <vector>
 
+#include "store/experiment_store.h"
+
 namespace jslds {
 
-enum class RunState { kPending, kRunning, kDone, kFailed, kDiverged, kInterrupted, kPruned };
+using store::RunStatus;
 
-/// "pending", "running", "done", "failed", "diverged", "interrupted", "pruned" (the
-/// database's runs.status values).
-const char* to_string(RunState state);
-/// Inverse of to_string. Throws std::invalid_argument listing the valid states.
-RunState run_state_from_string(std::string_view text);
-/// Whether `from → to` is an edge of the diagram above (retry caps aside).
-bool is_legal_transition(RunState from, RunState to);
-
-/// A transition that is not in the diagram, or a result that does not match the run's lease.
+/// A transition that is not legal, or a result that does not match the run's lease.
 class IllegalTransition : public std::logic_error {
  public:
   using std::logic_error::logic_error;
 };
 
 struct SchedulerOptions {
-  int max_attempts = 3;       // attempts (fresh starts + retries) allowed per run, >= 1
+  int max_attempts = 3;       // a failed/diverged run is retried while attempts < this, >= 1
   bool retry_failed = false;  // re-run failed/diverged runs while attempts < max_attempts
 };
 
@@ -51,8 +47,8 @@ struct SchedulerOptions {
 struct ScheduledRun {
   int64_t run_id = 0;
   int64_t number = 0;      // runs.number: dispatch order among equals
-  RunState state = RunState::kPending;
-  int attempts = 0;        // attempts started so far
+  RunStatus state = RunStatus::kPending;
+  int attempts = 0;        // entries into running so far (runs.attempts)
   int64_t epoch = 0;       // the launch epoch that last changed the run
 };
 
@@ -61,7 +57,7 @@ struct Lease {
   int64_t run_id = 0;
   int64_t number = 0;
   int worker = 0;
-  int attempt = 1;     // the attempt this lease runs (1-based)
+  int attempt = 1;     // runs.attempts after this start (1-based)
   int64_t epoch = 0;   // the launch epoch that issued it
   bool resume = false; // the run was interrupted: continue from its checkpoint
 };
@@ -85,9 +81,10 @@ class Scheduler {
   std::optional<Lease> assign(int worker);
 
   /// Ends the lease of `worker` on `run_id` with `outcome` (done, failed, diverged,
-  /// interrupted or pruned). Throws IllegalTransition when the worker holds no lease on
-  /// that run and attempt, or when `outcome` is not a legal successor of running.
-  void finish(int64_t run_id, int worker, int attempt, RunState outcome);
+  /// interrupted, pruned, or pending for a task handed back unstarted). Throws
+  /// IllegalTransition when the worker holds no lease on that run and attempt, or when
+  /// `outcome` is not a legal successor of running.
+  void finish(int64_t run_id, int worker, int attempt, RunStatus outcome);
 
   /// Runs that could still be assigned (pending, interrupted, retryable).
   bool has_runnable() const;
@@ -98,7 +95,7 @@ class Scheduler {
   /// Every current lease (running runs).
   std::vector<Lease> leases() const;
   /// Number of runs in each state (states with no run are absent).
-  std::map<RunState, int> counts() const;
+  std::map<RunStatus, int> counts() const;
   const ScheduledRun& run(int64_t run_id) const;
   int64_t epoch() const { return epoch_; }
 

@@ -2,66 +2,61 @@
 // interrupted runs on a new epoch, attempts and the retry cap, and the time-limit rule.
 #include "coordinator/scheduler.h"
 
+#include <vector>
+
 #include <gtest/gtest.h>
 
 namespace jslds {
 namespace {
 
-constexpr RunState kStates[] = {RunState::kPending,  RunState::kRunning,     RunState::kDone,
-                                RunState::kFailed,   RunState::kDiverged,    RunState::kInterrupted,
-                                RunState::kPruned};
+const std::vector<RunStatus>& kStates = store::all_run_statuses();
 
-TEST(Scheduler, TransitionTableIsExactlyTheDiagram) {
-  auto legal = [](RunState a, RunState b) {
-    using S = RunState;
-    if (a == S::kRunning)
-      return b == S::kDone || b == S::kFailed || b == S::kDiverged || b == S::kInterrupted ||
-             b == S::kPruned;
-    if (a == S::kPending || a == S::kInterrupted || a == S::kFailed || a == S::kDiverged)
-      return b == S::kRunning;
-    return false;  // done and pruned are final
-  };
-  int n_legal = 0;
-  for (RunState a : kStates)
-    for (RunState b : kStates) {
-      EXPECT_EQ(is_legal_transition(a, b), legal(a, b)) << to_string(a) << " -> " << to_string(b);
-      n_legal += is_legal_transition(a, b);
-    }
-  EXPECT_EQ(n_legal, 9);
-}
-
-TEST(Scheduler, StateNamesRoundTrip) {
-  for (RunState s : kStates) EXPECT_EQ(run_state_from_string(to_string(s)), s);
-  EXPECT_THROW(run_state_from_string("finished"), std::invalid_argument);
-}
-
-ScheduledRun run(int64_t id, RunState state = RunState::kPending, int attempts = 0,
+ScheduledRun run(int64_t id, RunStatus state = RunStatus::kPending, int attempts = 0,
                  int64_t epoch = 1) {
   return ScheduledRun{id, /*number=*/id, state, attempts, epoch};
 }
 
-TEST(Scheduler, EveryOutcomeOfARunningRunIsAccepted) {
-  for (RunState outcome : kStates) {
+TEST(Scheduler, FinishAcceptsExactlyTheLegalSuccessorsOfRunning) {
+  int accepted = 0;
+  for (RunStatus outcome : kStates) {
     Scheduler s({}, /*epoch=*/1);
     s.add(run(1));
     auto lease = s.assign(/*worker=*/0);
     ASSERT_TRUE(lease);
-    if (is_legal_transition(RunState::kRunning, outcome)) {
+    bool legal = outcome == RunStatus::kDone || outcome == RunStatus::kFailed ||
+                 outcome == RunStatus::kDiverged || outcome == RunStatus::kInterrupted ||
+                 outcome == RunStatus::kPruned || outcome == RunStatus::kPending;
+    if (legal) {
       s.finish(1, 0, lease->attempt, outcome);
       EXPECT_EQ(s.run(1).state, outcome);
       EXPECT_FALSE(s.lease_of(0));
+      ++accepted;
     } else {
       EXPECT_THROW(s.finish(1, 0, lease->attempt, outcome), IllegalTransition)
-          << to_string(outcome);
-      EXPECT_EQ(s.run(1).state, RunState::kRunning);
+          << store::to_string(outcome);
+      EXPECT_EQ(s.run(1).state, RunStatus::kRunning);
     }
   }
+  EXPECT_EQ(accepted, 6);
+}
+
+TEST(Scheduler, AHandedBackRunIsAssignedAgain) {
+  Scheduler s({}, 1);
+  s.add(run(1));
+  auto a = s.assign(0);
+  ASSERT_TRUE(a);
+  s.finish(1, 0, a->attempt, RunStatus::kPending);
+  auto b = s.assign(1);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->number, 1);
+  EXPECT_EQ(b->attempt, 2);
+  EXPECT_FALSE(b->resume);
 }
 
 TEST(Scheduler, FinalStatesAreNeverAssignedAgain) {
   Scheduler s({/*max_attempts=*/3, /*retry_failed=*/true}, /*epoch=*/2);
-  s.add(run(1, RunState::kDone, 1));
-  s.add(run(2, RunState::kPruned, 1));
+  s.add(run(1, RunStatus::kDone, 1));
+  s.add(run(2, RunStatus::kPruned, 1));
   EXPECT_FALSE(s.has_runnable());
   EXPECT_TRUE(s.settled());
   EXPECT_FALSE(s.assign(0));
@@ -75,17 +70,17 @@ TEST(Scheduler, DynamicSchedulingInNumberOrderOneLeasePerWorker) {
   EXPECT_EQ(a->number, 1);
   EXPECT_EQ(b->number, 2);
   EXPECT_THROW(s.assign(0), IllegalTransition);  // worker 0 is busy
-  s.finish(1, 0, 1, RunState::kDone);
+  s.finish(1, 0, 1, RunStatus::kDone);
   auto c = s.assign(0);  // the free worker gets the next run at once
   ASSERT_TRUE(c);
   EXPECT_EQ(c->number, 3);
   EXPECT_FALSE(s.assign(2));
   EXPECT_FALSE(s.settled());
-  s.finish(2, 1, 1, RunState::kDone);
-  s.finish(3, 0, 1, RunState::kFailed);
+  s.finish(2, 1, 1, RunStatus::kDone);
+  s.finish(3, 0, 1, RunStatus::kFailed);
   EXPECT_TRUE(s.settled());
-  EXPECT_EQ(s.counts().at(RunState::kDone), 2);
-  EXPECT_EQ(s.counts().at(RunState::kFailed), 1);
+  EXPECT_EQ(s.counts().at(RunStatus::kDone), 2);
+  EXPECT_EQ(s.counts().at(RunStatus::kFailed), 1);
 }
 
 TEST(Scheduler, ResultsThatDoNotMatchTheLeaseAreRefused) {
@@ -94,62 +89,63 @@ TEST(Scheduler, ResultsThatDoNotMatchTheLeaseAreRefused) {
   s.add(run(2));
   auto a = s.assign(0);
   ASSERT_TRUE(a);
-  EXPECT_THROW(s.finish(1, /*worker=*/1, a->attempt, RunState::kDone), IllegalTransition);
-  EXPECT_THROW(s.finish(2, 0, a->attempt, RunState::kDone), IllegalTransition);
-  EXPECT_THROW(s.finish(1, 0, a->attempt + 1, RunState::kDone), IllegalTransition);
-  EXPECT_THROW(s.finish(2, 0, 1, RunState::kDone), IllegalTransition);  // pending, no lease
-  s.finish(1, 0, a->attempt, RunState::kDone);
-  EXPECT_THROW(s.finish(1, 0, a->attempt, RunState::kDone), IllegalTransition);  // twice
+  EXPECT_THROW(s.finish(1, /*worker=*/1, a->attempt, RunStatus::kDone), IllegalTransition);
+  EXPECT_THROW(s.finish(2, 0, a->attempt, RunStatus::kDone), IllegalTransition);
+  EXPECT_THROW(s.finish(1, 0, a->attempt + 1, RunStatus::kDone), IllegalTransition);
+  EXPECT_THROW(s.finish(2, 0, 1, RunStatus::kDone), IllegalTransition);  // pending, no lease
+  s.finish(1, 0, a->attempt, RunStatus::kDone);
+  EXPECT_THROW(s.finish(1, 0, a->attempt, RunStatus::kDone), IllegalTransition);  // twice
 }
 
 TEST(Scheduler, StaleRunningRunsBecomeInterruptedAndAreRequeuedFirstOnANewEpoch) {
   Scheduler s({}, /*epoch=*/5);
-  s.add(run(1, RunState::kPending, 0, 4));
-  s.add(run(2, RunState::kRunning, 1, 4));  // its coordinator (epoch 4) died
-  s.add(run(3, RunState::kInterrupted, 1, 3));
-  EXPECT_EQ(s.run(2).state, RunState::kInterrupted);
+  s.add(run(1, RunStatus::kPending, 0, 4));
+  s.add(run(2, RunStatus::kRunning, 1, 4));  // its coordinator (epoch 4) died
+  s.add(run(3, RunStatus::kInterrupted, 1, 3));
+  EXPECT_EQ(s.run(2).state, RunStatus::kInterrupted);
   EXPECT_EQ(s.run(2).epoch, 5);
   auto a = s.assign(0), b = s.assign(1), c = s.assign(2);
   ASSERT_TRUE(a && b && c);
   EXPECT_EQ(a->number, 2);
   EXPECT_EQ(b->number, 3);
   EXPECT_EQ(c->number, 1);
-  // Continuing an interrupted run is the same attempt, from its checkpoint.
+  // An interrupted run continues from its checkpoint; attempts count every start.
   EXPECT_TRUE(a->resume);
-  EXPECT_EQ(a->attempt, 1);
+  EXPECT_EQ(a->attempt, 2);
   EXPECT_EQ(a->epoch, 5);
   EXPECT_FALSE(c->resume);
   EXPECT_EQ(c->attempt, 1);
   // A run cannot already be running in the launch's own epoch.
   Scheduler t({}, 5);
-  EXPECT_THROW(t.add(run(9, RunState::kRunning, 1, 5)), IllegalTransition);
-  EXPECT_THROW(t.add(run(9, RunState::kRunning, 1, 6)), IllegalTransition);
+  EXPECT_THROW(t.add(run(9, RunStatus::kRunning, 1, 5)), IllegalTransition);
+  EXPECT_THROW(t.add(run(9, RunStatus::kRunning, 1, 6)), IllegalTransition);
 }
 
-TEST(Scheduler, InterruptedAgainAndAgainKeepsItsAttempt) {
-  Scheduler s({/*max_attempts=*/2, /*retry_failed=*/true}, 1);
+TEST(Scheduler, InterruptedRunsAlwaysResumeWhateverTheirAttempts) {
+  Scheduler s({/*max_attempts=*/2, /*retry_failed=*/false}, 1);
   s.add(run(1));
   for (int i = 0; i < 5; ++i) {
     auto l = s.assign(0);
     ASSERT_TRUE(l);
-    EXPECT_EQ(l->attempt, 1);
+    EXPECT_EQ(l->attempt, i + 1);
     EXPECT_EQ(l->resume, i > 0);
-    s.finish(1, 0, 1, RunState::kInterrupted);
+    s.finish(1, 0, l->attempt, RunStatus::kInterrupted);
   }
-  EXPECT_EQ(s.run(1).attempts, 1);
+  EXPECT_EQ(s.run(1).attempts, 5);
+  EXPECT_TRUE(s.has_runnable()) << "max_attempts caps retries of failures, not resumes";
 }
 
 TEST(Scheduler, FailedRunsAreRetriedOnlyWithRetryFailedUpToMaxAttempts) {
   {
     Scheduler s({/*max_attempts=*/3, /*retry_failed=*/false}, 1);
-    s.add(run(1, RunState::kFailed, 1));
-    s.add(run(2, RunState::kDiverged, 1));
+    s.add(run(1, RunStatus::kFailed, 1));
+    s.add(run(2, RunStatus::kDiverged, 1));
     EXPECT_FALSE(s.assign(0));
     EXPECT_TRUE(s.settled());
   }
   Scheduler s({/*max_attempts=*/3, /*retry_failed=*/true}, 1);
-  s.add(run(1, RunState::kFailed, 1));
-  s.add(run(2, RunState::kPending));
+  s.add(run(1, RunStatus::kFailed, 1));
+  s.add(run(2, RunStatus::kPending));
   auto first = s.assign(0);
   ASSERT_TRUE(first);
   EXPECT_EQ(first->number, 2) << "pending runs go before retries";
@@ -158,11 +154,11 @@ TEST(Scheduler, FailedRunsAreRetriedOnlyWithRetryFailedUpToMaxAttempts) {
   EXPECT_EQ(retry->number, 1);
   EXPECT_EQ(retry->attempt, 2);
   EXPECT_FALSE(retry->resume) << "a retry starts from scratch";
-  s.finish(1, 1, 2, RunState::kDiverged);
+  s.finish(1, 1, 2, RunStatus::kDiverged);
   auto third = s.assign(1);
   ASSERT_TRUE(third);
   EXPECT_EQ(third->attempt, 3);
-  s.finish(1, 1, 3, RunState::kFailed);
+  s.finish(1, 1, 3, RunStatus::kFailed);
   EXPECT_FALSE(s.assign(1)) << "3 attempts used: the cap";
   EXPECT_EQ(s.run(1).attempts, 3);
   EXPECT_THROW(Scheduler({/*max_attempts=*/0, false}, 1), std::invalid_argument);
