@@ -17,3 +17,9 @@ jslds_add_test(supervisor_test SOURCES unit/supervisor_test.cpp
 target_compile_definitions(supervisor_test PRIVATE
   JSLDS_FAKE_TRAIN_EXE="$<TARGET_FILE:jslds_fake_train>")
 add_dependencies(supervisor_test jslds_fake_train)
+
+jslds_add_test(coordinator_test SOURCES unit/coordinator_test.cpp
+  LIBS jslds_coordinator jslds_worker LABEL unit TIMEOUT 180)
+target_compile_definitions(coordinator_test PRIVATE
+  JSLDS_FAKE_TRAIN_EXE="$<TARGET_FILE:jslds_fake_train>")
+add_dependencies(coordinator_test jslds_fake_train)
