@@ -23,3 +23,11 @@ jslds_add_test(coordinator_test SOURCES unit/coordinator_test.cpp
 target_compile_definitions(coordinator_test PRIVATE
   JSLDS_FAKE_TRAIN_EXE="$<TARGET_FILE:jslds_fake_train>")
 add_dependencies(coordinator_test jslds_fake_train)
+
+# CLI level: `jslds sweep` under mpirun, killed, signalled and resumed (fake children).
+foreach(t sweep_kill_resume_test sweep_signal_test)
+  jslds_add_test(${t} SOURCES e2e/${t}.cpp LIBS jslds_worker jslds_store LABEL e2e TIMEOUT 400)
+  target_compile_definitions(${t} PRIVATE
+    JSLDS_FAKE_TRAIN_EXE="$<TARGET_FILE:jslds_fake_train>")
+  add_dependencies(${t} jslds_fake_train jslds)
+endforeach()
