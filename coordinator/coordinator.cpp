@@ -265,7 +265,8 @@ LaunchSummary Coordinator::run() {
   DurationEstimate estimate;
   bool stopping = false;
   clock_type::time_point stop_deadline;
-  std::vector<bool> idle(static_cast<size_t>(pool_.size()), true);
+  // A worker gets work once its Hello has arrived (so its name and device are known).
+  std::vector<bool> idle(static_cast<size_t>(pool_.size()), false);
   std::optional<std::chrono::system_clock::time_point> stop_at;
   if (options_.deadline) stop_at = *options_.deadline - options_.stop_margin;
 
@@ -310,8 +311,7 @@ LaunchSummary Coordinator::run() {
     begin();
     store::TransitionDetails details;
     details.worker = pool_.name(worker);
-    auto dev = st.worker_device.find(worker);
-    details.device = dev != st.worker_device.end() ? dev->second : run.config.runtime.device;
+    details.device = st.worker_device.at(worker);
     store_.transition_run(lease->run_id, RunStatus::kRunning, details);
     pool_.send(worker, task);
     idle[static_cast<size_t>(worker)] = false;
@@ -407,7 +407,8 @@ LaunchSummary Coordinator::run() {
     }
 
     const bool busy = !scheduler.leases().empty();
-    if (!busy) {
+    const bool any_ready = std::any_of(idle.begin(), idle.end(), [](bool b) { return b; });
+    if (!busy && (any_ready || stopping)) {
       if (stopping || !scheduler.has_runnable()) break;
       bool may_start = !stop_at || may_start_before(now_wall, *stop_at, estimate.mean());
       if (!may_start) {
@@ -445,6 +446,7 @@ LaunchSummary Coordinator::run() {
             on_progress(m);
           } else if constexpr (std::is_same_v<T, Hello>) {
             st.worker_device[message->worker] = m.device;
+            idle[static_cast<size_t>(message->worker)] = !scheduler.lease_of(message->worker);
             begin();
             store_.record_event(st.campaign.id, std::nullopt, "info",
                                 fmt::format("worker {} ready: {} threads per run, device {}",

@@ -29,7 +29,7 @@ std::optional<WorkerMessage> MpiPool::receive(std::chrono::milliseconds timeout)
         throw ProtocolError(fmt::format("message from rank {}, which is not a worker", got->first));
       Message message = decode(got->second);
       if (const auto* hello = std::get_if<Hello>(&message))
-        names_[static_cast<size_t>(worker)] = fmt::format("rank {}@{}", got->first, hello->host);
+        names_[static_cast<size_t>(worker)] = fmt::format("rank {} on {}", got->first, hello->host);
       return WorkerMessage{worker, std::move(message)};
     }
     auto now = clock::now();

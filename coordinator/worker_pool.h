@@ -32,7 +32,7 @@ class WorkerPool {
   /// implementations block or sleep in steps of at most 10 ms. Returns nullopt on timeout.
   virtual std::optional<WorkerMessage> receive(std::chrono::milliseconds timeout) = 0;
 
-  /// A short name of the worker for the database and logs, e.g. "rank 3@node17".
+  /// A short name of the worker for the database and logs, e.g. "rank 3 on node17".
   virtual std::string name(int worker) const = 0;
 };
 

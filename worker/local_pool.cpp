@@ -95,7 +95,7 @@ std::optional<WorkerMessage> LocalPool::receive(std::chrono::milliseconds timeou
 }
 
 std::string LocalPool::name(int worker) const {
-  return fmt::format("local {}@{}", worker, host_);
+  return fmt::format("local worker {} on {}", worker, host_);
 }
 
 }  // namespace jslds
