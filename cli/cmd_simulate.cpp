@@ -24,10 +24,11 @@ void register_simulate(CLI::App& app) {
   auto seed = std::make_shared<int64_t>(0);
   auto sets = std::make_shared<std::vector<std::string>>();
   cmd->add_option("kind", *kind,
-                  "flipflop (3-bit flip-flop task: 6 pulse inputs, 3 targets, T=25, mask from "
-                  "t=5) | oscillator (damped 2-D rotation at data.freq_hz → Poisson neurons) | "
-                  "ring-theta (position on a ring, two remapping maps, theta at data.freq_hz; 60 "
-                  "neurons) | lorenz (Lorenz latents → Poisson neurons)")
+                  "flipflop: 3-bit flip-flop task, 6 pulse inputs, 3 targets, mask from t=5 "
+                  "(default 400 trials × 25 bins) | oscillator: damped 2-D rotation at "
+                  "data.freq_hz → Poisson neurons (200 × 100 × 50) | ring-theta: position on a "
+                  "ring, two remapping maps, theta at data.freq_hz (200 × 100 × 60) | lorenz: "
+                  "Lorenz latents → Poisson neurons (200 × 100 × 30)")
       ->required()
       ->check(CLI::IsMember({"flipflop", "oscillator", "ring-theta", "lorenz"}));
   cmd->add_option("--out,-o", *out, "output HDF5 file (overwritten)")->required();

@@ -30,5 +30,10 @@ void register_config(CLI::App& app);
 void register_simulate(CLI::App& app);
 void register_data(CLI::App& app);
 void register_sweep(CLI::App& app);
+void register_status(CLI::App& app);
+void register_query(CLI::App& app);
+void register_best(CLI::App& app);
+void register_show(CLI::App& app);
+void register_export(CLI::App& app);
 
 }  // namespace jslds::cli

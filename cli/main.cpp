@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "core/config.h"
+#include "core/data/loaders.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -24,6 +25,11 @@ int main(int argc, char** argv) {
   jslds::cli::register_simulate(app);
   jslds::cli::register_data(app);
   jslds::cli::register_sweep(app);
+  jslds::cli::register_status(app);
+  jslds::cli::register_query(app);
+  jslds::cli::register_best(app);
+  jslds::cli::register_show(app);
+  jslds::cli::register_export(app);
 
   try {
     app.parse(argc, argv);
@@ -35,6 +41,9 @@ int main(int argc, char** argv) {
     if (!e.message.empty()) std::cerr << e.message << "\n";
     return e.code;
   } catch (const jslds::ConfigError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const jslds::DataError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
   } catch (const jslds::cli::UsageError& e) {

@@ -473,6 +473,24 @@ void ExperimentStore::record_metrics(int64_t run_id, int64_t step,
   record_metrics(points);
 }
 
+std::vector<MetricPoint> ExperimentStore::metrics(int64_t run_id, int64_t last_steps) {
+  std::string sql = "SELECT step, name, value FROM metrics WHERE run_id = ?1";
+  if (last_steps > 0) {
+    sql += " AND step >= (SELECT min(step) FROM (SELECT DISTINCT step FROM metrics WHERE "
+           "run_id = ?1 ORDER BY step DESC LIMIT ?2))";
+  }
+  sql += " ORDER BY step, name";
+  Statement st(db_, sql);
+  st.bind(1, run_id);
+  if (last_steps > 0) st.bind(2, last_steps);
+  std::vector<MetricPoint> out;
+  while (st.step()) {
+    out.push_back({run_id, st.column_int64(0), st.column_text(1),
+                   st.is_null(2) ? std::nan("") : st.column_double(2)});
+  }
+  return out;
+}
+
 void ExperimentStore::record_summaries(int64_t run_id,
                                        const std::map<std::string, double>& summaries) {
   batch([&] {

@@ -277,6 +277,9 @@ class ExperimentStore {
   /// Inserts training-curve points in one transaction; a (run, name, step) already present
   /// is overwritten (a resumed run repeats steps after its checkpoint).
   void record_metrics(std::span<const MetricPoint> points);
+  /// The training curve of a run ordered by step then name; with `last_steps` > 0 only the
+  /// points of its last `last_steps` distinct steps (the tail `jslds show` prints).
+  std::vector<MetricPoint> metrics(int64_t run_id, int64_t last_steps = 0);
   /// Convenience: the metrics of one progress event.
   void record_metrics(int64_t run_id, int64_t step, const std::map<std::string, double>& metrics);
   /// Final metrics and analysis scalars; a name already present is overwritten.

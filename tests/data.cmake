@@ -4,3 +4,6 @@ jslds_add_test(data_loaders_test SOURCES core/data_loaders_test.cpp
   LIBS jslds_core hdf5::hdf5 PkgConfig::MATIO LABEL core TIMEOUT 120)
 jslds_add_test(data_simulators_test SOURCES core/data_simulators_test.cpp
   LIBS jslds_core LABEL core TIMEOUT 120)
+# CLI level: runs the jslds executable.
+jslds_add_test(data_cli_test SOURCES core/data_cli_test.cpp LABEL e2e TIMEOUT 120)
+add_dependencies(data_cli_test jslds)

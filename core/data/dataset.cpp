@@ -11,7 +11,6 @@
 #include <random>
 
 #include <fmt/format.h>
-#include <torch/torch.h>
 
 #include "core/data/hdf5_file.h"
 #include "core/data/loaders.h"

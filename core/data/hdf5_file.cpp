@@ -1,9 +1,6 @@
 #include "core/data/hdf5_file.h"
 
 #include <algorithm>
-#include <array>
-#include <cstring>
-#include <fstream>
 
 #include <fmt/format.h>
 

@@ -36,10 +36,11 @@ class DataError : public std::runtime_error {
 
 /// Loads the data a run configuration names: `options.simulate` (in memory, see simulate())
 /// when set, else the file `options.path` read by `options.format` ("auto" decides by file
-/// signature, then extension: HDF5 files holding /units are NWB, other HDF5 files the
-/// project layout; MAT v5 files through libmatio, MAT v7.3 files are HDF5 and rejected with
-/// a hint). Binning, trial tables, windows and re-binning follow `options` as documented in
-/// docs/data.md. Spike counts are float32 (B,T,N) holding non-negative integers.
+/// signature, then extension: a "MATLAB" text header → MAT (v5, or v7.3 = HDF5, both read by
+/// libmatio); HDF5 files holding /units or a root nwb_version attribute are NWB, other HDF5
+/// files the project layout). Binning, trial tables, windows and re-binning follow `options`
+/// as documented in docs/data.md. Spike counts are float32 (B,T,N) holding non-negative
+/// integers. A relative data.path is relative to the current directory.
 /// Throws DataError naming the file and object for missing files, wrong formats, missing
 /// datasets/variables (listing what is there), negative, fractional or non-finite counts,
 /// zero neurons or trials, windows longer than every trial and inconsistent shapes.

@@ -73,6 +73,13 @@ File File::create_v5(const std::filesystem::path& file) {
   return File(std::move(m), name);
 }
 
+File File::create_v73(const std::filesystem::path& file) {
+  const std::string name = file.string();
+  std::unique_ptr<mat_t, FileCloser> m(Mat_CreateVer(name.c_str(), nullptr, MAT_FT_MAT73));
+  if (!m) throw DataError(name, "", "cannot create MAT v7.3 file (libmatio without HDF5?)");
+  return File(std::move(m), name);
+}
+
 std::string File::version() const {
   switch (Mat_GetVersion(mat_.get())) {
     case MAT_FT_MAT73: return "7.3";

@@ -45,6 +45,8 @@ class File {
   static File open_read(const std::filesystem::path& file);
   /// Creates a MAT v5 file (used by tests and tools that write MAT files).
   static File create_v5(const std::filesystem::path& file);
+  /// Creates a MAT v7.3 (HDF5-based) file; throws DataError when libmatio lacks HDF5.
+  static File create_v73(const std::filesystem::path& file);
 
   const std::string& name() const { return name_; }
   mat_t* get() const { return mat_.get(); }

@@ -66,8 +66,8 @@ struct MatTrial {
   std::vector<double> values;  // column-major
   std::string label;
 };
-void write_mat(const fs::path& file, const std::vector<MatTrial>& trials) {
-  auto f = mat::File::create_v5(file);
+void write_mat(const fs::path& file, const std::vector<MatTrial>& trials, bool v73 = false) {
+  auto f = v73 ? mat::File::create_v73(file) : mat::File::create_v5(file);
   size_t dims[2] = {1, trials.size()};
   const char* fields[3] = {"data", "condition", nullptr};
   mat::Variable d(Mat_VarCreateStruct2("D", 2, dims, fields));
@@ -408,6 +408,23 @@ TEST_F(DataFiles, MatTrialsOfUnequalLengthAreCroppedOrSplit) {
             (std::vector<std::string>{"left", "left", "left", "left", "right", "right", "right"}));
   o.bin_ms = 2.5;  // 2.5 source bins of 1 ms
   expect_data_error(o, {"not a whole multiple of data.source_bin_ms"});
+}
+
+TEST_F(DataFiles, MatV73FilesReadLikeV5) {
+  std::vector<MatTrial> trials = {constant_trial(3, 100, 0.0, "x"), constant_trial(3, 100, 0.0, "y")};
+  for (size_t i = 0; i < trials[1].values.size(); ++i) trials[1].values[i] = static_cast<double>(i % 4);
+  write_mat(path("v5.mat"), trials);
+  write_mat(path("v73.mat"), trials, /*v73=*/true);
+  DataOptions o = mat_options(path("v5.mat"));
+  o.condition_field = "condition";
+  Dataset v5 = load_dataset(o);
+  o.path = path("v73.mat").string();
+  Dataset v73 = load_dataset(o);
+  ASSERT_EQ(v73.spikes_btn.sizes(), (std::vector<int64_t>{2, 5, 3}));
+  EXPECT_TRUE(torch::equal(v5.spikes_btn, v73.spikes_btn));
+  EXPECT_EQ(v73.spikes_btn[1].sum().item<double>(), 450.0);  // 300 values of mean 1.5
+  EXPECT_EQ(v73.conditions, (std::vector<std::string>{"x", "y"}));
+  EXPECT_NE(v73.provenance.find("v7.3"), std::string::npos) << v73.provenance;
 }
 
 TEST(Split, IsDeterministicDisjointAndCompleteWithoutLabels) {

@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "store/campaign_status.h"
 #include "store/experiment_store.h"
 #include "store/schema.h"
 #include "store/sqlite.h"
@@ -424,6 +425,44 @@ TEST(ExperimentStore, MetricsSummariesFixedPointsModesArtifacts) {
   EXPECT_EQ(files[0].step, 400);
   EXPECT_EQ(files[0].sha256, "cd");
   EXPECT_FALSE(files[0].created_at.empty());
+}
+
+// ---- status report ---------------------------------------------------------------------
+
+TEST(CampaignStatus, CountsRunningWorkersFailuresAndEta) {
+  ExperimentStore store(":memory:");
+  auto c = store.create_or_load_campaign(demo_spec());
+  auto runs = demo_runs(6);
+  runs[0].config_json = R"({"train":{"steps":2000}})";
+  auto ids = store.insert_runs(c.id, runs);
+  store.transition_run(ids[0].id, RunStatus::kRunning, {.worker = "rank 2", .device = "cuda:0"});
+  store.update_steps_done(ids[0].id, 340);
+  store.transition_run(ids[1].id, RunStatus::kRunning, {.worker = "rank 1"});
+  store.transition_run(ids[2].id, RunStatus::kRunning);
+  store.transition_run(ids[2].id, RunStatus::kDone);
+  store.transition_run(ids[3].id, RunStatus::kRunning);
+  store.transition_run(ids[3].id, RunStatus::kFailed, {.error = "first failure"});
+  store.transition_run(ids[4].id, RunStatus::kRunning);
+  store.transition_run(ids[4].id, RunStatus::kDiverged, {.error = "loss is NaN at step 12"});
+
+  CampaignStatus s = campaign_status(store, c.id);
+  EXPECT_EQ(s.total, 6);
+  EXPECT_EQ(s.counts.at(RunStatus::kPending), 1);
+  EXPECT_EQ(s.counts.at(RunStatus::kRunning), 2);
+  EXPECT_EQ(s.counts.at(RunStatus::kDone), 1);
+  EXPECT_EQ(s.counts.at(RunStatus::kPruned), 0);
+  EXPECT_EQ(s.finished, 3);
+  EXPECT_DOUBLE_EQ(s.runs_per_hour_recent, 3.0);  // all three finished just now
+  ASSERT_TRUE(s.eta_s);
+  EXPECT_DOUBLE_EQ(*s.eta_s, 3.0 / 3.0 * 3600.0);  // 3 left at 3 per hour
+  ASSERT_EQ(s.running.size(), 2u);
+  EXPECT_EQ(s.running[0].run.worker, "rank 1");  // ordered by worker
+  EXPECT_EQ(s.running[1].run.steps_done, 340);
+  EXPECT_EQ(s.running[1].total_steps, 2000);
+  EXPECT_FALSE(s.running[0].total_steps);
+  ASSERT_EQ(s.failures.size(), 2u);
+  EXPECT_EQ(s.failures[0].error, "loss is NaN at step 12");  // newest first
+  EXPECT_TRUE(s.last_event_at);
 }
 
 // ---- concurrency -----------------------------------------------------------------------

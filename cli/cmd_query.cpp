@@ -1,0 +1,198 @@
+// `jslds query`, `jslds best` and `jslds export`: tables of runs from the experiment database
+// (issue 7; the language is documented in store/query.h and docs/database.md).
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "cli/db_access.h"
+#include "store/run_table.h"
+#include "store/table_format.h"
+
+namespace jslds::cli {
+namespace {
+
+constexpr const char* kFormatHelp =
+    "output format: table (aligned, for terminals), csv (RFC 4180, full precision) or json "
+    "(array of objects; NaN as null)";
+
+struct QueryArgs {
+  std::string db;
+  std::vector<std::string> campaigns;
+  std::string where;
+  std::vector<std::string> sort;
+  int64_t limit = 0;
+  std::vector<std::string> columns;
+  std::string format = "table";
+};
+
+}  // namespace
+
+void register_query(CLI::App& app) {
+  auto args = std::make_shared<QueryArgs>();
+  auto* cmd = app.add_subcommand(
+      "query", "List runs with their swept params and summaries, filtered and sorted");
+  cmd->footer(
+      "Examples:\n"
+      "  jslds query --campaign reach-v1 --where 'summary.val_bps > 0.1 AND "
+      "params.model.latent_dim <= 32' --sort summary.rel_state_error asc --limit 10\n"
+      "  jslds query --where 'status = \"failed\"' --columns number,error\n"
+      "Fields: params.KEY (dotted run-config key), summary.NAME, status, campaign, number, "
+      "repeat, attempts, steps_done, objective. Operators = != < <= > >=, AND, OR, NOT, "
+      "parentheses; strings in '...' or \"...\". A run lacking a value never matches.");
+  add_db_option(*cmd, args->db);
+  cmd->add_option("--campaign", args->campaigns,
+                  "only runs of this campaign (repeatable; default: every campaign)");
+  cmd->add_option("--where", args->where, "filter expression (see above)");
+  cmd->add_option("--sort", args->sort,
+                  "sort by a field, optionally followed by asc or desc (default asc; runs "
+                  "without the value come last). Default order: campaign, number")
+      ->expected(1, 2);
+  cmd->add_option("--limit", args->limit, "print at most N runs (0 = all)")
+      ->check(CLI::NonNegativeNumber)
+      ->default_val(0);
+  cmd->add_option("--columns", args->columns,
+                  "comma-separated columns: fields as above, params.*, summary.*, or run_id, "
+                  "epoch, worker, device, run_dir, error, started_at, finished_at, duration_s, "
+                  "config_sha256. Default: number, status, swept params, objective, and the "
+                  "summaries used in --where/--sort")
+      ->delimiter(',');
+  cmd->add_option("--format", args->format, kFormatHelp)
+      ->check(CLI::IsMember({"table", "csv", "json"}))
+      ->default_val("table");
+  cmd->callback([args] {
+    store::ExperimentStore store = open_reader(args->db);
+    with_query_errors_as_usage([&] {
+      store::RunQuery q;
+      q.campaigns = args->campaigns;
+      q.where = args->where;
+      if (!args->sort.empty()) {
+        q.sort = args->sort[0];
+        if (args->sort.size() == 2) {
+          if (args->sort[1] != "asc" && args->sort[1] != "desc") {
+            throw UsageError(fmt::format("--sort {} {}: the direction must be asc or desc",
+                                         args->sort[0], args->sort[1]));
+          }
+          q.descending = args->sort[1] == "desc";
+        }
+      }
+      q.limit = args->limit;
+      q.columns = args->columns;
+      store::Table t = store::query_runs(store.database(), q);
+      store::write_table(std::cout, t, store::parse_table_format(args->format));
+    });
+  });
+}
+
+void register_best(CLI::App& app) {
+  struct BestArgs {
+    std::string db;
+    std::string campaign;
+    std::string metric;
+    std::string goal;
+    std::string pareto;
+    std::string format = "table";
+  };
+  auto args = std::make_shared<BestArgs>();
+  auto* cmd = app.add_subcommand(
+      "best", "The best run of a campaign by its objective, or the Pareto front of several metrics");
+  cmd->footer(
+      "Considers done runs. Without --pareto: the best by the campaign's objective (or "
+      "--metric/--goal); ties are all printed. With --pareto: the runs no other run beats in "
+      "every listed metric, e.g. prediction quality against how faithful the linear model is:\n"
+      "  jslds best reach-v1 --pareto val_bps:max,rel_state_error:min\n"
+      "Runs lacking one of the metrics are skipped (their count is printed on stderr).");
+  add_db_option(*cmd, args->db);
+  cmd->add_option("campaign", args->campaign, "campaign name")->required();
+  cmd->add_option("--metric", args->metric,
+                  "summary to rank by (default: the campaign's objective metric)");
+  cmd->add_option("--goal", args->goal, "max or min (default: the campaign's objective goal)")
+      ->check(CLI::IsMember({"max", "min", "maximize", "minimize"}));
+  auto* pareto = cmd->add_option(
+      "--pareto", args->pareto,
+      "comma-separated METRIC:max|min list: print the Pareto front (non-dominated runs), best "
+      "first by the first metric");
+  pareto->excludes(cmd->get_option("--metric"));
+  pareto->excludes(cmd->get_option("--goal"));
+  cmd->add_option("--format", args->format, kFormatHelp)
+      ->check(CLI::IsMember({"table", "csv", "json"}))
+      ->default_val("table");
+  cmd->callback([args] {
+    store::ExperimentStore store = open_reader(args->db);
+    with_query_errors_as_usage([&] {
+      std::vector<store::Objective> objectives;
+      if (!args->pareto.empty()) {
+        objectives = store::parse_objectives(args->pareto);
+      } else {
+        auto campaign = store.find_campaign(args->campaign);
+        if (!campaign) store::resolve_campaigns(store.database(), {args->campaign});  // throws
+        store::Objective o;
+        o.metric = args->metric.empty() ? campaign->objective_metric : args->metric;
+        std::string goal = args->goal.empty() ? campaign->objective_goal : args->goal;
+        o.maximize = goal == "max" || goal == "maximize";
+        objectives.push_back(o);
+      }
+      store::BestRuns best = store::best_runs(store.database(), args->campaign, objectives);
+      std::string what;
+      for (const auto& o : objectives) {
+        what += fmt::format("{}{} ({})", what.empty() ? "" : ", ", o.metric,
+                            o.maximize ? "max" : "min");
+      }
+      std::cerr << fmt::format(
+          "{}: {} of {} done runs with {}{}\n", args->campaign,
+          objectives.size() > 1 ? fmt::format("Pareto front of {} runs", best.table.rows.size())
+                                : std::string("best"),
+          best.considered + best.missing, what,
+          best.missing ? fmt::format("; {} lacked a metric and were skipped", best.missing) : "");
+      if (best.table.rows.empty()) {
+        throw Exit{1, fmt::format("no done run of '{}' has {}", args->campaign, what)};
+      }
+      store::write_table(std::cout, best.table, store::parse_table_format(args->format));
+    });
+  });
+}
+
+void register_export(CLI::App& app) {
+  struct ExportArgs {
+    std::string db;
+    std::string campaign;
+    std::string format = "csv";
+    std::string out;
+  };
+  auto args = std::make_shared<ExportArgs>();
+  auto* cmd = app.add_subcommand("export", "Write a campaign as one wide table (CSV or JSON)");
+  cmd->footer(
+      "One row per run with its state and times, one "
+      "column per swept param (params.KEY) and per summary (summary.NAME). Ready for "
+      "pandas.read_csv or pandas.read_json.");
+  add_db_option(*cmd, args->db);
+  cmd->add_option("campaign", args->campaign, "campaign name")->required();
+  cmd->add_option("--format", args->format, "csv (RFC 4180) or json (array of objects)")
+      ->check(CLI::IsMember({"csv", "json"}))
+      ->default_val("csv");
+  cmd->add_option("--out", args->out, "output file (default: standard output)");
+  cmd->callback([args] {
+    store::ExperimentStore store = open_reader(args->db);
+    with_query_errors_as_usage([&] {
+      store::Table t = store::export_campaign(store.database(), args->campaign);
+      store::TableFormat format = store::parse_table_format(args->format);
+      if (args->out.empty()) {
+        store::write_table(std::cout, t, format);
+        return;
+      }
+      std::ofstream file(args->out, std::ios::binary);
+      if (!file) throw UsageError(fmt::format("cannot write '{}'", args->out));
+      store::write_table(file, t, format);
+      file.close();
+      if (!file) throw std::runtime_error(fmt::format("writing '{}' failed", args->out));
+      std::cerr << fmt::format("wrote {} runs × {} columns to {}\n", t.rows.size(),
+                               t.columns.size(), args->out);
+    });
+  });
+}
+
+}  // namespace jslds::cli

@@ -1,0 +1,238 @@
+// `jslds show RUN`: everything the database knows about one run.
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/db_access.h"
+#include "store/table_format.h"
+
+namespace jslds::cli {
+namespace {
+
+std::string human_bytes(int64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", v, units[u]);
+}
+
+std::string number_text(double v) { return std::isnan(v) ? "nan" : fmt::format("{:.6g}", v); }
+
+void flatten(const nlohmann::json& j, const std::string& prefix,
+             std::vector<std::pair<std::string, std::string>>& out) {
+  if (j.is_object()) {
+    for (const auto& [key, value] : j.items()) {
+      flatten(value, prefix.empty() ? key : prefix + "." + key, out);
+    }
+  } else {
+    out.emplace_back(prefix, j.dump());
+  }
+}
+
+/// RUN is "campaign/number" or a run id.
+store::RunRow resolve_run(store::ExperimentStore& store, const std::string& text) {
+  auto slash = text.rfind('/');
+  int64_t value = 0;
+  std::string_view digits = slash == std::string::npos ? std::string_view(text)
+                                                       : std::string_view(text).substr(slash + 1);
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size()) {
+    throw UsageError(fmt::format(
+        "RUN '{}' is neither CAMPAIGN/NUMBER (e.g. reach-v1/12) nor a run id (e.g. 57)", text));
+  }
+  if (slash == std::string::npos) {
+    try {
+      return store.get_run(value);
+    } catch (const store::StoreError&) {
+      throw UsageError(fmt::format("no run with id {} in the database", value));
+    }
+  }
+  std::string name = text.substr(0, slash);
+  auto campaign = store.find_campaign(name);
+  if (!campaign) {
+    std::string known;
+    for (const auto& c : store.list_campaigns()) known += (known.empty() ? "" : ", ") + c.name;
+    throw UsageError(fmt::format("no campaign '{}' in the database; campaigns: {}", name,
+                                 known.empty() ? "(none yet)" : known));
+  }
+  auto run = store.find_run(campaign->id, value);
+  if (!run) {
+    throw UsageError(fmt::format("campaign '{}' has no run number {} (it has {} runs)", name,
+                                 value, store.list_runs(campaign->id).size()));
+  }
+  return *run;
+}
+
+void show(store::ExperimentStore& store, const store::RunRow& run, int curve_steps,
+          int max_points, int max_modes) {
+  std::ostream& out = std::cout;
+  store::CampaignRow campaign = store.get_campaign(run.campaign_id);
+  out << fmt::format("run {}/{} (id {}): {}\n", campaign.name, run.number, run.id,
+                     store::to_string(run.status));
+  out << fmt::format("  campaign    {} (objective {} {}), repeat {}\n", campaign.name,
+                     campaign.objective_goal, campaign.objective_metric, run.repeat);
+  out << fmt::format("  attempts    {} (last in launch {}), steps done {}\n", run.attempts,
+                     run.epoch, run.steps_done);
+  if (run.worker || run.device) {
+    out << fmt::format("  worker      {}, device {}\n", run.worker.value_or("-"),
+                       run.device.value_or("-"));
+  }
+  out << fmt::format("  started     {}\n  finished    {}\n", run.started_at.value_or("-"),
+                     run.finished_at.value_or("-"));
+  out << fmt::format("  run dir     {}\n", run.run_dir);
+  if (run.error) out << fmt::format("  error       {}\n", *run.error);
+
+  auto params = store.run_params(run.id);
+  if (!params.empty()) {
+    out << "\nswept parameters\n";
+    for (const auto& p : params) {
+      std::string v = std::holds_alternative<double>(p.value)
+                          ? fmt::format("{}", std::get<double>(p.value))
+                          : fmt::format("\"{}\"", std::get<std::string>(p.value));
+      out << fmt::format("  {} = {}\n", p.name, v);
+    }
+  }
+
+  out << "\nconfiguration\n";
+  try {
+    std::vector<std::pair<std::string, std::string>> keys;
+    flatten(nlohmann::json::parse(run.config_json), "", keys);
+    for (const auto& [key, value] : keys) out << fmt::format("  {} = {}\n", key, value);
+  } catch (const nlohmann::json::exception&) {
+    out << "  " << run.config_json << "\n";
+  }
+
+  out << "\nstatus history\n";
+  for (const auto& e : store.events(run.campaign_id, run.id, 50)) {
+    out << fmt::format("  {}  {:<7}  {}\n", e.at, e.level, e.message);
+  }
+
+  auto curve = store.metrics(run.id, curve_steps);
+  if (!curve.empty()) {
+    store::Table t;
+    t.columns.push_back("step");
+    std::set<std::string> names;
+    for (const auto& p : curve) names.insert(p.name);
+    for (const auto& n : names) t.columns.push_back(n);
+    std::map<int64_t, std::map<std::string, double>> by_step;
+    for (const auto& p : curve) by_step[p.step][p.name] = p.value;
+    for (const auto& [step, values] : by_step) {
+      std::vector<store::SqlValue> row = {step};
+      for (const auto& n : names) {
+        auto it = values.find(n);
+        row.push_back(it == values.end() ? store::SqlValue(nullptr) : store::SqlValue(it->second));
+      }
+      t.rows.push_back(std::move(row));
+    }
+    out << fmt::format("\ncurve (last {} evaluations)\n", by_step.size());
+    store::write_table(out, t, store::TableFormat::kTable);
+  }
+
+  auto summaries = store.run_summaries(run.id);
+  if (!summaries.empty()) {
+    out << "\nsummaries\n";
+    for (const auto& [name, value] : summaries) {
+      out << fmt::format("  {:<24} {}\n", name, number_text(value));
+    }
+  }
+
+  auto points = store.fixed_points(run.id);
+  if (!points.empty()) {
+    std::map<std::string, std::map<std::string, int>> classes;
+    for (const auto& p : points) classes[p.source][p.stability] += 1;
+    out << fmt::format("\nfixed points ({})\n", points.size());
+    for (const auto& [source, counts] : classes) {
+      std::string line;
+      for (const auto& [stability, n] : counts) {
+        line += fmt::format("{}{} {}", line.empty() ? "" : ", ", n, stability);
+      }
+      out << fmt::format("  {:<10} {}\n", source, line);
+    }
+    store::Table t;
+    t.columns = {"idx", "source", "stability", "n_unstable", "max_abs_eig", "q"};
+    for (std::size_t i = 0; i < points.size() && static_cast<int>(i) < max_points; ++i) {
+      const auto& p = points[i];
+      t.rows.push_back({p.idx, p.source, p.stability, p.n_unstable, p.max_abs_eig, p.q});
+    }
+    store::write_table(out, t, store::TableFormat::kTable);
+    if (static_cast<int>(points.size()) > max_points) {
+      out << fmt::format("  ... {} more\n", points.size() - max_points);
+    }
+  }
+
+  auto modes = store.modes(run.id);
+  if (!modes.empty()) {
+    // Slowest first: largest |λ| below or at 1 decays slowest (τ = −Δt / ln|λ|).
+    std::sort(modes.begin(), modes.end(),
+              [](const auto& a, const auto& b) { return a.abs > b.abs; });
+    out << fmt::format("\nslowest modes (of {})\n", modes.size());
+    store::Table t;
+    t.columns = {"point", "mode", "abs", "freq_hz", "tau_s"};
+    for (std::size_t i = 0; i < modes.size() && static_cast<int>(i) < max_modes; ++i) {
+      const auto& m = modes[i];
+      t.rows.push_back({m.point_idx, m.mode_idx, m.abs, m.freq_hz,
+                        m.tau_s ? store::SqlValue(*m.tau_s) : store::SqlValue("inf")});
+    }
+    store::write_table(out, t, store::TableFormat::kTable);
+  }
+
+  auto files = store.artifacts(run.id);
+  if (!files.empty()) {
+    out << "\nfiles\n";
+    for (const auto& f : files) {
+      out << fmt::format("  {:<12} {}  ({}{})\n", f.kind, f.path, human_bytes(f.bytes),
+                         f.step ? fmt::format(", step {}", *f.step) : "");
+    }
+  }
+}
+
+}  // namespace
+
+void register_show(CLI::App& app) {
+  struct ShowArgs {
+    std::string db;
+    std::string run;
+    int curve_steps = 5;
+    int max_points = 20;
+    int max_modes = 10;
+  };
+  auto args = std::make_shared<ShowArgs>();
+  auto* cmd = app.add_subcommand("show", "Everything recorded about one run");
+  cmd->footer(
+      "Prints state and times, swept params, full configuration, "
+      "status history, the tail of the training curve, summaries, fixed points by source and "
+      "stability, the slowest eigenmodes (|λ|, frequency in Hz, time constant τ in s) and its "
+      "files with sizes.");
+  add_db_option(*cmd, args->db);
+  cmd->add_option("run", args->run, "CAMPAIGN/NUMBER (e.g. reach-v1/12) or a run id")
+      ->required();
+  cmd->add_option("--curve-steps", args->curve_steps, "evaluations of the curve to print")
+      ->check(CLI::NonNegativeNumber)
+      ->default_val(5);
+  cmd->add_option("--points", args->max_points, "fixed points to list")
+      ->check(CLI::NonNegativeNumber)
+      ->default_val(20);
+  cmd->add_option("--modes", args->max_modes, "eigenmodes to list")
+      ->check(CLI::NonNegativeNumber)
+      ->default_val(10);
+  cmd->callback([args] {
+    store::ExperimentStore store = open_reader(args->db);
+    store::RunRow run = resolve_run(store, args->run);
+    show(store, run, args->curve_steps, args->max_points, args->max_modes);
+  });
+}
+
+}  // namespace jslds::cli

@@ -1,0 +1,119 @@
+// `jslds status [CAMPAIGN]`: progress of a (live) campaign, read-only while the sweep writes.
+#include <cmath>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "cli/db_access.h"
+#include "store/campaign_status.h"
+#include "store/table_format.h"
+
+namespace jslds::cli {
+namespace {
+
+std::string duration_text(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "-";
+  auto s = static_cast<int64_t>(std::llround(seconds));
+  if (s < 60) return fmt::format("{}s", s);
+  if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  if (s < 86400) return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
+  return fmt::format("{}d{:02}h", s / 86400, (s % 86400) / 3600);
+}
+
+void print_status(const store::CampaignStatus& s) {
+  std::ostream& out = std::cout;
+  out << fmt::format("campaign {} ({}, launch {}, {}), objective {} {}\n", s.campaign.name,
+                     s.campaign.method, s.campaign.epoch, s.campaign.status,
+                     s.campaign.objective_goal, s.campaign.objective_metric);
+  std::string counts;
+  for (const auto& [state, n] : s.counts) {
+    counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", n, store::to_string(state));
+  }
+  out << fmt::format("  runs        {} total: {}\n", s.total, counts);
+  out << fmt::format("  throughput  {:.1f} runs/h in the last hour, {:.1f} runs/h overall\n",
+                     s.runs_per_hour_recent, s.runs_per_hour_overall);
+  int64_t left = s.counts.at(store::RunStatus::kPending) +
+                 s.counts.at(store::RunStatus::kRunning) +
+                 s.counts.at(store::RunStatus::kInterrupted);
+  out << fmt::format("  remaining   {} runs, ETA {}\n", left,
+                     s.eta_s ? duration_text(*s.eta_s) : std::string("unknown (no run finished)"));
+  if (s.last_event_at) out << fmt::format("  last event  {}\n", *s.last_event_at);
+
+  if (!s.running.empty()) {
+    out << fmt::format("\nrunning ({})\n", s.running.size());
+    store::Table t;
+    t.columns = {"worker", "device", "run", "step", "of", "elapsed", "attempt"};
+    for (const auto& r : s.running) {
+      t.rows.push_back({r.run.worker ? store::SqlValue(*r.run.worker) : store::SqlValue(nullptr),
+                        r.run.device ? store::SqlValue(*r.run.device) : store::SqlValue(nullptr),
+                        r.run.number, r.run.steps_done,
+                        r.total_steps ? store::SqlValue(*r.total_steps) : store::SqlValue(nullptr),
+                        duration_text(r.elapsed_s), r.run.attempts});
+    }
+    store::write_table(out, t, store::TableFormat::kTable);
+  }
+  if (!s.failures.empty()) {
+    out << fmt::format("\nlast failures\n");
+    for (const auto& r : s.failures) {
+      out << fmt::format("  run {:<5} {:<9} {}  {}\n", r.number, store::to_string(r.status),
+                         r.finished_at.value_or("-"), r.error.value_or("(no message)"));
+    }
+  }
+}
+
+}  // namespace
+
+void register_status(CLI::App& app) {
+  struct StatusArgs {
+    std::string db;
+    std::string campaign;
+    int failures = 5;
+  };
+  auto args = std::make_shared<StatusArgs>();
+  auto* cmd = app.add_subcommand("status", "Progress of campaigns, also while a sweep runs");
+  cmd->footer(
+      "Prints runs per state, runs finished per hour, ETA, which worker runs "
+      "what (step reached), and the latest failures with their messages. Opens the database "
+      "read-only: run it from another shell while a sweep writes.");
+  add_db_option(*cmd, args->db);
+  cmd->add_option("campaign", args->campaign, "campaign name (default: every campaign)");
+  cmd->add_option("--failures", args->failures, "how many of the latest failures to list")
+      ->check(CLI::NonNegativeNumber)
+      ->default_val(5);
+  cmd->callback([args] {
+    store::ExperimentStore store = open_reader(args->db);
+    std::vector<int64_t> ids;
+    if (!args->campaign.empty()) {
+      auto c = store.find_campaign(args->campaign);
+      if (!c) {
+        std::string known;
+        for (const auto& k : store.list_campaigns()) known += (known.empty() ? "" : ", ") + k.name;
+        throw UsageError(fmt::format("no campaign '{}' in {}; campaigns: {}", args->campaign,
+                                     args->db, known.empty() ? "(none yet)" : known));
+      }
+      ids.push_back(c->id);
+    } else {
+      for (const auto& c : store.list_campaigns()) ids.push_back(c.id);
+      if (ids.empty()) std::cout << fmt::format("no campaigns in {} yet\n", args->db);
+    }
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (i) std::cout << "\n";
+      // One read transaction per campaign: a consistent snapshot while the sweep writes.
+      store.database().exec("BEGIN");
+      store::CampaignStatus s;
+      try {
+        s = store::campaign_status(store, ids[i], args->failures);
+      } catch (...) {
+        store.database().exec("ROLLBACK");
+        throw;
+      }
+      store.database().exec("COMMIT");
+      print_status(s);
+    }
+  });
+}
+
+}  // namespace jslds::cli

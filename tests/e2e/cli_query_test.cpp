@@ -1,0 +1,203 @@
+// `jslds query/best/show/export/status` end to end on a small database, including `status`
+// from another process while a writer commits (issue 6 item 8, issue 7).
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "store/experiment_store.h"
+
+namespace jslds::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs the jslds executable with `args` (single-quoted for the shell, no user input here).
+Result jslds(const std::string& args, const fs::path& dir) {
+  std::string err_file = (dir / "stderr.txt").string();
+  std::string command = std::string(JSLDS_EXE) + " " + args + " 2>" + err_file;
+  Result r;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return r;
+  std::array<char, 4096> buf{};
+  std::size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
+  int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream e(err_file);
+  std::stringstream ss;
+  ss << e.rdbuf();
+  r.err = ss.str();
+  return r;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / fmt_name();
+    fs::create_directories(dir_);
+    db_ = (dir_ / "jslds.sqlite").string();
+    ExperimentStore store(db_);
+    auto c = store.create_or_load_campaign(
+        {"reach-v1", "spec", "sha", "grid", "val_bps", "maximize"});
+    std::vector<NewRun> runs;
+    for (int i = 1; i <= 4; ++i) {
+      NewRun r;
+      r.number = i;
+      r.config_json = R"({"model":{"latent_dim":)" + std::to_string(16 * i) +
+                      R"(},"train":{"steps":100}})";
+      r.config_sha256 = "sha" + std::to_string(i);
+      r.run_dir = (dir_ / std::to_string(i)).string();
+      r.params = {{"model.latent_dim", 16.0 * i}};
+      runs.push_back(r);
+    }
+    auto ids = store.insert_runs(c.id, runs);
+    for (int i = 0; i < 3; ++i) {
+      store.transition_run(ids[i].id, RunStatus::kRunning, {.worker = "rank 1", .device = "cpu"});
+      store.record_metrics(ids[i].id, 100, {{"train_loss", 2.0 - i}, {"val_bps", 0.1 * i}});
+      store.transition_run(ids[i].id, RunStatus::kDone, {.steps_done = 100});
+      store.record_summaries(ids[i].id, {{"val_bps", 0.1 * (i + 1)},
+                                         {"rel_state_error", 0.01 * (i + 1) * (i + 1)}});
+    }
+    store.transition_run(ids[3].id, RunStatus::kRunning, {.worker = "rank 2"});
+    store.transition_run(ids[3].id, RunStatus::kFailed,
+                         {.error = "child killed by signal 9 (SIGKILL)"});
+    store.record_fixed_points(ids[0].id, std::vector<FixedPointRecord>{
+                                             {0, "numerical", 1e-9, "stable", 0, 0.9, {1, 2}}});
+    store.record_modes(ids[0].id, std::vector<ModeRecord>{{0, 0, 0.8, 0.3, 0.854, 7.5, 0.13}});
+    store.record_artifact(ids[0].id, {"checkpoint", r_dir(1) + "/checkpoint.pt", 100, 3 << 20,
+                                      "ab", ""});
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  std::string fmt_name() const {
+    return "jslds-cli-" + std::to_string(getpid()) + "-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  }
+  std::string r_dir(int n) const { return (dir_ / std::to_string(n)).string(); }
+  std::string db() const { return " --db '" + db_ + "'"; }
+
+  fs::path dir_;
+  std::string db_;
+};
+
+TEST_F(Cli, QueryFiltersSortsAndFormats) {
+  Result r = jslds("query" + db() +
+                       " --where 'summary.val_bps >= 0.2 AND params.model.latent_dim < 64'"
+                       " --sort summary.val_bps desc --format json",
+                   dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[0]["number"], 3);
+  EXPECT_EQ(j[1]["number"], 2);
+  EXPECT_DOUBLE_EQ(j[0]["params.model.latent_dim"].get<double>(), 48.0);
+
+  r = jslds("query" + db() + " --where 'status = \"failed\"' --columns number,error --format csv",
+            dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "number,error\r\n4,child killed by signal 9 (SIGKILL)\r\n");
+}
+
+TEST_F(Cli, BadFilterIsAUsageErrorWithTheColumn) {
+  Result r = jslds("query" + db() + " --where 'summary.val_bps >'", dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(r.out.empty());
+  EXPECT_NE(r.err.find("column 18"), std::string::npos) << r.err;
+  r = jslds("query" + db() + " --where 'summary.val_bsp > 1'", dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("did you mean 'summary.val_bps'"), std::string::npos) << r.err;
+  r = jslds("query --db '" + (dir_ / "absent.sqlite").string() + "'", dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("no experiment database"), std::string::npos) << r.err;
+}
+
+TEST_F(Cli, BestAndPareto) {
+  Result r = jslds("best reach-v1 --format csv" + db(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "number,status,params.model.latent_dim,summary.val_bps\r\n3,done,48,0.30000000000000004\r\n");
+  r = jslds("best reach-v1 --pareto val_bps:max,rel_state_error:min --format json" + db(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out).size(), 3u);  // a pure trade-off: all three
+  EXPECT_NE(r.err.find("Pareto front of 3 runs"), std::string::npos) << r.err;
+}
+
+TEST_F(Cli, ShowPrintsEverySection) {
+  Result r = jslds("show reach-v1/1" + db(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* section :
+       {"run reach-v1/1 (id 1): done", "model.latent_dim = 16", "train.steps = 100",
+        "running -> done", "train_loss", "rel_state_error", "1 stable", "7.5", "0.13",
+        "checkpoint.pt  (3.0 MiB, step 100)"}) {
+    EXPECT_NE(r.out.find(section), std::string::npos) << "missing '" << section << "' in\n"
+                                                      << r.out;
+  }
+  r = jslds("show reach-v1/9" + db(), dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("has no run number 9"), std::string::npos) << r.err;
+}
+
+TEST_F(Cli, ExportWritesTheWideTable) {
+  std::string out = (dir_ / "runs.csv").string();
+  Result r = jslds("export reach-v1 --out '" + out + "'" + db(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream f(out);
+  std::string header;
+  std::getline(f, header);
+  EXPECT_NE(header.find("params.model.latent_dim,summary.rel_state_error,summary.val_bps"),
+            std::string::npos)
+      << header;
+  int lines = 0;
+  for (std::string line; std::getline(f, line);) ++lines;
+  EXPECT_EQ(lines, 4);
+}
+
+TEST_F(Cli, StatusWorksWhileAnotherProcessWrites) {
+  pid_t writer = fork();
+  ASSERT_GE(writer, 0);
+  if (writer == 0) {
+    int code = 0;
+    try {
+      ExperimentStore store(db_);
+      auto runs = store.list_runs(1);
+      for (int step = 0; step < 3000; ++step) {
+        store.record_metrics(runs[0].id, 1000 + step, {{"train_loss", 1.0 / (step + 1)}});
+      }
+    } catch (const std::exception& e) {
+      fprintf(stderr, "writer failed: %s\n", e.what());
+      code = 1;
+    }
+    _exit(code);
+  }
+  for (int i = 0; i < 5; ++i) {
+    Result r = jslds("status reach-v1" + db(), dir_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("4 total: 0 pending, 0 running, 3 done, 1 failed"), std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("child killed by signal 9 (SIGKILL)"), std::string::npos) << r.out;
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(writer, &status, 0), writer);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the writer failed";
+}
+
+}  // namespace
+}  // namespace jslds::store
