@@ -58,8 +58,8 @@ void print_dry_run(const SweepSpec& spec, const std::vector<ExpandedRun>& runs) 
   }
   auto line = [&](const std::vector<std::string>& cells) {
     std::string out;
-    for (size_t j = 0; j < cells.size(); ++j)
-      out += fmt::format("{:<{}}{}", cells[j], width[j], j + 1 < cells.size() ? "  " : "");
+    for (size_t j = 0; j + 1 < cells.size(); ++j) out += fmt::format("{:<{}}  ", cells[j], width[j]);
+    out += cells.back();
     std::cout << out << "\n";
   };
   std::cout << fmt::format("campaign {} ({} sweep, spec sha256 {}): {} configurations x {} "
