@@ -1,6 +1,7 @@
 // `jslds sweep SPEC.toml`: run or resume a campaign, distributed under mpirun (rank 0
 // coordinates, ranks > 0 run children) or with --jobs J local workers (DESIGN §2, §3).
 #include <chrono>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -88,8 +89,8 @@ store::JournalMode journal_mode(const std::string& text) {
   throw UsageError(fmt::format("--journal {}: expected auto, wal or delete", text));
 }
 
-// Rank 0 or the local process: the whole campaign. Returns the exit status.
-int coordinate(const SweepArgs& a, const SweepSpec& spec, WorkerPool& pool) {
+// Rank 0 or the local process: the whole campaign. A changed spec is a usage error.
+void coordinate(const SweepArgs& a, const SweepSpec& spec, WorkerPool& pool) {
   CoordinatorOptions o;
   fs::path db(a.db);
   o.artifacts = a.artifacts.empty() ? fs::absolute(db).parent_path() / "jslds-runs"
@@ -118,7 +119,52 @@ int coordinate(const SweepArgs& a, const SweepSpec& spec, WorkerPool& pool) {
     throw UsageError(e.what());
   }
   if (!a.stats.empty()) write_stats(a.stats, s);
-  return 0;
+}
+
+// Under mpirun: rank 0 coordinates, ranks > 0 work. Returns an input error (bad spec,
+// changed spec, bad option) found before any run started, after telling the workers to leave;
+// anything later is fatal for every rank (MPI_Abort), never a hang.
+std::exception_ptr run_under_mpi(const SweepArgs& a) {
+  MpiSession session(nullptr, nullptr);
+  const NodeLayout layout = session.node_layout();
+  if (session.rank() > 0) {
+    try {
+      run_mpi_worker(session, layout, WorkerLoopOptions{});
+    } catch (const std::exception& e) {
+      MpiSession::abort(1, fmt::format("worker failed: {}", e.what()));
+    }
+    return nullptr;
+  }
+  std::unique_ptr<WorkerPool> pool;
+  MpiPool* mpi_pool = nullptr;
+  if (session.size() == 1) {  // mpirun -np 1: local workers do the work
+    pool = std::make_unique<LocalPool>(a.jobs, WorkerLoopOptions{});
+  } else {
+    auto p = std::make_unique<MpiPool>(session);
+    mpi_pool = p.get();
+    pool = std::move(p);
+  }
+  auto release_workers = [&] {
+    if (!mpi_pool) return;
+    for (int w = 0; w < mpi_pool->size(); ++w) mpi_pool->send(w, Shutdown{});
+    mpi_pool->flush(5.0);
+  };
+  SweepSpec spec;
+  try {
+    spec = load_sweep_spec(a.spec);
+    expand(spec);  // every run is valid before any worker starts
+    coordinate(a, spec, *pool);
+  } catch (const ConfigError&) {
+    release_workers();
+    return std::current_exception();
+  } catch (const UsageError&) {  // refused before any run started
+    release_workers();
+    return std::current_exception();
+  } catch (const std::exception& e) {
+    MpiSession::abort(1, fmt::format("coordinator failed: {}", e.what()));
+  }
+  if (mpi_pool) mpi_pool->flush(5.0);
+  return nullptr;
 }
 
 void run_sweep(const SweepArgs& a) {
@@ -136,56 +182,13 @@ void run_sweep(const SweepArgs& a) {
     SweepSpec spec = load_sweep_spec(a.spec);
     expand(spec);  // every run is valid before any worker starts
     LocalPool pool(a.jobs, WorkerLoopOptions{});
-    int code = coordinate(a, spec, pool);
-    if (code != 0) throw Exit{code, ""};
+    coordinate(a, spec, pool);
     return;
   }
 
-  MpiSession session(nullptr, nullptr);
-  const NodeLayout layout = session.node_layout();
-  if (session.rank() > 0) {
-    try {
-      run_mpi_worker(session, layout, WorkerLoopOptions{});
-    } catch (const std::exception& e) {
-      MpiSession::abort(1, fmt::format("worker failed: {}", e.what()));
-    }
-    return;
-  }
-  // Rank 0. With no MPI workers (mpirun -np 1), local workers do the work.
-  if (session.size() == 1) {
-    SweepSpec spec = load_sweep_spec(a.spec);
-    expand(spec);
-    LocalPool pool(a.jobs, WorkerLoopOptions{});
-    coordinate(a, spec, pool);
-    return;
-  }
-  MpiPool pool(session);
-  auto release_workers = [&] {
-    for (int w = 0; w < pool.size(); ++w) pool.send(w, Shutdown{});
-    pool.flush(5.0);
-  };
-  // Input errors end the job cleanly (workers told to leave, exit status 2); anything after
-  // the campaign started is fatal for every rank (MPI_Abort), never a hang.
-  SweepSpec spec;
-  try {
-    spec = load_sweep_spec(a.spec);
-    expand(spec);
-  } catch (...) {
-    release_workers();
-    throw;
-  }
-  try {
-    coordinate(a, spec, pool);
-  } catch (const UsageError& e) {
-    release_workers();
-    throw;
-  } catch (const ConfigError& e) {
-    release_workers();
-    throw;
-  } catch (const std::exception& e) {
-    MpiSession::abort(1, fmt::format("coordinator failed: {}", e.what()));
-  }
-  pool.flush(5.0);
+  // The session must finalise on every rank, so input errors are carried out of its scope
+  // and rethrown after MPI_Finalize (exit status 2, no "exited without finalize" noise).
+  if (std::exception_ptr input_error = run_under_mpi(a)) std::rethrow_exception(input_error);
 }
 
 }  // namespace
