@@ -47,6 +47,7 @@ struct Field {
   std::optional<Bound> max;
   std::vector<std::string> choices;                           // allowed strings, if an enum
   std::function<std::string(const std::string&)> check_text;  // "" = ok, else what is expected
+  int pair = 0;  // lists only: 1 = exactly [a, b] with a <= b; 2 = with a < b
 };
 
 struct Section {
@@ -65,6 +66,10 @@ const Check kPositive{Bound{0, true}, std::nullopt};
 const Check kAtLeastOne{Bound{1, false}, std::nullopt};
 const Check kFraction{Bound{0, false}, Bound{1, true}};   // [0, 1)
 const Check kOpenUnit{Bound{0, true}, Bound{1, false}};   // (0, 1]
+// Sizes: at least 1, and at most what any machine this runs on could hold.
+const Check kSize{Bound{1, false}, Bound{1 << 16, false}};
+const Check kBatch{Bound{1, false}, Bound{1 << 20, false}};
+const Check kThreads{Bound{0, false}, Bound{4096, false}};
 
 Field f_bool(const char* n, bool& v, const char* doc) {
   return Field{n, Kind::kBool, &v, doc, std::nullopt, std::nullopt, {}, {}};
@@ -135,16 +140,18 @@ std::vector<Section> sections(RunConfig& c) {
   s.push_back({"model", "architecture (MODEL.md sections 1-4)", {
       f_str("mode", m.mode, "poisson: spike counts (LFADS-style); task: inputs -> targets",
             {"poisson", "task"}),
-      f_int("latent_dim", m.latent_dim, "generator (latent) dimension n", kAtLeastOne),
-      f_int("factors_dim", m.factors_dim, "factor dimension d", kAtLeastOne),
-      f_int("encoder_dim", m.encoder_dim, "encoder GRU width per direction", kAtLeastOne),
+      f_int("latent_dim", m.latent_dim, "generator (latent) dimension n", kSize),
+      f_int("factors_dim", m.factors_dim, "factor dimension d", kSize),
+      f_int("encoder_dim", m.encoder_dim, "encoder GRU width per direction", kSize),
       f_int("inferred_input_dim", m.inferred_input_dim,
-            "inferred inputs m from the controller; 0 = no controller"),
-      f_int("controller_dim", m.controller_dim, "controller GRU width", kAtLeastOne),
+            "inferred inputs m from the controller; 0 = no controller",
+            Check{Bound{0, false}, Bound{1 << 16, false}}),
+      f_int("controller_dim", m.controller_dim, "controller GRU width", kSize),
       f_str("cell", m.cell, "generator cell: reset-before-matmul GRU or vanilla tanh",
             {"gru", "tanh"}),
       f_int("expansion_layers", m.expansion_layers,
-            "residual tanh layers of the expansion network", kAtLeastOne),
+            "residual tanh layers of the expansion network",
+            Check{Bound{1, false}, Bound{64, false}}),
       f_str("input_expansion", m.input_expansion,
             "input expansion point u*: zero, or learned by the expansion network",
             {"zero", "learned"}),
@@ -153,6 +160,10 @@ std::vector<Section> sections(RunConfig& c) {
              kPositive),
       f_real("ar_var", m.ar_var, "AR(1) prior process variance of inferred inputs", kPositive),
   }});
+  Field kl_warmup = f_ints("kl_warmup_steps", l.kl_warmup_steps,
+                           "KL warm-up [start, end] (steps): 0.01*kl_scale before start, "
+                           "linear to kl_scale at end");
+  kl_warmup.pair = 1;
   s.push_back({"loss", "loss weights (MODEL.md section 5)", {
       f_real("w_rnn", l.w_rnn, "weight of the nonlinear model's likelihood / output error"),
       f_real("w_jslds", l.w_jslds, "weight of the JSLDS chain's likelihood / output error"),
@@ -161,13 +172,11 @@ std::vector<Section> sections(RunConfig& c) {
       f_real("l2", l.l2, "L2 penalty on recurrent weights"),
       f_real("w_xe", l.w_xe, "input expansion point penalty (input_expansion = learned)"),
       f_real("kl_scale", l.kl_scale, "final weight of the KL terms"),
-      f_ints("kl_warmup_steps", l.kl_warmup_steps,
-             "KL warm-up [start, end] (steps): 0.01*kl_scale before start, linear to kl_scale "
-             "at end"),
+      kl_warmup,
   }});
   s.push_back({"train", "optimiser and schedule", {
       f_int("steps", t.steps, "training steps (minibatches)"),
-      f_int("batch_size", t.batch_size, "trials per minibatch", kAtLeastOne),
+      f_int("batch_size", t.batch_size, "trials per minibatch", kBatch),
       f_real("lr", t.lr, "initial Adam learning rate", kPositive),
       f_real("lr_decay", t.lr_decay, "per-step learning-rate decay factor: lr * lr_decay^step",
              kOpenUnit),
@@ -178,6 +187,9 @@ std::vector<Section> sections(RunConfig& c) {
             kAtLeastOne),
       f_int("seed", t.seed, "seed of initialisation, minibatches, sampling and dropout"),
   }});
+  Field theta = f_reals("theta_band_hz", a.theta_band_hz,
+                        "[low, high] frequency band of theta_mode (Hz)");
+  theta.pair = 2;
   s.push_back({"analysis", "fixed points and eigenmodes after training (MODEL.md section 7)", {
       f_bool("enabled", a.enabled, "run the analysis at the end of jslds train"),
       f_int("n_inits", a.n_inits, "starting states of the fixed-point search", kAtLeastOne),
@@ -190,13 +202,13 @@ std::vector<Section> sections(RunConfig& c) {
             kAtLeastOne),
       f_real("cluster_tol", a.cluster_tol,
              "linkage distance of stable fixed-point clusters; 0 = unique_tol"),
-      f_reals("theta_band_hz", a.theta_band_hz, "[low, high] frequency band of theta_mode (Hz)"),
+      theta,
   }});
   Field device = f_str("device", r.device, "compute device: auto | cpu | cuda | cuda:K");
   device.check_text = check_device;
   s.push_back({"runtime", "where and how fast to compute", {
       device,
-      f_int("threads", r.threads, "intra-op threads; 0 = automatic"),
+      f_int("threads", r.threads, "intra-op threads; 0 = automatic", kThreads),
   }});
   return s;
 }
@@ -332,8 +344,10 @@ void check_bounds(const Field& f, double v, const std::string& key, const Where&
   bool ok = true;
   if (f.min) ok = ok && (f.min->exclusive ? v > f.min->value : v >= f.min->value);
   if (f.max) ok = ok && (f.max->exclusive ? v < f.max->value : v <= f.max->value);
+  bool integer = f.kind == Kind::kInt || f.kind == Kind::kIntList;
   if (!ok)
-    fail(w, fmt::format("{} = {} is out of range: expected {}", key, format_real(v),
+    fail(w, fmt::format("{} = {} is out of range: expected {}", key,
+                        integer ? std::to_string(static_cast<int64_t>(v)) : format_real(v),
                         range_text(f)));
 }
 
@@ -403,12 +417,25 @@ void set_field(const Field& f, const toml::node& n, const std::string& key, cons
       if (!arr) wrong_type();
       bool ints = f.kind == Kind::kIntList;
       std::vector<double> vals;
-      for (const auto& el : *arr) {
+      for (size_t i = 0; i < arr->size(); ++i) {
+        const auto& el = *arr->get(i);
         auto v = number(el, ints);
-        if (!v) wrong_type();
+        if (!v)
+          fail(where_of(w.source, el),
+               fmt::format("{} must be {}: element {} is not {}", key, kind_name(f.kind), i + 1,
+                           ints ? "an integer" : "a number"));
         check_bounds(f, *v, key, where_of(w.source, el));
         vals.push_back(*v);
       }
+      if (f.pair && vals.size() != 2)
+        fail(w, fmt::format("{} must have exactly 2 elements [{}], got {}", key,
+                            f.pair == 1 ? "start, end" : "low, high", vals.size()));
+      if (f.pair == 1 && vals[0] > vals[1])
+        fail(w, fmt::format("{} = [{}, {}]: expected start <= end", key,
+                            static_cast<int64_t>(vals[0]), static_cast<int64_t>(vals[1])));
+      if (f.pair == 2 && !(vals[0] < vals[1]))
+        fail(w, fmt::format("{} = [{}, {}]: expected low < high", key, format_real(vals[0]),
+                            format_real(vals[1])));
       if (ints) {
         auto& out = *static_cast<std::vector<int64_t>*>(f.ptr);
         out.clear();
@@ -452,18 +479,32 @@ const Field& find_field(const std::vector<Section>& ss, std::string_view dotted,
 
 void read_table(RunConfig& c, const toml::table& root, const std::string& source) {
   auto ss = sections(c);
+  Where simulate_at{source, 0, 0};
   for (const auto& [k, node] : root) {
     std::string sec(k.str());
     Where w{source, static_cast<int>(k.source().begin.line),
             static_cast<int>(k.source().begin.column)};
     if (w.line == 0) w = where_of(source, node);
     auto it = std::find_if(ss.begin(), ss.end(), [&](const Section& s) { return sec == s.name; });
+    if (it == ss.end() && !node.is_table())
+      for (const auto& candidate : ss)
+        for (const auto& f : candidate.fields)
+          if (sec == f.name)
+            fail(w, fmt::format("key '{}' must be inside its section: write it under [{}]", sec,
+                                candidate.name));
     if (it == ss.end())
       fail(w, fmt::format("unknown section [{}]{}; expected one of [data], [model], [loss], "
                           "[train], [analysis], [runtime]",
                           sec, suggestion(sec, names_of(ss))));
     auto tbl = node.as_table();
-    if (!tbl) fail(w, fmt::format("[{}] must be a table", sec));
+    if (!tbl) {
+      for (const auto& candidate : ss)
+        for (const auto& f : candidate.fields)
+          if (sec == f.name)
+            fail(w, fmt::format("key '{}' must be inside its section: write it under [{}]", sec,
+                                candidate.name));
+      fail(w, fmt::format("[{}] must be a table", sec));
+    }
     for (const auto& [fk, fnode] : *tbl) {
       std::string key(fk.str());
       Where fw{source, static_cast<int>(fk.source().begin.line),
@@ -475,11 +516,19 @@ void read_table(RunConfig& c, const toml::table& root, const std::string& source
         fail(fw, fmt::format("unknown key '{}' in [{}]{}", key, sec,
                              suggestion(key, names_of(*it))));
       set_field(*f, fnode, fmt::format("{}.{}", sec, key), where_of(source, fnode));
+      if (sec == "data" && key == "simulate") simulate_at = where_of(source, fnode);
     }
   }
+  if (!c.data.path.empty() && !c.data.simulate.empty())
+    fail(simulate_at, fmt::format("data.path = {} and data.simulate = {} are both set: expected "
+                                  "one of them",
+                                  quote(c.data.path), quote(c.data.simulate)));
 }
 
 std::string read_file(const std::filesystem::path& file) {
+  std::error_code dir_ec;
+  if (std::filesystem::is_directory(file, dir_ec))
+    throw ConfigError(file.string(), 0, 0, "is a directory: expected a TOML configuration file");
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     std::error_code ec;
@@ -543,6 +592,9 @@ void apply_override(RunConfig& config, std::string_view assignment) {
   };
   std::string_view key = trim(assignment.substr(0, eq));
   std::string_view text = trim(assignment.substr(eq + 1));
+  if (text.empty())
+    throw ConfigError(kSource, 1, static_cast<int>(eq + 2),
+                      fmt::format("'{}' has an empty value: expected {}=VALUE", assignment, key));
   int value_column = static_cast<int>(eq + 2);
   // The value in TOML syntax; a bare word that is not TOML (gru, ring-theta) is a string.
   toml::table parsed;
@@ -553,22 +605,31 @@ void apply_override(RunConfig& config, std::string_view assignment) {
   } catch (const toml::parse_error&) {
     is_toml = false;
   }
-  auto ss = sections(config);
-  Where w{kSource, 1, 1};
-  const Field& f = find_field(ss, key, w);
-  Where vw{kSource, 1, value_column};
-  std::string full = std::string(key);
-  if (is_toml) {
-    set_field(f, *parsed.get("v"), full, vw);
-  } else {
-    toml::value<std::string> s{std::string(text)};
-    set_field(f, s, full, vw);
+  RunConfig updated = config;  // a failed override changes nothing
+  try {
+    auto ss = sections(updated);
+    Where w{kSource, 1, 1};
+    const Field& f = find_field(ss, key, w);
+    Where vw{kSource, 1, value_column};
+    std::string full = std::string(key);
+    if (is_toml) {
+      set_field(f, *parsed.get("v"), full, vw);
+    } else {
+      toml::value<std::string> s{std::string(text)};
+      set_field(f, s, full, vw);
+    }
+    validate(updated, kSource);
+  } catch (const ConfigError& e) {
+    throw ConfigError(e.file(), e.line(), e.column(),
+                      fmt::format("{} (in --set '{}')", e.detail(), assignment));
   }
-  validate(config, kSource);
+  config = std::move(updated);
 }
 
 void validate(const RunConfig& c, const std::string& source_name) {
   auto bad = [&](const std::string& msg) { throw ConfigError(source_name, 0, 0, msg); };
+  // Lists are checked as they are read (with their position); this catches structs built
+  // in code.
   const auto& kw = c.loss.kl_warmup_steps;
   if (kw.size() != 2 || kw[0] > kw[1])
     bad(fmt::format("loss.kl_warmup_steps must be [start, end] with start <= end, got [{}]",

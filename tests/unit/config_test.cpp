@@ -193,3 +193,61 @@ TEST(Config, EveryKeyIsDocumented) {
                   "scripts/gen_config_doc.py)";
   }
 }
+
+TEST(Config, DirectoryIsNotAConfig) {
+  try {
+    jslds::load_config(JSLDS_SOURCE_DIR);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(e.detail().find("is a directory"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Config, ListErrorsArePositioned) {
+  ConfigError order = expect_error("[loss]\n\nkl_warmup_steps = [1000, 500]\n");
+  EXPECT_EQ(order.line(), 3);
+  EXPECT_NE(order.detail().find("expected start <= end"), std::string::npos) << order.what();
+  ConfigError three = expect_error("[loss]\nkl_warmup_steps = [1, 2, 3]\n");
+  EXPECT_EQ(three.line(), 2);
+  EXPECT_NE(three.detail().find("exactly 2 elements"), std::string::npos) << three.what();
+  ConfigError empty = expect_error("[analysis]\ntheta_band_hz = []\n");
+  EXPECT_EQ(empty.line(), 2);
+  ConfigError element = expect_error("[loss]\nkl_warmup_steps = [1, \"a\"]\n");
+  EXPECT_NE(element.detail().find("element 2 is not an integer"), std::string::npos)
+      << element.what();
+  EXPECT_EQ(element.column(), 23);
+}
+
+TEST(Config, IntegerRangesPrintAsIntegers) {
+  ConfigError e = expect_error("[model]\nlatent_dim = -1\n");
+  EXPECT_NE(e.detail().find("model.latent_dim = -1 is out of range: expected >= 1 and <= 65536"),
+            std::string::npos)
+      << e.what();
+  EXPECT_THROW(jslds::parse_config("[train]\nbatch_size = 1000000000\n", "x"), ConfigError);
+  EXPECT_THROW(jslds::parse_config("[runtime]\nthreads = 100000\n", "x"), ConfigError);
+}
+
+TEST(Config, BareKeyNamesItsSection) {
+  ConfigError e = expect_error("latent_dim = 3\n");
+  EXPECT_NE(e.detail().find("write it under [model]"), std::string::npos) << e.what();
+}
+
+TEST(Config, OverrideErrorsQuoteTheAssignment) {
+  RunConfig c;
+  try {
+    jslds::apply_override(c, "model.latent_dim=");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(e.detail().find("empty value"), std::string::npos) << e.what();
+  }
+  try {
+    jslds::apply_override(c, "model.latent_dim=0");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(e.detail().find("(in --set 'model.latent_dim=0')"), std::string::npos) << e.what();
+  }
+  // An override that breaks a cross-field rule changes nothing either.
+  jslds::apply_override(c, "data.path=a.nwb");
+  EXPECT_THROW(jslds::apply_override(c, "data.simulate=lorenz"), ConfigError);
+  EXPECT_EQ(c.data.simulate, "");
+}
