@@ -202,7 +202,7 @@ TEST(SweepSpec, BadSpecsGivePositionedErrors) {
   expect_error("[campaign]\nname = \"a\"\n[parameters]\n\"model.latnt_dim\" = { values = [8] }\n",
                4, 33, "unknown key 'latnt_dim' in [model] (did you mean 'latent_dim'?)");
   expect_error("[campaign]\nname = \"a\"\n[parameters]\n\"model.latent_dim\" = { values = [8, 0] }\n",
-               4, 37, "model.latent_dim = 0.0 is out of range: expected >= 1");
+               4, 37, "model.latent_dim = 0 is out of range: expected >= 1");
   expect_error(
       "[campaign]\nname = \"a\"\nmethod = \"sobol\"\nmax_runs = 4\n[parameters]\n"
       "\"train.lr\" = { distribution = \"uniform\", min = 0.1, max = 0.01 }\n",
@@ -220,7 +220,7 @@ TEST(SweepSpec, BadSpecsGivePositionedErrors) {
       "\"loss.w_fp\" = { distribution = \"log_uniform\", min = 0.0, max = 10.0 }\n",
       6, 53, "log_uniform needs min > 0");
   expect_error("[campaign]\nname = \"a\"\n[base]\nmodel.latent_dim = -1\n", 4, 20,
-               "model.latent_dim = -1.0 is out of range");
+               "model.latent_dim = -1 is out of range");
   expect_error("[campaign]\nname = \"a\"\n[extra]\n", 3, 2, "unknown section or key 'extra'");
   expect_error("[campaign]\nname = \"a\"\nseed = 1\nseed = 2\n", 4, 8,
                "TOML syntax error: Error while parsing key-value pair: cannot redefine");
