@@ -29,6 +29,7 @@ struct UsageError : std::runtime_error {
 void register_config(CLI::App& app);
 void register_simulate(CLI::App& app);
 void register_data(CLI::App& app);
+void register_sweep(CLI::App& app);
 void register_status(CLI::App& app);
 void register_query(CLI::App& app);
 void register_best(CLI::App& app);

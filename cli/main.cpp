@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   jslds::cli::register_config(app);
   jslds::cli::register_simulate(app);
   jslds::cli::register_data(app);
+  jslds::cli::register_sweep(app);
   jslds::cli::register_status(app);
   jslds::cli::register_query(app);
   jslds::cli::register_best(app);

@@ -1,0 +1,15 @@
+# bench/dispatch: per-run coordinator overhead, rank 0 CPU and worker utilisation of
+# `mpirun -np 5 jslds sweep` with the stand-in trainer (issue 6).
+if(NOT TARGET jslds_fake_train)  # tests/sweep.cmake defines it when BUILD_TESTING is on
+  add_executable(jslds_fake_train ${PROJECT_SOURCE_DIR}/tests/sweep/fake_train.cpp)
+  target_link_libraries(jslds_fake_train PRIVATE jslds_config CLI11::CLI11 fmt::fmt
+    nlohmann_json::nlohmann_json jslds_warnings)
+endif()
+add_executable(bench_dispatch dispatch.cpp)
+set_target_properties(bench_dispatch PROPERTIES OUTPUT_NAME dispatch)
+target_link_libraries(bench_dispatch PRIVATE jslds_worker jslds_store
+  nlohmann_json::nlohmann_json jslds_warnings)
+target_compile_definitions(bench_dispatch PRIVATE
+  JSLDS_EXE="$<TARGET_FILE:jslds>"
+  JSLDS_FAKE_TRAIN_EXE="$<TARGET_FILE:jslds_fake_train>")
+add_dependencies(bench_dispatch jslds jslds_fake_train)

@@ -1,0 +1,240 @@
+// `jslds sweep SPEC.toml`: run or resume a campaign, distributed under mpirun (rank 0
+// coordinates, ranks > 0 run children) or with --jobs J local workers (DESIGN §2, §3).
+#include <chrono>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/mpi.h"
+#include "coordinator/mpi_pool.h"
+#include "coordinator/signals.h"
+#include "coordinator/sweep_spec.h"
+#include "store/experiment_store.h"
+#include "worker/local_pool.h"
+#include "worker/mpi_worker.h"
+
+namespace jslds::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct SweepArgs {
+  std::string spec;
+  std::string db = "jslds.sqlite";
+  std::string artifacts;  // default: jslds-runs/ beside the database
+  int jobs = 1;
+  bool retry_failed = false;
+  bool force_spec = false;
+  std::string time_limit;
+  bool dry_run = false;
+  std::string journal = "auto";
+  std::string stats;
+};
+
+void print_dry_run(const SweepSpec& spec, const std::vector<ExpandedRun>& runs) {
+  std::vector<std::string> header = {"run", "repeat"};
+  for (const auto& p : spec.parameters) header.push_back(p.key);
+  header.push_back("config_sha256");
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : runs) {
+    std::vector<std::string> row = {std::to_string(r.number), std::to_string(r.repeat)};
+    for (const auto& p : r.params) row.push_back(p.text);
+    row.push_back(r.config_sha256.substr(0, 12));
+    rows.push_back(std::move(row));
+  }
+  std::vector<size_t> width(header.size());
+  for (size_t j = 0; j < header.size(); ++j) {
+    width[j] = header[j].size();
+    for (const auto& row : rows) width[j] = std::max(width[j], row[j].size());
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t j = 0; j + 1 < cells.size(); ++j) out += fmt::format("{:<{}}  ", cells[j], width[j]);
+    out += cells.back();
+    std::cout << out << "\n";
+  };
+  std::cout << fmt::format("campaign {} ({} sweep, spec sha256 {}): {} configurations x {} "
+                           "repeats = {} runs\n",
+                           spec.name, to_string(spec.method), spec.sha256.substr(0, 12),
+                           configuration_count(spec), spec.repeats, runs.size());
+  line(header);
+  for (const auto& row : rows) line(row);
+}
+
+void write_stats(const std::string& file, const LaunchSummary& s) {
+  nlohmann::json j = {{"campaign_id", s.campaign_id},   {"epoch", s.epoch},
+                      {"resumed", s.resumed},           {"runs_total", s.runs_total},
+                      {"runs_finished", s.runs_finished}, {"stopped", s.stopped},
+                      {"stop_reason", s.stop_reason},   {"workers", s.workers},
+                      {"wall_seconds", s.wall_seconds}, {"busy_seconds", s.busy_seconds},
+                      {"child_seconds", s.child_seconds}, {"cpu_seconds", s.cpu_seconds}};
+  for (const auto& [status, n] : s.counts) j["counts"][std::string(store::to_string(status))] = n;
+  std::ofstream(file) << j.dump(2) << "\n";
+}
+
+store::JournalMode journal_mode(const std::string& text) {
+  if (text == "auto") return store::JournalMode::kAuto;
+  if (text == "wal") return store::JournalMode::kWal;
+  if (text == "delete") return store::JournalMode::kRollback;
+  throw UsageError(fmt::format("--journal {}: expected auto, wal or delete", text));
+}
+
+// Rank 0 or the local process: the whole campaign. A changed spec is a usage error.
+void coordinate(const SweepArgs& a, const SweepSpec& spec, WorkerPool& pool) {
+  CoordinatorOptions o;
+  fs::path db(a.db);
+  o.artifacts = a.artifacts.empty() ? fs::absolute(db).parent_path() / "jslds-runs"
+                                    : fs::path(a.artifacts);
+  o.retry_failed = a.retry_failed;
+  o.force_spec = a.force_spec;
+  const auto now = std::chrono::system_clock::now();
+  if (!a.time_limit.empty()) {
+    try {
+      o.deadline = parse_time_limit(a.time_limit, now);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
+    }
+  }
+  if (auto slurm = slurm_job_end_time(); slurm && (!o.deadline || *slurm < *o.deadline))
+    o.deadline = slurm;
+  o.log = &std::cerr;
+  store::OpenOptions open;
+  open.journal = journal_mode(a.journal);
+  store::ExperimentStore store(a.db, open);
+  Coordinator coordinator(store, pool, spec, o);
+  LaunchSummary s;
+  try {
+    s = coordinator.run();
+  } catch (const SpecMismatch& e) {
+    throw UsageError(e.what());
+  }
+  if (!a.stats.empty()) write_stats(a.stats, s);
+}
+
+// Under mpirun: rank 0 coordinates, ranks > 0 work. Returns an input error (bad spec,
+// changed spec, bad option) found before any run started, after telling the workers to leave;
+// anything later is fatal for every rank (MPI_Abort), never a hang.
+std::exception_ptr run_under_mpi(const SweepArgs& a) {
+  MpiSession session(nullptr, nullptr);
+  const NodeLayout layout = session.node_layout();
+  if (session.rank() > 0) {
+    try {
+      run_mpi_worker(session, layout, WorkerLoopOptions{});
+    } catch (const std::exception& e) {
+      MpiSession::abort(1, fmt::format("worker failed: {}", e.what()));
+    }
+    return nullptr;
+  }
+  std::unique_ptr<WorkerPool> pool;
+  MpiPool* mpi_pool = nullptr;
+  if (session.size() == 1) {  // mpirun -np 1: local workers do the work
+    pool = std::make_unique<LocalPool>(a.jobs, WorkerLoopOptions{});
+  } else {
+    auto p = std::make_unique<MpiPool>(session);
+    mpi_pool = p.get();
+    pool = std::move(p);
+  }
+  auto release_workers = [&] {
+    if (!mpi_pool) return;
+    for (int w = 0; w < mpi_pool->size(); ++w) mpi_pool->send(w, Shutdown{});
+    mpi_pool->flush(5.0);
+  };
+  SweepSpec spec;
+  try {
+    spec = load_sweep_spec(a.spec);
+    expand(spec);  // every run is valid before any worker starts
+    coordinate(a, spec, *pool);
+  } catch (const ConfigError&) {
+    release_workers();
+    return std::current_exception();
+  } catch (const UsageError&) {  // refused before any run started
+    release_workers();
+    return std::current_exception();
+  } catch (const std::exception& e) {
+    MpiSession::abort(1, fmt::format("coordinator failed: {}", e.what()));
+  }
+  if (mpi_pool) mpi_pool->flush(5.0);
+  return nullptr;
+}
+
+void run_sweep(const SweepArgs& a) {
+  const bool mpi = launched_by_mpi();
+  if (a.dry_run) {
+    const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
+    if (rank && std::string(rank) != "0") return;  // one table per mpirun, from rank 0
+    SweepSpec spec = load_sweep_spec(a.spec);
+    print_dry_run(spec, expand(spec));
+    return;
+  }
+  if (a.jobs < 1) throw UsageError(fmt::format("--jobs {}: expected at least 1", a.jobs));
+  StopSignals signals;
+  if (!mpi) {
+    SweepSpec spec = load_sweep_spec(a.spec);
+    expand(spec);  // every run is valid before any worker starts
+    LocalPool pool(a.jobs, WorkerLoopOptions{});
+    coordinate(a, spec, pool);
+    return;
+  }
+
+  // The session must finalise on every rank, so input errors are carried out of its scope
+  // and rethrown after MPI_Finalize (exit status 2, no "exited without finalize" noise).
+  if (std::exception_ptr input_error = run_under_mpi(a)) std::rethrow_exception(input_error);
+}
+
+}  // namespace
+
+void register_sweep(CLI::App& app) {
+  auto a = std::make_shared<SweepArgs>();
+  auto* cmd = app.add_subcommand(
+      "sweep",
+      "Run or resume a campaign of training runs described by a sweep spec (docs/sweeps.md).\n"
+      "Under mpirun, rank 0 coordinates and ranks 1..N-1 each run one training at a time;\n"
+      "without mpirun, --jobs J local workers do. Running the same command again resumes the\n"
+      "campaign: done runs are kept, interrupted runs continue from their checkpoint.\n"
+      "SIGTERM, SIGINT, SIGUSR1 or SIGUSR2 stop gracefully (runs checkpoint, exit 0 within\n"
+      "60 s); a second signal exits at once. Under Slurm use `#SBATCH --signal=B:USR1@120`\n"
+      "and forward USR1 to mpirun (docs/sweeps.md has the script).");
+  cmd->add_option("spec", a->spec, "sweep spec (TOML): [campaign], [base], [parameters]")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--db", a->db, "experiment database (SQLite); created if missing")
+      ->capture_default_str();
+  cmd->add_option("--artifacts", a->artifacts,
+                  "root of the run directories ARTIFACTS/<campaign>/<run>/ (default: jslds-runs/ "
+                  "beside the database); must be shared by all nodes");
+  cmd->add_option("--jobs,-j", a->jobs,
+                  "local workers (runs in parallel) when not started by mpirun")
+      ->capture_default_str();
+  cmd->add_flag("--retry-failed", a->retry_failed,
+                "also re-run failed and diverged runs, up to [campaign] max_attempts starts");
+  cmd->add_flag("--force-spec", a->force_spec,
+                "resume even though the spec changed; its runs may only grow (new runs are "
+                "added, none removed)");
+  cmd->add_option("--time-limit", a->time_limit,
+                  "wall-time budget (90s, 45m, 2h, 1h30m, 1d): runs that cannot finish are not "
+                  "started, and the sweep stops gracefully 2 minutes before the end. "
+                  "SLURM_JOB_END_TIME is used when set");
+  cmd->add_flag("--dry-run", a->dry_run,
+                "print the expanded runs as a table (after validating every run) and exit");
+  cmd->add_option("--journal", a->journal,
+                  "database journal: auto (WAL on local disks, rollback journal on NFS/Lustre/"
+                  "GPFS), wal, or delete")
+      ->check(CLI::IsMember({"auto", "wal", "delete"}))
+      ->capture_default_str();
+  cmd->add_option("--stats", a->stats,
+                  "write this launch's statistics (runs, wall, child and coordinator CPU "
+                  "seconds) as JSON to this file (benchmarks)");
+  cmd->callback([a] { run_sweep(*a); });
+}
+
+}  // namespace jslds::cli

@@ -1,0 +1,515 @@
+#include "coordinator/coordinator.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <ostream>
+#include <regex>
+#include <set>
+
+#include <sys/resource.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "coordinator/signals.h"
+
+namespace jslds {
+
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using clock_type = std::chrono::steady_clock;
+using store::RunStatus;
+
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+RunStatus status_of(RunOutcome outcome) {
+  switch (outcome) {
+    case RunOutcome::kDone: return RunStatus::kDone;
+    case RunOutcome::kDiverged: return RunStatus::kDiverged;
+    case RunOutcome::kInterrupted: return RunStatus::kInterrupted;
+    case RunOutcome::kFailed: return RunStatus::kFailed;
+  }
+  return RunStatus::kFailed;
+}
+
+// Writes `text` to `file` through a temporary file and a rename, so a reader (or a child
+// started after a crash) never sees half a config.
+void write_file_atomically(const fs::path& file, const std::string& text) {
+  fs::path tmp = file;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out.flush())
+      throw std::runtime_error(fmt::format("cannot write {}", tmp.string()));
+  }
+  fs::rename(tmp, file);
+}
+
+double number_or_nan(const json& v) {
+  return v.is_number() ? v.get<double>() : std::nan("");
+}
+
+// The fixed points, modes and summary of a child's result event (docs/report-format.md).
+void record_report(store::ExperimentStore& db, int64_t run_id, const std::string& report_json) {
+  json r = json::parse(report_json, nullptr, /*allow_exceptions=*/false);
+  if (!r.is_object()) return;
+  if (r.contains("summary") && r["summary"].is_object()) {
+    std::map<std::string, double> summary;
+    for (const auto& [k, v] : r["summary"].items())
+      if (v.is_number()) summary[k] = v.get<double>();
+    db.record_summaries(run_id, summary);
+  }
+  if (r.contains("fixed_points") && r["fixed_points"].is_array()) {
+    std::vector<store::FixedPointRecord> points;
+    for (const auto& p : r["fixed_points"]) {
+      store::FixedPointRecord f;
+      f.idx = p.value("idx", int64_t{0});
+      f.source = p.value("source", std::string("numerical"));
+      f.q = number_or_nan(p.value("q", json()));
+      f.stability = p.value("stability", std::string("unstable"));
+      f.n_unstable = p.value("n_unstable", int64_t{0});
+      f.max_abs_eig = number_or_nan(p.value("max_abs_eig", json()));
+      for (const auto& x : p.value("coords", json::array())) f.coords.push_back(number_or_nan(x));
+      points.push_back(std::move(f));
+    }
+    db.record_fixed_points(run_id, points);
+  }
+  if (r.contains("modes") && r["modes"].is_array()) {
+    std::vector<store::ModeRecord> modes;
+    for (const auto& m : r["modes"]) {
+      store::ModeRecord x;
+      x.point_idx = m.value("point_idx", int64_t{0});
+      x.mode_idx = m.value("mode_idx", int64_t{0});
+      x.eig_re = number_or_nan(m.value("eig_re", json()));
+      x.eig_im = number_or_nan(m.value("eig_im", json()));
+      x.abs = number_or_nan(m.value("abs", json()));
+      x.freq_hz = number_or_nan(m.value("freq_hz", json()));
+      if (m.contains("tau_s") && m["tau_s"].is_number()) x.tau_s = m["tau_s"].get<double>();
+      modes.push_back(x);
+    }
+    db.record_modes(run_id, modes);
+  }
+}
+
+// Files of a finished run worth listing in the artifacts table (the checkpoint is recorded
+// from its event, with its sha256).
+void record_run_files(store::ExperimentStore& db, int64_t run_id, const fs::path& dir,
+                      int64_t step) {
+  static const std::pair<const char*, const char*> kFiles[] = {
+      {"result", "result.json"},  {"log", "log.txt"},       {"analysis", "analysis.h5"},
+      {"train_state", "train_state.pt"}, {"config", "config.toml"}};
+  for (const auto& [kind, name] : kFiles) {
+    std::error_code ec;
+    fs::path file = dir / name;
+    auto bytes = fs::file_size(file, ec);
+    if (ec) continue;
+    store::ArtifactRecord a;
+    a.kind = kind;
+    a.path = file.string();
+    a.step = step;
+    a.bytes = static_cast<int64_t>(bytes);
+    db.record_artifact(run_id, a);
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+
+struct Coordinator::State {
+  store::CampaignHandle campaign;
+  std::map<int64_t, const ExpandedRun*> expanded;  // by run id
+  std::map<int64_t, fs::path> run_dirs;            // by run id
+  std::map<int, std::string> worker_device;        // from Hello
+  std::optional<store::Transaction> transaction;
+  clock_type::time_point opened;
+};
+
+Coordinator::Coordinator(store::ExperimentStore& store, WorkerPool& pool, const SweepSpec& spec,
+                         CoordinatorOptions options)
+    : options_(std::move(options)), store_(store), pool_(pool), spec_(spec) {}
+
+LaunchSummary Coordinator::run() {
+  LaunchSummary summary;
+  summary.workers = pool_.size();
+  auto say = [&](const std::string& line) {
+    if (options_.log) *options_.log << line << "\n" << std::flush;
+  };
+
+  // 1. Expand and validate every run before touching the database.
+  const std::vector<ExpandedRun> runs = expand(spec_);
+  summary.runs_total = static_cast<int64_t>(runs.size());
+
+  // 2. Create or resume the campaign; the spec must match unless forced.
+  std::optional<store::CampaignRow> existing = store_.find_campaign(spec_.name);
+  if (existing && existing->spec_sha256 != spec_.sha256 && !options_.force_spec)
+    throw SpecMismatch(fmt::format(
+        "campaign '{}' exists with another spec (stored sha256 {}, {} has {}): resume it with "
+        "the original spec, pass --force-spec to let it grow (runs are matched by config "
+        "sha256 and repeat; none may disappear), or choose a new [campaign] name",
+        spec_.name, existing->spec_sha256.substr(0, 12), spec_.source, spec_.sha256.substr(0, 12)));
+  std::map<std::pair<std::string, int64_t>, int64_t> stored_numbers;  // (sha, repeat) → number
+  int64_t next_number = 1;
+  if (existing) {
+    for (const auto& row : store_.list_runs(existing->id)) {
+      stored_numbers[{row.config_sha256, row.repeat}] = row.number;
+      next_number = std::max(next_number, row.number + 1);
+    }
+    if (existing->spec_sha256 != spec_.sha256) {
+      std::set<std::pair<std::string, int64_t>> now;
+      for (const auto& r : runs) now.insert({r.config_sha256, r.repeat});
+      for (const auto& [key, number] : stored_numbers)
+        if (!now.count(key))
+          throw SpecMismatch(fmt::format(
+              "--force-spec: run {} of campaign '{}' is not in the new spec's expansion; a "
+              "forced spec may only add runs",
+              number, spec_.name));
+    }
+  }
+  store::CampaignSpec cs{spec_.name,           spec_.canonical,         spec_.sha256,
+                         to_string(spec_.method), spec_.objective_metric, spec_.objective_goal};
+  State st;
+  st.campaign = store_.create_or_load_campaign(cs);
+  summary.campaign_id = st.campaign.id;
+  summary.epoch = st.campaign.epoch;
+  summary.resumed = st.campaign.existing;
+  if (existing && existing->spec_sha256 != spec_.sha256) {
+    store_.replace_campaign_spec(st.campaign.id, cs);
+    store_.record_event(st.campaign.id, std::nullopt, "warning",
+                        fmt::format("spec replaced (--force-spec): sha256 {} → {}",
+                                    existing->spec_sha256.substr(0, 12),
+                                    spec_.sha256.substr(0, 12)));
+  }
+  summary.stale_interrupted = store_.mark_stale_runs_interrupted(st.campaign.id, st.campaign.epoch);
+
+  // 3. Insert the runs idempotently. New runs of a grown campaign get numbers after the
+  //    existing ones, so existing run directories never change meaning.
+  const fs::path root = fs::weakly_canonical(fs::absolute(options_.artifacts)) / spec_.name;
+  std::vector<store::NewRun> rows;
+  rows.reserve(runs.size());
+  for (const auto& r : runs) {
+    store::NewRun n;
+    auto it = stored_numbers.find({r.config_sha256, r.repeat});
+    n.number = it != stored_numbers.end() ? it->second
+               : existing                 ? next_number++
+                                          : r.number;
+    n.repeat = r.repeat;
+    n.config_json = to_json(r.config);
+    n.config_sha256 = r.config_sha256;
+    n.run_dir = (root / std::to_string(n.number)).string();
+    for (const auto& p : r.params) {
+      store::ParamValue v;
+      v.name = p.key;
+      if (p.real) v.value = *p.real;
+      else v.value = p.text;
+      n.params.push_back(std::move(v));
+    }
+    rows.push_back(std::move(n));
+  }
+  auto inserted = store_.insert_runs(st.campaign.id, rows);
+  for (size_t i = 0; i < inserted.size(); ++i) {
+    st.expanded[inserted[i].id] = &runs[i];
+    st.run_dirs[inserted[i].id] = rows[i].run_dir;
+  }
+
+  // 4. The scheduler starts from the database's view of every run of the campaign.
+  Scheduler scheduler({spec_.max_attempts, options_.retry_failed}, st.campaign.epoch);
+  for (const auto& row : store_.list_runs(st.campaign.id)) {
+    if (!st.expanded.count(row.id)) continue;  // not in this spec (cannot happen unless forced)
+    scheduler.add({row.id, row.number, row.status, static_cast<int>(row.attempts), row.epoch});
+  }
+  store_.record_event(
+      st.campaign.id, std::nullopt, "info",
+      fmt::format("launch epoch {}: {} runs, {} workers{}", st.campaign.epoch, runs.size(),
+                  pool_.size(),
+                  summary.stale_interrupted
+                      ? fmt::format(", {} stale running runs marked interrupted",
+                                    summary.stale_interrupted)
+                      : ""));
+  {
+    auto c = scheduler.counts();
+    say(fmt::format("campaign {} (epoch {}{}): {} runs, {} done, {} to run, {} workers",
+                    spec_.name, st.campaign.epoch, st.campaign.existing ? ", resumed" : "",
+                    runs.size(), c[RunStatus::kDone],
+                    c[RunStatus::kPending] + c[RunStatus::kInterrupted] +
+                        (options_.retry_failed ? c[RunStatus::kFailed] + c[RunStatus::kDiverged] : 0),
+                    pool_.size()));
+  }
+
+  // 5. The loop.
+  auto begin = [&] {
+    if (!st.transaction) {
+      st.transaction.emplace(store_.database());
+      st.opened = clock_type::now();
+    }
+  };
+  auto commit = [&] {
+    if (st.transaction) {
+      st.transaction->commit();
+      st.transaction.reset();
+    }
+  };
+
+  const double cpu_start = cpu_seconds();
+  const auto loop_start = clock_type::now();
+  std::optional<clock_type::time_point> first_dispatch, last_result;
+  DurationEstimate estimate;
+  bool stopping = false;
+  clock_type::time_point stop_deadline;
+  // A worker gets work once its Hello has arrived (so its name and device are known).
+  std::vector<bool> idle(static_cast<size_t>(pool_.size()), false);
+  std::optional<std::chrono::system_clock::time_point> stop_at;
+  if (options_.deadline) stop_at = *options_.deadline - options_.stop_margin;
+
+  auto begin_stop = [&](const std::string& reason) {
+    if (stopping) return;
+    stopping = true;
+    summary.stopped = true;
+    summary.stop_reason = reason;
+    stop_deadline = clock_type::now() + options_.stop_timeout;
+    say(fmt::format("stopping: {}; waiting up to {} s for {} running run(s) to checkpoint",
+                    reason, options_.stop_timeout.count(), scheduler.leases().size()));
+    begin();
+    store_.record_event(st.campaign.id, std::nullopt, "warning",
+                        fmt::format("stopping gracefully: {}", reason));
+    for (const auto& lease : scheduler.leases()) pool_.send(lease.worker, Stop{reason});
+  };
+
+  auto dispatch = [&](int worker) -> bool {
+    auto lease = scheduler.assign(worker);
+    if (!lease) return false;
+    const ExpandedRun& run = *st.expanded.at(lease->run_id);
+    const fs::path dir = st.run_dirs.at(lease->run_id);
+    fs::create_directories(dir);
+    write_file_atomically(dir / "config.toml", to_toml(run.config));
+    Task task;
+    task.run_id = lease->run_id;
+    task.run_number = lease->number;
+    task.attempt = lease->attempt;
+    task.epoch = lease->epoch;
+    task.run_dir = dir.string();
+    task.device = run.config.runtime.device;
+    task.threads = run.config.runtime.threads;
+    if (lease->resume) {
+      for (const auto& a : store_.artifacts(lease->run_id)) {  // newest step first
+        if (a.kind != "checkpoint" || a.sha256.empty()) continue;
+        task.resume = true;
+        task.checkpoint_sha256 = a.sha256;
+        task.checkpoint_step = a.step.value_or(0);
+        break;
+      }
+    }
+    begin();
+    store::TransitionDetails details;
+    details.worker = pool_.name(worker);
+    details.device = st.worker_device.at(worker);
+    store_.transition_run(lease->run_id, RunStatus::kRunning, details);
+    pool_.send(worker, task);
+    idle[static_cast<size_t>(worker)] = false;
+    if (!first_dispatch) first_dispatch = clock_type::now();
+    return true;
+  };
+
+  auto on_result = [&](int worker, const Result& r) {
+    RunStatus status = status_of(r.outcome);
+    try {
+      scheduler.finish(r.run_id, worker, r.attempt, status);
+    } catch (const IllegalTransition& e) {
+      begin();
+      store_.record_event(st.campaign.id, r.run_id, "warning",
+                          fmt::format("ignored a result: {}", e.what()));
+      return;
+    }
+    idle[static_cast<size_t>(worker)] = true;
+    last_result = clock_type::now();
+    ++summary.runs_finished;
+    summary.child_seconds += r.child_seconds;
+    begin();
+    if (r.outcome == RunOutcome::kDone || r.outcome == RunOutcome::kDiverged) {
+      estimate.add(r.child_seconds);
+      if (!r.report_json.empty()) record_report(store_, r.run_id, r.report_json);
+      record_run_files(store_, r.run_id, st.run_dirs.at(r.run_id), r.step);
+    }
+    store::TransitionDetails details;
+    details.steps_done = r.step;
+    if (r.outcome != RunOutcome::kDone) details.error = r.message;
+    store_.transition_run(r.run_id, status, details);
+    if (r.outcome == RunOutcome::kDone && !r.message.empty())
+      store_.record_event(st.campaign.id, r.run_id, "warning", r.message);
+    const auto& run = scheduler.run(r.run_id);
+    auto c = scheduler.counts();
+    std::string objective;
+    if (r.outcome == RunOutcome::kDone) {
+      json report = json::parse(r.report_json, nullptr, false);
+      if (report.is_object() && report.contains("summary") &&
+          report["summary"].contains(spec_.objective_metric) &&
+          report["summary"][spec_.objective_metric].is_number())
+        objective = fmt::format(", {} {:.4g}", spec_.objective_metric,
+                                report["summary"][spec_.objective_metric].get<double>());
+    }
+    std::string first_line = r.message.substr(0, r.message.find('\n'));
+    say(fmt::format("[{} done, {} failed, {} running, {} left] run {} {} after {:.1f} s at step "
+                    "{}{}{}",
+                    c[RunStatus::kDone], c[RunStatus::kFailed] + c[RunStatus::kDiverged],
+                    c[RunStatus::kRunning], c[RunStatus::kPending] + c[RunStatus::kInterrupted],
+                    run.number, store::to_string(status), r.child_seconds, r.step, objective,
+                    first_line.empty() || r.outcome == RunOutcome::kDone ? ""
+                                                                         : ": " + first_line));
+  };
+
+  auto on_progress = [&](const Progress& p) {
+    begin();
+    std::vector<store::MetricPoint> points;
+    int64_t step = 0;
+    for (const auto& point : p.points) {
+      step = std::max(step, point.step);
+      for (const auto& [name, value] : point.metrics)
+        points.push_back({p.run_id, point.step, name, value});
+    }
+    if (!points.empty()) {
+      store_.record_metrics(points);
+      store_.update_steps_done(p.run_id, step);
+    }
+    if (p.checkpoint) {
+      store::ArtifactRecord a;
+      a.kind = "checkpoint";
+      a.path = p.checkpoint->path;
+      a.step = p.checkpoint->step;
+      a.bytes = p.checkpoint->bytes;
+      a.sha256 = p.checkpoint->sha256;
+      store_.record_artifact(p.run_id, a);
+      commit();  // a checkpoint is what a resume needs: make it durable now
+    }
+  };
+
+  while (true) {
+    const auto now_wall = std::chrono::system_clock::now();
+    if (!stopping && StopSignals::requested())
+      begin_stop(fmt::format("{} received by the coordinator",
+                             signal_name(StopSignals::signal_number())));
+    if (!stopping && stop_at && now_wall >= *stop_at)
+      begin_stop("the time limit is 2 minutes away");
+
+    // Hand work to every idle worker (dynamic scheduling).
+    if (!stopping) {
+      bool may_start = !stop_at || may_start_before(now_wall, *stop_at, estimate.mean());
+      for (int w = 0; w < pool_.size() && may_start; ++w)
+        if (idle[static_cast<size_t>(w)] && !dispatch(w)) break;
+    }
+
+    const bool busy = !scheduler.leases().empty();
+    const bool any_ready = std::any_of(idle.begin(), idle.end(), [](bool b) { return b; });
+    if (!busy && (any_ready || stopping)) {
+      if (stopping || !scheduler.has_runnable()) break;
+      bool may_start = !stop_at || may_start_before(now_wall, *stop_at, estimate.mean());
+      if (!may_start) {
+        begin_stop("no remaining run can finish before the time limit");
+        break;
+      }
+    }
+    if (stopping && clock_type::now() >= stop_deadline) {
+      begin();
+      for (const auto& lease : scheduler.leases()) {
+        scheduler.finish(lease.run_id, lease.worker, lease.attempt, RunStatus::kInterrupted);
+        store::TransitionDetails d;
+        d.error = fmt::format("no result from {} within {} s of the stop; resumes from its last "
+                              "recorded checkpoint",
+                              pool_.name(lease.worker), options_.stop_timeout.count());
+        store_.transition_run(lease.run_id, RunStatus::kInterrupted, d);
+      }
+      break;
+    }
+
+    // Commit a batch that has been open long enough before sleeping.
+    if (st.transaction && clock_type::now() - st.opened >= options_.commit_interval) commit();
+    auto message = pool_.receive(st.transaction ? std::chrono::milliseconds(5)
+                                                : std::chrono::milliseconds(50));
+    if (!message) {
+      commit();
+      continue;
+    }
+    std::visit(
+        [&](const auto& m) {
+          using T = std::decay_t<decltype(m)>;
+          if constexpr (std::is_same_v<T, Result>) {
+            on_result(message->worker, m);
+          } else if constexpr (std::is_same_v<T, Progress>) {
+            on_progress(m);
+          } else if constexpr (std::is_same_v<T, Hello>) {
+            st.worker_device[message->worker] = m.device;
+            idle[static_cast<size_t>(message->worker)] = !scheduler.lease_of(message->worker);
+            begin();
+            store_.record_event(st.campaign.id, std::nullopt, "info",
+                                fmt::format("worker {} ready: {} threads per run, device {}",
+                                            pool_.name(message->worker), m.threads, m.device));
+          } else if constexpr (std::is_same_v<T, Stop>) {
+            begin_stop(m.reason);
+          } else {
+            throw ProtocolError(fmt::format("unexpected {} message from worker {}",
+                                            message_type(message->message),
+                                            pool_.name(message->worker)));
+          }
+        },
+        message->message);
+  }
+
+  for (int w = 0; w < pool_.size(); ++w) pool_.send(w, Shutdown{});
+  const auto end = clock_type::now();
+  summary.counts = scheduler.counts();
+  summary.cpu_seconds = cpu_seconds() - cpu_start;
+  summary.wall_seconds = std::chrono::duration<double>(end - first_dispatch.value_or(loop_start)).count();
+  if (first_dispatch && last_result)
+    summary.busy_seconds = std::chrono::duration<double>(*last_result - *first_dispatch).count();
+  begin();
+  const std::string status = summary.stopped ? "stopped" : "finished";
+  store_.set_campaign_status(st.campaign.id, status);
+  store_.record_event(st.campaign.id, std::nullopt, "info",
+                      fmt::format("launch epoch {} {}{}: {} results in {:.1f} s", st.campaign.epoch,
+                                  status, summary.stopped ? " (" + summary.stop_reason + ")" : "",
+                                  summary.runs_finished, summary.wall_seconds));
+  commit();
+  auto& c = summary.counts;
+  say(fmt::format("campaign {} {}: {} done, {} failed, {} diverged, {} interrupted, {} pending{}",
+                  spec_.name, status, c[RunStatus::kDone], c[RunStatus::kFailed],
+                  c[RunStatus::kDiverged], c[RunStatus::kInterrupted], c[RunStatus::kPending],
+                  summary.stopped ? "; run the same command again to resume" : ""));
+  return summary;
+}
+
+std::chrono::system_clock::time_point parse_time_limit(std::string_view text,
+                                                       std::chrono::system_clock::time_point now) {
+  static const std::regex kForm(R"(^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s?)?\s*$)");
+  std::cmatch m;
+  std::string s(text);
+  if (s.empty() || !std::regex_match(s.c_str(), m, kForm) ||
+      (!m[1].matched && !m[2].matched && !m[3].matched && !m[4].matched))
+    throw std::invalid_argument(fmt::format(
+        "--time-limit '{}': expected a duration such as 90s, 45m, 2h, 1h30m or 1d (a bare "
+        "number is seconds)",
+        text));
+  auto part = [&](int i) { return m[i].matched ? std::stoll(m[i].str()) : 0LL; };
+  std::chrono::seconds total(part(1) * 86400 + part(2) * 3600 + part(3) * 60 + part(4));
+  if (total.count() <= 0)
+    throw std::invalid_argument(fmt::format("--time-limit '{}' must be positive", text));
+  return now + total;
+}
+
+std::optional<std::chrono::system_clock::time_point> slurm_job_end_time() {
+  const char* v = std::getenv("SLURM_JOB_END_TIME");
+  if (!v || !*v) return std::nullopt;
+  char* end = nullptr;
+  long long seconds = std::strtoll(v, &end, 10);
+  if (*end != '\0' || seconds <= 0) return std::nullopt;
+  return std::chrono::system_clock::time_point(std::chrono::seconds(seconds));
+}
+
+}  // namespace jslds

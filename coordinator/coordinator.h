@@ -1,0 +1,98 @@
+// Rank 0's campaign loop (DESIGN §2, §3): expands the sweep, creates or resumes the campaign
+// in the experiment database, hands runs to free workers at once (dynamic scheduling),
+// records their progress and results in batched transactions, and stops gracefully on a
+// signal or before a time limit.
+//
+// Only this loop touches the database; workers never do. It never busy-waits: it sleeps in
+// WorkerPool::receive (≤ 10 ms steps) while nothing happens.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <iosfwd>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "coordinator/scheduler.h"
+#include "coordinator/sweep_spec.h"
+#include "coordinator/worker_pool.h"
+#include "store/experiment_store.h"
+
+namespace jslds {
+
+/// The spec of an existing campaign differs from the one given (without --force-spec), or
+/// a forced spec would drop runs of the campaign. A usage error: exit status 2.
+class SpecMismatch : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct CoordinatorOptions {
+  /// Run directories are ARTIFACTS/<campaign>/<run number>/ (made absolute).
+  std::filesystem::path artifacts = "jslds-runs";
+  /// Re-run failed and diverged runs while runs.attempts < the spec's max_attempts.
+  bool retry_failed = false;
+  /// Resume a campaign whose stored spec differs (its run list may only grow).
+  bool force_spec = false;
+  /// End of the allocation (--time-limit, SLURM_JOB_END_TIME). Runs that cannot finish
+  /// before deadline − stop_margin are not started; at deadline − stop_margin the campaign
+  /// stops gracefully.
+  std::optional<std::chrono::system_clock::time_point> deadline;
+  std::chrono::seconds stop_margin{120};
+  /// A graceful stop waits this long for workers' results before marking the rest
+  /// interrupted itself (DESIGN §2: the whole stop within 60 s).
+  std::chrono::seconds stop_timeout{55};
+  /// Database writes are committed together at most this far apart (checkpoints at once).
+  std::chrono::milliseconds commit_interval{250};
+  /// One line per finished run and per state change of the campaign; nullptr = quiet.
+  std::ostream* log = nullptr;
+};
+
+/// What one launch did.
+struct LaunchSummary {
+  int64_t campaign_id = 0;
+  int64_t epoch = 0;
+  bool resumed = false;               // the campaign existed before this launch
+  int64_t stale_interrupted = 0;      // running rows of a dead launch marked interrupted
+  int64_t runs_total = 0;
+  std::map<RunStatus, int> counts;    // states of all runs at the end
+  int runs_finished = 0;              // results received in this launch (any outcome)
+  bool stopped = false;               // ended by a signal, a worker's stop or the time limit
+  std::string stop_reason;
+  double wall_seconds = 0;            // the loop, from the first dispatch to the end
+  double busy_seconds = 0;            // wall time from first dispatch to last result
+  double child_seconds = 0;           // sum of the children's lifetimes (spawn → reap)
+  double cpu_seconds = 0;             // this process's CPU time (user + system) in the loop
+  int workers = 0;
+};
+
+class Coordinator {
+ public:
+  /// Keeps references; all three must outlive run().
+  Coordinator(store::ExperimentStore& store, WorkerPool& pool, const SweepSpec& spec,
+              CoordinatorOptions options);
+
+  /// Runs (or resumes) the campaign until every run is settled or a stop ends the launch,
+  /// then sends Shutdown to every worker. Throws SpecMismatch, ConfigError (an expanded run
+  /// is invalid: nothing has been written), StoreError, or what the pool throws.
+  LaunchSummary run();
+
+ private:
+  struct State;
+  CoordinatorOptions options_;
+  store::ExperimentStore& store_;
+  WorkerPool& pool_;
+  const SweepSpec& spec_;
+};
+
+/// Deadline from `--time-limit` text ("90s", "45m", "2h", "1h30m", "1d"), relative to `now`.
+/// Throws std::invalid_argument naming the text and the accepted forms.
+std::chrono::system_clock::time_point parse_time_limit(std::string_view text,
+                                                       std::chrono::system_clock::time_point now);
+
+/// SLURM_JOB_END_TIME (Unix seconds) when set and valid, else nullopt.
+std::optional<std::chrono::system_clock::time_point> slurm_job_end_time();
+
+}  // namespace jslds

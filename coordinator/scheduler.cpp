@@ -1,0 +1,142 @@
+#include "coordinator/scheduler.h"
+
+#include <fmt/format.h>
+
+namespace jslds {
+
+Scheduler::Scheduler(SchedulerOptions options, int64_t epoch)
+    : options_(options), epoch_(epoch) {
+  if (options_.max_attempts < 1)
+    throw std::invalid_argument(
+        fmt::format("max_attempts = {}: expected at least 1", options_.max_attempts));
+}
+
+void Scheduler::add(const ScheduledRun& run) {
+  if (runs_.count(run.run_id))
+    throw std::invalid_argument(fmt::format("run id {} added twice", run.run_id));
+  ScheduledRun r = run;
+  if (r.state == RunStatus::kRunning) {
+    if (r.epoch >= epoch_)
+      throw IllegalTransition(fmt::format(
+          "run {} is running in epoch {} before launch epoch {} assigned it", r.number, r.epoch,
+          epoch_));
+    r.state = RunStatus::kInterrupted;  // its coordinator died: a stale lease
+    r.epoch = epoch_;
+  }
+  runs_.emplace(r.run_id, r);
+}
+
+bool Scheduler::runnable(const ScheduledRun& r) const {
+  switch (r.state) {
+    case RunStatus::kPending:
+    case RunStatus::kInterrupted:
+      return true;
+    case RunStatus::kFailed:
+    case RunStatus::kDiverged:
+      return options_.retry_failed && r.attempts < options_.max_attempts;
+    default:
+      return false;
+  }
+}
+
+int Scheduler::priority(const ScheduledRun& r) const {
+  switch (r.state) {
+    case RunStatus::kInterrupted: return 0;
+    case RunStatus::kPending: return 1;
+    default: return 2;
+  }
+}
+
+std::optional<Lease> Scheduler::assign(int worker) {
+  if (leases_.count(worker))
+    throw IllegalTransition(fmt::format("worker {} already runs run {}", worker,
+                                        leases_.at(worker).number));
+  ScheduledRun* best = nullptr;
+  for (auto& [id, r] : runs_) {
+    if (!runnable(r)) continue;
+    if (!best || priority(r) < priority(*best) ||
+        (priority(r) == priority(*best) && r.number < best->number))
+      best = &r;
+  }
+  if (!best) return std::nullopt;
+  Lease lease;
+  lease.run_id = best->run_id;
+  lease.number = best->number;
+  lease.worker = worker;
+  lease.epoch = epoch_;
+  lease.resume = best->state == RunStatus::kInterrupted && best->attempts > 0;
+  lease.attempt = ++best->attempts;
+  best->state = RunStatus::kRunning;
+  best->epoch = epoch_;
+  leases_.emplace(worker, lease);
+  return lease;
+}
+
+void Scheduler::finish(int64_t run_id, int worker, int attempt, RunStatus outcome) {
+  auto it = leases_.find(worker);
+  if (it == leases_.end() || it->second.run_id != run_id || it->second.attempt != attempt)
+    throw IllegalTransition(fmt::format(
+        "result for run id {} attempt {} from worker {}, which holds {}", run_id, attempt,
+        worker,
+        it == leases_.end() ? std::string("no run")
+                            : fmt::format("run {} attempt {}", it->second.number,
+                                          it->second.attempt)));
+  ScheduledRun& r = runs_.at(run_id);
+  if (!store::is_legal_transition(r.state, outcome))
+    throw IllegalTransition(fmt::format("run {}: {} → {} is not a legal transition", r.number,
+                                        store::to_string(r.state), store::to_string(outcome)));
+  r.state = outcome;
+  leases_.erase(it);
+}
+
+bool Scheduler::has_runnable() const {
+  for (const auto& [id, r] : runs_)
+    if (runnable(r)) return true;
+  return false;
+}
+
+std::optional<Lease> Scheduler::lease_of(int worker) const {
+  auto it = leases_.find(worker);
+  if (it == leases_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<Lease> Scheduler::leases() const {
+  std::vector<Lease> out;
+  for (const auto& [w, l] : leases_) out.push_back(l);
+  return out;
+}
+
+std::map<RunStatus, int> Scheduler::counts() const {
+  std::map<RunStatus, int> out;
+  for (const auto& [id, r] : runs_) ++out[r.state];
+  return out;
+}
+
+const ScheduledRun& Scheduler::run(int64_t run_id) const {
+  auto it = runs_.find(run_id);
+  if (it == runs_.end()) throw std::out_of_range(fmt::format("no run with id {}", run_id));
+  return it->second;
+}
+
+bool may_start_before(std::chrono::system_clock::time_point now,
+                      std::chrono::system_clock::time_point stop_at,
+                      std::optional<std::chrono::duration<double>> estimate) {
+  if (now >= stop_at) return false;
+  if (!estimate) return true;
+  return now + std::chrono::duration_cast<std::chrono::system_clock::duration>(*estimate) <=
+         stop_at;
+}
+
+void DurationEstimate::add(double seconds) {
+  if (!(seconds >= 0)) return;
+  sum_ += seconds;
+  ++count_;
+}
+
+std::optional<std::chrono::duration<double>> DurationEstimate::mean() const {
+  if (count_ == 0) return std::nullopt;
+  return std::chrono::duration<double>(sum_ / count_);
+}
+
+}  // namespace jslds

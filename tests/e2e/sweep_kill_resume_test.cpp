@@ -1,0 +1,129 @@
+// Kill and resume at the CLI level (issue 6): SIGKILL to every process of an
+// `mpirun -np 3 jslds sweep` job in the middle of a 6-run campaign, then the same command
+// again. Children are the stand-in trainer (tests/sweep/fake_train.cpp).
+#include <map>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "tests/sweep/job.h"
+
+namespace jslds {
+namespace {
+
+using namespace jslds::test;
+using store::RunStatus;
+
+const char* kSpec = R"([campaign]
+name = "kill"
+[base]
+data.simulate = "oscillator"
+train.steps = 120
+train.eval_every = 10
+train.checkpoint_every = 30
+[parameters]
+"model.latent_dim" = { values = [8, 16, 32] }
+"loss.w_approx" = { values = [1.0, 10.0] }
+)";
+
+TEST(SweepKillResume, EveryRunEndsDoneOnceAndInterruptedRunsContinueFromTheirCheckpoint) {
+  fs::path dir = test_directory("kill_resume");
+  std::ofstream(dir / "spec.toml") << kSpec;
+  const fs::path db = dir / "jslds.sqlite";
+  auto argv = sweep_command(3, {(dir / "spec.toml").string(), "--db", db.string()});
+  std::map<std::string, std::string> env = {{"JSLDS_TRAIN_EXE", JSLDS_FAKE_TRAIN_EXE},
+                                            {"FAKE_TRAIN_STEP_MS", "25"}};  // 3 s per run
+
+  // 1. Start, wait until two runs are done and a running one has a recorded checkpoint.
+  ChildProcess job = start(argv, dir / "first.log", env);
+  bool middle = false;
+  for (int i = 0; i < 1200 && !middle; ++i) {  // ≤ 120 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    middle = read_db(db, [](store::ExperimentStore& s) {
+               auto c = s.find_campaign("kill");
+               if (!c) return false;
+               int done = 0;
+               bool checkpointed_running = false;
+               for (const auto& r : s.list_runs(c->id)) {
+                 done += r.status == RunStatus::kDone;
+                 if (r.status == RunStatus::kRunning)
+                   for (const auto& a : s.artifacts(r.id))
+                     checkpointed_running |= a.kind == "checkpoint" && a.step.value_or(0) > 0;
+               }
+               return done >= 2 && checkpointed_running;
+             }).value_or(false);
+    ASSERT_FALSE(job.try_wait()) << "the job ended before it could be killed:\n"
+                                 << slurp(dir / "first.log");
+  }
+  ASSERT_TRUE(middle) << slurp(dir / "first.log");
+  size_t killed = kill_job(job.pid());
+  EXPECT_GE(killed, 4u) << "mpirun, 3 ranks and at least one child";
+  wait_for(job, std::chrono::seconds(10));
+
+  // What the database says at the moment of the kill.
+  struct Before {
+    std::map<int64_t, std::string> done_finished_at;
+    std::map<int64_t, int64_t> running_checkpoint_step;
+  };
+  auto before = read_db(db, [](store::ExperimentStore& s) {
+    Before b;
+    for (const auto& r : s.list_runs(s.find_campaign("kill")->id)) {
+      if (r.status == RunStatus::kDone) b.done_finished_at[r.number] = *r.finished_at;
+      if (r.status == RunStatus::kRunning)
+        for (const auto& a : s.artifacts(r.id))
+          if (a.kind == "checkpoint") {
+            b.running_checkpoint_step[r.number] = a.step.value_or(0);
+            break;
+          }
+    }
+    return b;
+  });
+  ASSERT_TRUE(before);
+  ASSERT_GE(before->done_finished_at.size(), 2u);
+  ASSERT_FALSE(before->running_checkpoint_step.empty());
+
+  // 2. The same command again finishes the campaign.
+  env["FAKE_TRAIN_STEP_MS"] = "5";
+  ChildProcess resume = start(argv, dir / "second.log", env);
+  auto status = wait_for(resume, std::chrono::seconds(180));
+  ASSERT_TRUE(status) << "resume did not finish:\n" << slurp(dir / "second.log");
+  EXPECT_EQ(exit_code(*status), 0) << slurp(dir / "second.log");
+
+  read_db(db, [&](store::ExperimentStore& s) {
+    auto c = s.find_campaign("kill");
+    EXPECT_EQ(c->epoch, 2);
+    auto runs = s.list_runs(c->id);
+    EXPECT_EQ(runs.size(), 6u);
+    std::set<std::string> configs;
+    for (const auto& r : runs) {
+      SCOPED_TRACE(r.number);
+      configs.insert(r.config_sha256);
+      EXPECT_EQ(r.status, RunStatus::kDone);
+      EXPECT_EQ(r.steps_done, 120);
+      std::string history = slurp(fs::path(r.run_dir) / "fake_history.txt");
+      if (before->done_finished_at.count(r.number)) {
+        EXPECT_EQ(r.finished_at, before->done_finished_at.at(r.number)) << "a done run re-ran";
+        EXPECT_EQ(history, "start 0\n");
+      }
+      if (auto it = before->running_checkpoint_step.find(r.number);
+          it != before->running_checkpoint_step.end()) {
+        // Continued from its recorded checkpoint (or a later one), not from step 0.
+        EXPECT_EQ(history.find("start 0\n", 1), std::string::npos) << history;
+        EXPECT_NE(history.find("start " + std::to_string(it->second)), std::string::npos)
+            << history;
+      }
+    }
+    EXPECT_EQ(configs.size(), 6u);
+    store::Statement check(s.database(), "PRAGMA integrity_check");
+    if (check.step()) {
+      EXPECT_EQ(check.column_text(0), "ok");
+    } else {
+      ADD_FAILURE() << "PRAGMA integrity_check returned no row";
+    }
+    return 0;
+  });
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace jslds

@@ -1,0 +1,228 @@
+// The coordinator loop with local workers and the stand-in child (no MPI, no Torch):
+// a whole campaign into the database, resume without re-running, --retry-failed, a crash
+// failing one run only, a graceful stop resumed from checkpoints, the spec check and the
+// time limit.
+#include "coordinator/coordinator.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "coordinator/signals.h"
+#include "worker/local_pool.h"
+
+namespace jslds {
+namespace {
+
+namespace fs = std::filesystem;
+using store::RunStatus;
+
+std::string slurp(const fs::path& file) {
+  std::ifstream in(file);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() /
+            ("jslds_coordinator_" + std::to_string(::getpid()) + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+    ::setenv("JSLDS_TRAIN_EXE", JSLDS_FAKE_TRAIN_EXE, 1);
+    ::unsetenv("FAKE_TRAIN_FAIL");
+    ::unsetenv("FAKE_TRAIN_STEP_MS");
+    StopSignals::reset();
+  }
+  void TearDown() override {
+    ::unsetenv("FAKE_TRAIN_FAIL");
+    ::unsetenv("FAKE_TRAIN_STEP_MS");
+    StopSignals::reset();
+    fs::remove_all(root_);
+  }
+
+  SweepSpec spec(const std::string& latent_values = "[8, 16, 32]", int64_t steps = 40) {
+    return parse_sweep_spec(
+        "[campaign]\nname = \"unit\"\n[base]\ndata.simulate = \"oscillator\"\n"
+        "train.steps = " + std::to_string(steps) +
+            "\ntrain.eval_every = 10\ntrain.checkpoint_every = 20\n[parameters]\n"
+            "\"model.latent_dim\" = { values = " + latent_values +
+            " }\n\"loss.w_approx\" = { values = [1.0, 10.0] }\n",
+        "unit.toml", root_);
+  }
+
+  CoordinatorOptions options() {
+    CoordinatorOptions o;
+    o.artifacts = root_ / "runs";
+    return o;
+  }
+
+  LaunchSummary launch(store::ExperimentStore& db, const SweepSpec& s, CoordinatorOptions o,
+                       int jobs = 2) {
+    LocalPool pool(jobs, WorkerLoopOptions{});
+    return Coordinator(db, pool, s, o).run();
+  }
+
+  fs::path root_;
+};
+
+TEST_F(CoordinatorTest, CampaignEndsWithEveryRunDoneAndItsResultsRecorded) {
+  store::ExperimentStore db(":memory:");
+  SweepSpec s = spec();
+  LaunchSummary sum = launch(db, s, options());
+  EXPECT_EQ(sum.runs_total, 6);
+  EXPECT_EQ(sum.runs_finished, 6);
+  EXPECT_EQ(sum.counts[RunStatus::kDone], 6);
+  EXPECT_FALSE(sum.stopped);
+  auto campaign = db.find_campaign("unit");
+  ASSERT_TRUE(campaign);
+  EXPECT_EQ(campaign->status, "finished");
+  EXPECT_EQ(campaign->spec_sha256, s.sha256);
+  auto runs = db.list_runs(campaign->id);
+  ASSERT_EQ(runs.size(), 6u);
+  auto expanded = expand(s);
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const auto& r = runs[i];
+    SCOPED_TRACE(r.number);
+    EXPECT_EQ(r.status, RunStatus::kDone);
+    EXPECT_EQ(r.attempts, 1);
+    EXPECT_EQ(r.steps_done, 40);
+    EXPECT_EQ(r.config_sha256, expanded[i].config_sha256);
+    EXPECT_EQ(r.run_dir, (fs::weakly_canonical(root_ / "runs") / "unit" /
+                          std::to_string(r.number)).string());
+    // config.toml is the canonical text of the expanded config.
+    EXPECT_EQ(slurp(fs::path(r.run_dir) / "config.toml"), to_toml(expanded[i].config));
+    EXPECT_NEAR(db.run_summaries(r.id).at("val_bps"),
+                0.05 + 0.001 * expanded[i].config.model.latent_dim +
+                    0.01 * std::log10(1.0 + expanded[i].config.loss.w_approx),
+                1e-12);
+    EXPECT_EQ(db.fixed_points(r.id).size(), 1u);
+    EXPECT_EQ(db.modes(r.id).size(), 1u);
+    bool checkpoint = false;
+    for (const auto& a : db.artifacts(r.id))
+      if (a.kind == "checkpoint") {
+        checkpoint = true;
+        EXPECT_EQ(a.step, 40);
+        EXPECT_EQ(a.sha256, sha256_hex(slurp(fs::path(r.run_dir) / "checkpoint.pt")));
+      }
+    EXPECT_TRUE(checkpoint);
+    auto params = db.run_params(r.id);
+    ASSERT_EQ(params.size(), 2u);
+  }
+  store::Statement metrics(db.database(), "SELECT count(*) FROM metrics");
+  ASSERT_TRUE(metrics.step());
+  EXPECT_EQ(metrics.column_int64(0), 6 * 4 * 2);  // 4 evaluations x 2 metrics per run
+
+  // The same command again resumes: nothing re-runs and finished_at stays.
+  LaunchSummary again = launch(db, s, options());
+  EXPECT_TRUE(again.resumed);
+  EXPECT_EQ(again.epoch, 2);
+  EXPECT_EQ(again.runs_finished, 0);
+  auto runs2 = db.list_runs(campaign->id);
+  for (size_t i = 0; i < runs.size(); ++i) EXPECT_EQ(runs2[i].finished_at, runs[i].finished_at);
+}
+
+TEST_F(CoordinatorTest, ACrashingChildFailsOnlyItsRunAndRetryFailedReRunsIt) {
+  ::setenv("FAKE_TRAIN_FAIL", "2:abort,5:segv", 1);
+  store::ExperimentStore db(":memory:");
+  SweepSpec s = spec();
+  LaunchSummary sum = launch(db, s, options());
+  EXPECT_EQ(sum.counts[RunStatus::kDone], 4);
+  EXPECT_EQ(sum.counts[RunStatus::kFailed], 2);
+  auto id = db.find_campaign("unit")->id;
+  auto r2 = *db.find_run(id, 2), r5 = *db.find_run(id, 5);
+  EXPECT_EQ(r2.status, RunStatus::kFailed);
+  EXPECT_NE(r2.error.value_or("").find("SIGABRT"), std::string::npos) << r2.error.value_or("");
+  EXPECT_NE(r5.error.value_or("").find("SIGSEGV"), std::string::npos) << r5.error.value_or("");
+
+  // Without --retry-failed nothing runs; with it, the two failed runs run again.
+  ::unsetenv("FAKE_TRAIN_FAIL");
+  EXPECT_EQ(launch(db, s, options()).runs_finished, 0);
+  auto o = options();
+  o.retry_failed = true;
+  LaunchSummary retry = launch(db, s, o);
+  EXPECT_EQ(retry.runs_finished, 2);
+  EXPECT_EQ(retry.counts[RunStatus::kDone], 6);
+  EXPECT_EQ(db.find_run(id, 2)->attempts, 2);
+  EXPECT_EQ(db.find_run(id, 1)->attempts, 1);
+}
+
+TEST_F(CoordinatorTest, GracefulStopInterruptsRunsAndResumeContinuesFromTheirCheckpoints) {
+  ::setenv("FAKE_TRAIN_STEP_MS", "10", 1);
+  store::ExperimentStore db(":memory:");
+  SweepSpec s = spec("[8, 16, 32]", /*steps=*/200);
+  // Stop once the campaign is under way (as a signal handler would).
+  std::thread stopper([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    StopSignals::request();
+  });
+  LaunchSummary sum = launch(db, s, options());
+  stopper.join();
+  EXPECT_TRUE(sum.stopped);
+  EXPECT_EQ(sum.counts[RunStatus::kRunning], 0);
+  EXPECT_GE(sum.counts[RunStatus::kInterrupted], 1);
+  auto id = db.find_campaign("unit")->id;
+  EXPECT_EQ(db.find_campaign("unit")->status, "stopped");
+  std::vector<int64_t> interrupted;
+  for (const auto& r : db.list_runs(id, RunStatus::kInterrupted)) {
+    interrupted.push_back(r.number);
+    EXPECT_GT(r.steps_done, 0) << "run " << r.number << " checkpointed when stopped";
+  }
+
+  StopSignals::reset();
+  LaunchSummary resumed = launch(db, s, options());
+  EXPECT_FALSE(resumed.stopped);
+  EXPECT_EQ(resumed.counts[RunStatus::kDone], 6);
+  for (int64_t number : interrupted) {
+    auto r = *db.find_run(id, number);
+    std::string history = slurp(fs::path(r.run_dir) / "fake_history.txt");
+    EXPECT_EQ(history.rfind("start 0\n", 0), 0u) << history;
+    EXPECT_EQ(history.find("start 0\n", 1), std::string::npos)
+        << "run " << number << " restarted from step 0:\n" << history;
+    EXPECT_EQ(r.attempts, 2);
+  }
+}
+
+TEST_F(CoordinatorTest, ChangedSpecIsRefusedUnlessForcedAndMayOnlyGrow) {
+  store::ExperimentStore db(":memory:");
+  launch(db, spec(), options());
+  EXPECT_THROW(launch(db, spec("[8, 16, 32, 64]"), options()), SpecMismatch);
+  auto o = options();
+  o.force_spec = true;
+  LaunchSummary grown = launch(db, spec("[8, 16, 32, 64]"), o);
+  EXPECT_EQ(grown.runs_finished, 2);  // the two new configurations only
+  auto id = db.find_campaign("unit")->id;
+  auto runs = db.list_runs(id);
+  ASSERT_EQ(runs.size(), 8u);
+  EXPECT_EQ(runs[6].number, 7);  // new runs numbered after the existing ones
+  EXPECT_EQ(runs[6].epoch, 2);
+  EXPECT_EQ(runs[0].epoch, 1);
+  // Dropping configurations is refused even when forced.
+  EXPECT_THROW(launch(db, spec("[8, 16]"), o), SpecMismatch);
+}
+
+TEST_F(CoordinatorTest, NoRunStartsWhenTheTimeLimitLeavesNoRoom) {
+  store::ExperimentStore db(":memory:");
+  auto o = options();
+  o.deadline = std::chrono::system_clock::now() + std::chrono::seconds(60);  // < the 2 min margin
+  LaunchSummary sum = launch(db, spec(), o);
+  EXPECT_TRUE(sum.stopped);
+  EXPECT_EQ(sum.runs_finished, 0);
+  EXPECT_EQ(sum.counts[RunStatus::kPending], 6);
+  EXPECT_THROW(parse_time_limit("soon", std::chrono::system_clock::now()), std::invalid_argument);
+  auto t0 = std::chrono::system_clock::time_point{};
+  EXPECT_EQ(parse_time_limit("1h30m", t0) - t0, std::chrono::seconds(5400));
+  EXPECT_EQ(parse_time_limit("90", t0) - t0, std::chrono::seconds(90));
+  EXPECT_EQ(parse_time_limit("1d", t0) - t0, std::chrono::seconds(86400));
+}
+
+}  // namespace
+}  // namespace jslds

@@ -1,0 +1,265 @@
+// The supervisor against a stand-in child (tests/sweep/fake_train.cpp): results, crashes
+// turned into failed runs with the signal in the message, graceful stop with a checkpoint,
+// resume from a verified checkpoint only, and the pure outcome classification.
+#include "worker/supervisor.h"
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "core/config.h"
+
+namespace jslds {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string slurp(const fs::path& file) {
+  std::ifstream in(file);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class SupervisorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() /
+            ("jslds_supervisor_" + std::to_string(::getpid()) + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    ::unsetenv("FAKE_TRAIN_FAIL");
+    ::unsetenv("FAKE_TRAIN_STEP_MS");
+  }
+  void TearDown() override {
+    ::unsetenv("FAKE_TRAIN_FAIL");
+    ::unsetenv("FAKE_TRAIN_STEP_MS");
+    fs::remove_all(root_);
+  }
+
+  // A run directory named `number` with a config of `steps` steps.
+  Task make_task(int number, int64_t steps) {
+    fs::path dir = root_ / std::to_string(number);
+    fs::create_directories(dir);
+    RunConfig c;
+    c.data.simulate = "oscillator";
+    c.train.steps = steps;
+    c.train.eval_every = 10;
+    c.train.checkpoint_every = 20;
+    std::ofstream(dir / "config.toml") << to_toml(c);
+    Task t;
+    t.run_id = 100 + number;
+    t.run_number = number;
+    t.run_dir = dir.string();
+    t.device = "cpu";
+    return t;
+  }
+
+  Supervisor make_supervisor(std::string exe = JSLDS_FAKE_TRAIN_EXE) {
+    SupervisorOptions o;
+    o.train_exe = exe;
+    o.stop_grace = std::chrono::seconds(20);
+    return Supervisor(o);
+  }
+
+  // Polls until the result; collects every update.
+  Result run_to_end(Supervisor& s, std::vector<MetricPoint>* points = nullptr,
+                    std::optional<CheckpointInfo>* checkpoint = nullptr) {
+    for (int i = 0; i < 6000; ++i) {  // at most ~60 s
+      auto u = s.poll(std::chrono::milliseconds(10));
+      if (points)
+        for (auto& p : u.points) points->push_back(p);
+      if (checkpoint && u.checkpoint) *checkpoint = u.checkpoint;
+      if (u.result) return *u.result;
+    }
+    ADD_FAILURE() << "no result within 60 s";
+    return {};
+  }
+
+  fs::path root_;
+};
+
+TEST_F(SupervisorTest, CompletedRunReportsMetricsCheckpointsAndResult) {
+  Supervisor s = make_supervisor();
+  Task t = make_task(1, 40);
+  s.start(t);
+  EXPECT_TRUE(s.busy());
+  std::vector<MetricPoint> points;
+  std::optional<CheckpointInfo> checkpoint;
+  Result r = run_to_end(s, &points, &checkpoint);
+  EXPECT_FALSE(s.busy());
+  EXPECT_EQ(r.outcome, RunOutcome::kDone) << r.message;
+  EXPECT_EQ(r.run_id, 101);
+  EXPECT_EQ(r.step, 40);
+  EXPECT_EQ(r.exit_status, 0);
+  EXPECT_GT(r.child_seconds, 0.0);
+  ASSERT_EQ(points.size(), 4u);  // steps 10, 20, 30, 40
+  EXPECT_EQ(points[0].step, 10);
+  EXPECT_EQ(points[3].step, 40);
+  EXPECT_TRUE(points[3].metrics.count("val_bps"));
+  ASSERT_TRUE(checkpoint);
+  EXPECT_EQ(checkpoint->step, 40);
+  EXPECT_EQ(checkpoint->sha256, file_sha256(fs::path(t.run_dir) / "checkpoint.pt"));
+  auto report = nlohmann::json::parse(r.report_json);
+  EXPECT_EQ(report["status"], "done");
+  EXPECT_TRUE(report["summary"].contains("val_bps"));
+  EXPECT_NE(slurp(fs::path(t.run_dir) / "log.txt").find("attempt 1 of run 1 (from step 0)"),
+            std::string::npos);
+}
+
+TEST_F(SupervisorTest, CrashesFailOnlyThatRunWithTheSignalInTheMessage) {
+  ::setenv("FAKE_TRAIN_FAIL", "2:abort,3:segv,4:exit7,5:diverge", 1);
+  Supervisor s = make_supervisor();
+  struct Case {
+    int number;
+    RunOutcome outcome;
+    const char* needle;
+  } cases[] = {{2, RunOutcome::kFailed, "killed by SIGABRT (Aborted)"},
+               {3, RunOutcome::kFailed, "killed by SIGSEGV (Segmentation fault)"},
+               {4, RunOutcome::kFailed, "exited with status 7"},
+               {5, RunOutcome::kDiverged, "train_loss is nan"},
+               {6, RunOutcome::kDone, ""}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.number);
+    s.start(make_task(c.number, 40));
+    Result r = run_to_end(s);
+    EXPECT_EQ(r.outcome, c.outcome) << r.message;
+    EXPECT_NE(r.message.find(c.needle), std::string::npos) << r.message;
+    if (c.outcome == RunOutcome::kFailed) {  // the log tail explains the failure
+      EXPECT_NE(r.message.find("failing on purpose"), std::string::npos) << r.message;
+    }
+  }
+}
+
+TEST_F(SupervisorTest, StopCheckpointsAndResumeContinuesFromTheVerifiedCheckpoint) {
+  ::setenv("FAKE_TRAIN_STEP_MS", "20", 1);
+  Supervisor s = make_supervisor();
+  Task t = make_task(7, 100000);
+  s.start(t);
+  std::optional<CheckpointInfo> checkpoint;
+  // Wait for the first periodic checkpoint, then stop.
+  for (int i = 0; i < 3000 && !checkpoint; ++i) {
+    auto u = s.poll(std::chrono::milliseconds(10));
+    if (u.checkpoint) checkpoint = u.checkpoint;
+    ASSERT_FALSE(u.result) << u.result->message;
+  }
+  ASSERT_TRUE(checkpoint);
+  s.stop();
+  Result r = run_to_end(s, nullptr, &checkpoint);
+  EXPECT_EQ(r.outcome, RunOutcome::kInterrupted) << r.message;
+  EXPECT_EQ(r.exit_status, 143);
+  EXPECT_GE(r.step, 20);
+  EXPECT_EQ(r.step, checkpoint->step) << "interrupted at the step of its last checkpoint";
+
+  // Resume with the recorded sha256: the child starts at that step, not at 0.
+  t.resume = true;
+  t.checkpoint_sha256 = checkpoint->sha256;
+  t.checkpoint_step = checkpoint->step;
+  s.start(t);
+  for (int i = 0; i < 50; ++i) s.poll(std::chrono::milliseconds(10));
+  s.stop();
+  Result again = run_to_end(s);
+  EXPECT_EQ(again.outcome, RunOutcome::kInterrupted) << again.message;
+  EXPECT_GE(again.step, checkpoint->step);
+  std::string history = slurp(fs::path(t.run_dir) / "fake_history.txt");
+  EXPECT_EQ(history, "start 0\nstart " + std::to_string(checkpoint->step) + "\n");
+}
+
+TEST_F(SupervisorTest, CheckpointWithAnotherHashIsNeverLoaded) {
+  Supervisor s = make_supervisor();
+  Task t = make_task(8, 40);
+  std::ofstream(fs::path(t.run_dir) / "checkpoint.pt") << "fake-checkpoint step=20\n";
+  t.resume = true;
+  t.checkpoint_step = 20;
+  t.checkpoint_sha256 = std::string(64, '0');
+  s.start(t);
+  Result r = run_to_end(s);
+  EXPECT_EQ(r.outcome, RunOutcome::kDone);
+  EXPECT_NE(r.message.find("does not match the recorded checkpoint"), std::string::npos)
+      << r.message;
+  EXPECT_EQ(slurp(fs::path(t.run_dir) / "fake_history.txt"), "start 0\n");
+  EXPECT_TRUE(fs::exists(fs::path(t.run_dir) / "checkpoint.pt.unverified"));
+}
+
+TEST_F(SupervisorTest, MissingExecutableFailsTheRun) {
+  Supervisor s = make_supervisor("/nonexistent/jslds");
+  s.start(make_task(9, 10));
+  Result r = run_to_end(s);
+  EXPECT_EQ(r.outcome, RunOutcome::kFailed);
+  EXPECT_NE(r.message.find("cannot start the training process"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("/nonexistent/jslds"), std::string::npos) << r.message;
+  EXPECT_FALSE(s.busy());
+}
+
+// W_EXITCODE / signal statuses as waitpid reports them.
+int exited(int code) { return code << 8; }
+int signalled(int sig) { return sig; }
+
+TEST(ClassifyChildEnd, EveryEnding) {
+  ChildEnd e;
+  e.last_step = 130;
+  e.checkpoint_step = 100;
+  e.log_tail = "RuntimeError: CUDA out of memory";
+
+  e.wait_status = exited(0);
+  e.result_event = R"({"event":"result","status":"done","step":200,"summary":{}})";
+  Result r = classify_child_end(e);
+  EXPECT_EQ(r.outcome, RunOutcome::kDone);
+  EXPECT_EQ(r.step, 200);
+  EXPECT_EQ(r.report_json, *e.result_event);
+
+  e.result_event = R"({"event":"result","status":"diverged","step":50,"message":"loss is inf"})";
+  r = classify_child_end(e);
+  EXPECT_EQ(r.outcome, RunOutcome::kDiverged);
+  EXPECT_EQ(r.message, "loss is inf");
+
+  e.result_event = R"({"event":"result","status":"great"})";
+  EXPECT_THROW(classify_child_end(e), ProtocolError);
+
+  e.result_event.reset();
+  r = classify_child_end(e);
+  EXPECT_EQ(r.outcome, RunOutcome::kFailed);
+  EXPECT_NE(r.message.find("without a result event"), std::string::npos);
+
+  e.wait_status = exited(143);
+  r = classify_child_end(e);
+  EXPECT_EQ(r.outcome, RunOutcome::kInterrupted);
+  EXPECT_EQ(r.step, 100);
+
+  e.wait_status = exited(1);
+  r = classify_child_end(e);
+  EXPECT_EQ(r.outcome, RunOutcome::kFailed);
+  EXPECT_NE(r.message.find("exited with status 1"), std::string::npos);
+  EXPECT_NE(r.message.find("CUDA out of memory"), std::string::npos);
+
+  e.wait_status = signalled(SIGTERM);  // a SIGTERM from anyone is a stop
+  r = classify_child_end(e);
+  EXPECT_EQ(r.outcome, RunOutcome::kInterrupted);
+  EXPECT_EQ(r.term_signal, SIGTERM);
+
+  e.wait_status = signalled(SIGKILL);
+  r = classify_child_end(e);
+  EXPECT_EQ(r.outcome, RunOutcome::kFailed);
+  EXPECT_NE(r.message.find("out-of-memory killer"), std::string::npos);
+  e.stop_requested = true;
+  e.killed_after_grace = true;
+  r = classify_child_end(e);
+  EXPECT_EQ(r.outcome, RunOutcome::kInterrupted);
+  EXPECT_NE(r.message.find("did not stop within the grace period"), std::string::npos);
+
+  e.wait_status = signalled(SIGSEGV);
+  r = classify_child_end(e);
+  EXPECT_EQ(r.outcome, RunOutcome::kFailed);
+  EXPECT_NE(r.message.find("SIGSEGV"), std::string::npos);
+  EXPECT_EQ(r.step, 130);
+}
+
+}  // namespace
+}  // namespace jslds

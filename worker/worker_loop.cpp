@@ -1,0 +1,85 @@
+#include "worker/worker_loop.h"
+
+#include <algorithm>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "coordinator/signals.h"
+
+namespace jslds {
+
+void run_worker_loop(WorkerChannel& channel, const Hello& hello, WorkerLoopOptions options) {
+  using clock = std::chrono::steady_clock;
+  Supervisor supervisor(options.supervisor);
+  channel.send(hello);
+
+  bool shutdown = false;
+  bool signalled = false;
+  Progress pending;  // points (and a checkpoint) not yet sent for the current run
+  auto last_sent = clock::now();
+  auto nap = std::chrono::microseconds(100);
+
+  auto flush = [&] {
+    if (pending.points.empty() && !pending.checkpoint) return;
+    channel.send(pending);
+    pending.points.clear();
+    pending.checkpoint.reset();
+    last_sent = clock::now();
+  };
+
+  while (true) {
+    bool active = false;
+    while (auto message = channel.try_receive()) {
+      active = true;
+      if (auto* task = std::get_if<Task>(&*message)) {
+        if (signalled || shutdown) {
+          Result r;
+          r.run_id = task->run_id;
+          r.attempt = task->attempt;
+          r.outcome = RunOutcome::kInterrupted;
+          r.step = task->checkpoint_step;
+          r.message = "not started: the worker is stopping";
+          channel.send(r);
+          continue;
+        }
+        supervisor.start(*task);
+        pending = Progress{};
+        pending.run_id = task->run_id;
+        pending.attempt = task->attempt;
+        last_sent = clock::now();
+      } else if (std::holds_alternative<Stop>(*message)) {
+        supervisor.stop();
+      } else if (std::holds_alternative<Shutdown>(*message)) {
+        shutdown = true;
+        supervisor.stop();
+      }
+    }
+    if (options.react_to_signals && !signalled && StopSignals::requested()) {
+      signalled = true;
+      channel.send(Stop{fmt::format("{} received by worker on {}",
+                                    signal_name(StopSignals::signal_number()), hello.host)});
+      supervisor.stop();
+    }
+    if (supervisor.busy()) {
+      SupervisorUpdate update = supervisor.poll(std::chrono::milliseconds(10));
+      for (auto& p : update.points) pending.points.push_back(std::move(p));
+      if (update.checkpoint) pending.checkpoint = update.checkpoint;
+      if (update.checkpoint || update.result ||
+          clock::now() - last_sent >= options.progress_interval)
+        flush();
+      if (update.result) channel.send(*update.result);
+      nap = std::chrono::microseconds(100);
+      continue;
+    }
+    if (shutdown) return;
+    if (active) {
+      nap = std::chrono::microseconds(100);
+      continue;
+    }
+    std::this_thread::sleep_for(nap);
+    nap = std::min(nap * 2, std::chrono::microseconds(5000));
+  }
+}
+
+}  // namespace jslds
