@@ -3,3 +3,5 @@ jslds_add_test(model_jvp_test SOURCES core/model_jvp_test.cpp LIBS jslds_core LA
 target_precompile_headers(model_jvp_test REUSE_FROM jslds_core)
 jslds_add_test(loss_metrics_test SOURCES core/loss_metrics_test.cpp LIBS jslds_core LABEL core)
 target_precompile_headers(loss_metrics_test REUSE_FROM jslds_core)
+jslds_add_test(train_checkpoint_test SOURCES core/train_checkpoint_test.cpp LIBS jslds_core LABEL core TIMEOUT 600)
+target_precompile_headers(train_checkpoint_test REUSE_FROM jslds_core)

@@ -8,7 +8,8 @@
 // global CPU generator seeded with train.seed; mini-batches from a separate generator seeded
 // with train.seed + 1. With one intra-op thread the loss sequence is bit-identical for the
 // same config, and a resumed run (train_state.pt restores the optimiser and both generators)
-// continues the uninterrupted run's sequence.
+// continues the uninterrupted run's sequence. Because the global generator is shared, run
+// one Trainer at a time in a process (construct the next after the previous finished).
 //
 // Legend: B trials, T bins, N neurons, N_in held-in neurons, k inputs, O task outputs.
 #pragma once
