@@ -27,5 +27,7 @@ struct UsageError : std::runtime_error {
 };
 
 void register_config(CLI::App& app);
+void register_simulate(CLI::App& app);
+void register_data(CLI::App& app);
 
 }  // namespace jslds::cli

@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   app.fallthrough(false);
 
   jslds::cli::register_config(app);
+  jslds::cli::register_simulate(app);
+  jslds::cli::register_data(app);
 
   try {
     app.parse(argc, argv);

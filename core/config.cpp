@@ -265,11 +265,15 @@ const char* kind_name(Kind k) {
 }
 
 std::string range_text(const Field& f) {
+  bool integer = f.kind == Kind::kInt || f.kind == Kind::kIntList;
+  auto num = [&](double v) {
+    return integer ? std::to_string(static_cast<int64_t>(v)) : format_real(v);
+  };
   std::string s;
-  if (f.min) s += fmt::format("{} {}", f.min->exclusive ? ">" : ">=", format_real(f.min->value));
+  if (f.min) s += fmt::format("{} {}", f.min->exclusive ? ">" : ">=", num(f.min->value));
   if (f.max) {
     if (!s.empty()) s += " and ";
-    s += fmt::format("{} {}", f.max->exclusive ? "<" : "<=", format_real(f.max->value));
+    s += fmt::format("{} {}", f.max->exclusive ? "<" : "<=", num(f.max->value));
   }
   return s;
 }

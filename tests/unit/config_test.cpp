@@ -98,7 +98,7 @@ TEST(Config, WrongType) {
 }
 
 TEST(Config, OutOfRange) {
-  EXPECT_NE(expect_error("[model]\nlatent_dim = 0\n").detail().find("expected >= 1.0"),
+  EXPECT_NE(expect_error("[model]\nlatent_dim = 0\n").detail().find("expected >= 1"),
             std::string::npos);
   EXPECT_NE(expect_error("[data]\nbin_ms = 0\n").detail().find("expected > 0.0"),
             std::string::npos);
@@ -172,4 +172,24 @@ TEST(Config, ValueTextAndKeys) {
   EXPECT_EQ(keys.front(), "data.path");
   EXPECT_NE(std::find(keys.begin(), keys.end(), "runtime.threads"), keys.end());
   EXPECT_NE(jslds::to_json(c).find("\"latent_dim\":64"), std::string::npos);
+}
+
+TEST(Config, EveryKeyIsDocumented) {
+  std::ifstream in(std::string(JSLDS_SOURCE_DIR) + "/docs/config.md");
+  ASSERT_TRUE(in) << "docs/config.md is missing";
+  std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string section;
+  size_t pos = 0;
+  for (const auto& key : jslds::config_keys()) {
+    auto dot = key.find('.');
+    std::string sec = key.substr(0, dot), name = key.substr(dot + 1);
+    if (sec != section) {
+      pos = doc.find("## [" + sec + "]");
+      ASSERT_NE(pos, std::string::npos) << "section [" << sec << "] not in docs/config.md";
+      section = sec;
+    }
+    EXPECT_NE(doc.find("| `" + name + "` |", pos), std::string::npos)
+        << key << " is not documented in docs/config.md (regenerate it with "
+                  "scripts/gen_config_doc.py)";
+  }
 }

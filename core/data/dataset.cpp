@@ -1,0 +1,245 @@
+// Dataset accessors, DataError, load_dataset() dispatch, trial windows and the
+// train/validation split.
+// Legend: B trials, T time bins, N neurons, K external inputs.
+#include "core/data/dataset.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "core/data/hdf5_file.h"
+#include "core/data/loaders.h"
+#include "core/data/readers.h"
+
+namespace jslds {
+
+int64_t Dataset::n_trials() const {
+  if (spikes_btn.defined()) return spikes_btn.size(0);
+  if (inputs_btk.defined()) return inputs_btk.size(0);
+  if (targets_bto.defined()) return targets_bto.size(0);
+  return 0;
+}
+
+int64_t Dataset::n_bins() const {
+  if (spikes_btn.defined()) return spikes_btn.size(1);
+  if (inputs_btk.defined()) return inputs_btk.size(1);
+  if (targets_bto.defined()) return targets_bto.size(1);
+  return 0;
+}
+
+int64_t Dataset::n_neurons() const { return spikes_btn.defined() ? spikes_btn.size(2) : 0; }
+
+int64_t Dataset::n_inputs() const { return inputs_btk.defined() ? inputs_btk.size(2) : 0; }
+
+static std::string data_error_text(const std::string& file, const std::string& object,
+                                   const std::string& message) {
+  if (object.empty()) return fmt::format("{}: {}", file, message);
+  return fmt::format("{}: {}: {}", file, object, message);
+}
+
+DataError::DataError(std::string file, std::string object, const std::string& message)
+    : std::runtime_error(data_error_text(file, object, message)),
+      file_(std::move(file)),
+      object_(std::move(object)),
+      detail_(message) {}
+
+namespace data_detail {
+
+const char* format_name(Format f) {
+  switch (f) {
+    case Format::kHdf5: return "hdf5";
+    case Format::kNwb: return "nwb";
+    case Format::kMat: return "mat";
+  }
+  return "?";
+}
+
+void log_data(const std::string& message) { std::cerr << "data: " << message << "\n"; }
+
+void throw_bad_count(const std::string& file, const std::string& object,
+                     const std::string& element, double value) {
+  std::string what = std::isnan(value)        ? "not a number"
+                     : !std::isfinite(value) ? "infinite"
+                     : value < 0             ? "negative"
+                                             : "not a whole number";
+  throw DataError(file, object,
+                  fmt::format("{} = {} is {}: expected spike counts (finite, non-negative, "
+                              "whole numbers)",
+                              element, value, what));
+}
+
+Format detect_format(const std::filesystem::path& file, const std::string& requested) {
+  const std::string name = file.string();
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) throw DataError(name, "", "no such file");
+  if (std::filesystem::is_directory(file, ec))
+    throw DataError(name, "", "is a directory, expected a data file");
+  if (requested == "hdf5") return Format::kHdf5;
+  if (requested == "nwb") return Format::kNwb;
+  if (requested == "mat") return Format::kMat;
+  if (requested != "auto")
+    throw DataError(name, "", fmt::format("unknown data.format '{}': expected auto, hdf5, nwb "
+                                          "or mat", requested));
+  char header[8] = {};
+  {
+    std::ifstream in(file, std::ios::binary);
+    in.read(header, sizeof header);
+  }
+  if (std::string(header, 6) == "MATLAB") return Format::kMat;
+  if (h5::File::is_hdf5(file)) {
+    auto f = h5::File::open_read(file);
+    if (f.has("/units") || f.attribute_string("/", "nwb_version")) return Format::kNwb;
+    return Format::kHdf5;
+  }
+  std::string ext = file.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+  if (ext == ".mat") return Format::kMat;  // matio gives the precise complaint
+  throw DataError(name, "",
+                  fmt::format("neither an HDF5 file (NWB or the project layout) nor a MATLAB "
+                              ".mat file (extension '{}', no HDF5 signature, no MATLAB header)",
+                              ext));
+}
+
+WindowPlan plan_windows(const std::vector<int64_t>& trial_bins, int64_t window_bins,
+                        double bin_ms, const std::string& file, const std::string& object) {
+  if (trial_bins.empty()) throw DataError(file, object, "zero trials: expected at least one");
+  WindowPlan plan;
+  const auto [min_it, max_it] = std::minmax_element(trial_bins.begin(), trial_bins.end());
+  const int64_t shortest = *min_it, longest = *max_it;
+  if (window_bins <= 0) {
+    if (shortest <= 0)
+      throw DataError(file, object,
+                      fmt::format("trial {} is shorter than one bin of {} ms: expected every "
+                                  "trial to hold at least one bin (or set data.window_bins to "
+                                  "drop short trials)",
+                                  min_it - trial_bins.begin(), bin_ms));
+    plan.bins = shortest;
+    for (size_t i = 0; i < trial_bins.size(); ++i)
+      plan.windows.push_back({static_cast<int64_t>(i), 0});
+    if (longest != shortest)
+      plan.note = fmt::format("trials of unequal length ({}..{} bins): each cropped to the "
+                              "shortest, {} bins ({} ms)",
+                              shortest, longest, shortest, shortest * bin_ms);
+    return plan;
+  }
+  if (window_bins > longest)
+    throw DataError(file, object,
+                    fmt::format("window of {} bins ({} ms) is longer than every trial (longest "
+                                "{} bins = {} ms): expected data.window_bins <= {}",
+                                window_bins, window_bins * bin_ms, longest, longest * bin_ms,
+                                longest));
+  plan.bins = window_bins;
+  int64_t dropped = 0, unused = 0;
+  for (size_t i = 0; i < trial_bins.size(); ++i) {
+    const int64_t n = trial_bins[i] / window_bins;
+    if (n == 0) ++dropped;
+    unused += trial_bins[i] - n * window_bins;
+    for (int64_t j = 0; j < n; ++j) plan.windows.push_back({static_cast<int64_t>(i), j * window_bins});
+  }
+  plan.note = fmt::format("{} trial(s) split into {} window(s) of {} bins ({} ms)",
+                          trial_bins.size(), plan.windows.size(), window_bins,
+                          window_bins * bin_ms);
+  if (dropped) plan.note += fmt::format("; {} trial(s) shorter than a window dropped", dropped);
+  if (unused) plan.note += fmt::format("; {} bin(s) at trial ends unused", unused);
+  return plan;
+}
+
+}  // namespace data_detail
+
+Dataset load_dataset(const DataOptions& options) {
+  using namespace data_detail;
+  if (!options.simulate.empty()) {
+    if (!options.path.empty())
+      throw DataError(options.path, "",
+                      fmt::format("data.path and data.simulate = '{}' are both set: expected "
+                                  "one of them",
+                                  options.simulate));
+    return simulate(options.simulate, options);
+  }
+  if (options.path.empty())
+    throw DataError("(no file)", "", "data.path is empty and data.simulate is not set: "
+                                     "expected a .nwb/.h5/.mat file or a simulator");
+  if (!(options.bin_ms > 0) || !std::isfinite(options.bin_ms))
+    throw DataError(options.path, "", fmt::format("data.bin_ms = {}: expected > 0", options.bin_ms));
+  const std::filesystem::path file(options.path);
+  switch (detect_format(file, options.format)) {
+    case Format::kHdf5: return read_project_h5(file, options);
+    case Format::kNwb: return read_nwb(file, options);
+    case Format::kMat: return read_mat(file, options);
+  }
+  throw DataError(options.path, "", "unreachable: unknown format");
+}
+
+namespace {
+
+// Fisher–Yates with std::mt19937_64, whose output sequence the C++ standard fixes, so the
+// split is the same with every standard library (std::shuffle's is not specified).
+void shuffle(std::vector<int64_t>& v, std::mt19937_64& rng) {
+  for (size_t i = v.size(); i > 1; --i) {
+    const size_t j = static_cast<size_t>(rng() % i);
+    std::swap(v[i - 1], v[j]);
+  }
+}
+
+int64_t rounded_count(double fraction, int64_t n) {
+  return static_cast<int64_t>(std::llround(fraction * static_cast<double>(n)));
+}
+
+}  // namespace
+
+Split make_split(const Dataset& data, const DataOptions& options) {
+  const int64_t n_trials = data.n_trials();
+  if (n_trials <= 0) throw DataError(data.provenance, "", "cannot split a dataset with zero trials");
+  if (!(options.valid_fraction >= 0 && options.valid_fraction < 1))
+    throw DataError(data.provenance, "data.valid_fraction",
+                    fmt::format("{} is outside [0, 1)", options.valid_fraction));
+  if (!(options.heldout_neurons >= 0 && options.heldout_neurons < 1))
+    throw DataError(data.provenance, "data.heldout_neurons",
+                    fmt::format("{} is outside [0, 1)", options.heldout_neurons));
+  if (!data.conditions.empty() && static_cast<int64_t>(data.conditions.size()) != n_trials)
+    throw DataError(data.provenance, "conditions",
+                    fmt::format("{} labels for {} trials", data.conditions.size(), n_trials));
+
+  Split split;
+  std::seed_seq trial_seed{static_cast<uint64_t>(options.split_seed), uint64_t{1}};
+  std::mt19937_64 rng(trial_seed);
+
+  // Group trials by condition (one group without labels), in label order.
+  std::map<std::string, std::vector<int64_t>> groups;
+  for (int64_t i = 0; i < n_trials; ++i)
+    groups[data.conditions.empty() ? std::string() : data.conditions[static_cast<size_t>(i)]]
+        .push_back(i);
+  for (auto& [label, trials] : groups) {
+    shuffle(trials, rng);
+    const auto n = static_cast<int64_t>(trials.size());
+    int64_t n_valid = rounded_count(options.valid_fraction, n);
+    if (options.valid_fraction > 0 && n >= 2) n_valid = std::max<int64_t>(n_valid, 1);
+    n_valid = std::min(n_valid, n - 1);  // every condition keeps a training trial
+    split.valid_trials.insert(split.valid_trials.end(), trials.begin(), trials.begin() + n_valid);
+    split.train_trials.insert(split.train_trials.end(), trials.begin() + n_valid, trials.end());
+  }
+  std::sort(split.train_trials.begin(), split.train_trials.end());
+  std::sort(split.valid_trials.begin(), split.valid_trials.end());
+
+  const int64_t n_neurons = data.n_neurons();
+  std::vector<int64_t> neurons(static_cast<size_t>(n_neurons));
+  for (int64_t i = 0; i < n_neurons; ++i) neurons[static_cast<size_t>(i)] = i;
+  std::seed_seq neuron_seed{static_cast<uint64_t>(options.split_seed), uint64_t{2}};
+  std::mt19937_64 neuron_rng(neuron_seed);
+  shuffle(neurons, neuron_rng);
+  int64_t n_heldout = std::min(rounded_count(options.heldout_neurons, n_neurons),
+                               std::max<int64_t>(n_neurons - 1, 0));
+  split.heldout_neurons.assign(neurons.begin(), neurons.begin() + n_heldout);
+  split.heldin_neurons.assign(neurons.begin() + n_heldout, neurons.end());
+  std::sort(split.heldout_neurons.begin(), split.heldout_neurons.end());
+  std::sort(split.heldin_neurons.begin(), split.heldin_neurons.end());
+  return split;
+}
+
+}  // namespace jslds

@@ -1,0 +1,77 @@
+// Reading recordings into a Dataset, splitting it, simulating sessions with known dynamics,
+// and writing the project's own HDF5 layout (DESIGN §4; formats and generative models in
+// docs/data.md).
+//
+// Legend: B trials, T time bins, N neurons, K external input channels, O task targets.
+//
+// Thread safety: the functions are reentrant, but the HDF5 C library they use is not built
+// thread-safe on Debian, so call them from one thread at a time.
+#pragma once
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+#include "core/config.h"
+#include "core/data/dataset.h"
+
+namespace jslds {
+
+/// Bad or unreadable input data. what() reads "FILE: OBJECT: problem (expected …)";
+/// `file` is the data file (or "simulate:KIND" for simulators) and `object` the dataset,
+/// table, variable or field inside it ("" when the problem concerns the whole file).
+class DataError : public std::runtime_error {
+ public:
+  DataError(std::string file, std::string object, const std::string& message);
+  const std::string& file() const { return file_; }
+  const std::string& object() const { return object_; }
+  /// The message without the "FILE: OBJECT: " prefix.
+  const std::string& detail() const { return detail_; }
+
+ private:
+  std::string file_;
+  std::string object_;
+  std::string detail_;
+};
+
+/// Loads the data a run configuration names: `options.simulate` (in memory, see simulate())
+/// when set, else the file `options.path` read by `options.format` ("auto" decides by file
+/// signature, then extension: HDF5 files holding /units are NWB, other HDF5 files the
+/// project layout; MAT v5 files through libmatio, MAT v7.3 files are HDF5 and rejected with
+/// a hint). Binning, trial tables, windows and re-binning follow `options` as documented in
+/// docs/data.md. Spike counts are float32 (B,T,N) holding non-negative integers.
+/// Throws DataError naming the file and object for missing files, wrong formats, missing
+/// datasets/variables (listing what is there), negative, fractional or non-finite counts,
+/// zero neurons or trials, windows longer than every trial and inconsistent shapes.
+Dataset load_dataset(const DataOptions& options);
+
+/// Splits trials into train/validation and neurons into held-in/held-out (co-smoothing).
+/// Deterministic in (data shape, conditions, options.split_seed, options.valid_fraction,
+/// options.heldout_neurons). With condition labels the validation trials are drawn per
+/// condition (stratified: round(valid_fraction · trials of that condition), at least one
+/// when valid_fraction > 0 and the condition has ≥ 2 trials). Without labels
+/// round(valid_fraction · B) trials validate. round(heldout_neurons · N) neurons are held out
+/// (none for task data). Every index list is sorted ascending; at least one trial always
+/// trains. Throws DataError when the dataset has no trials.
+Split make_split(const Dataset& data, const DataOptions& options);
+
+/// Simulates a session with known ground truth in `Dataset::truth` (docs/data.md gives every
+/// equation and default). `kind` is one of flipflop | oscillator | ring-theta | lorenz.
+/// Sizes come from options.sim_trials / sim_bins / sim_neurons (0 = the simulator's
+/// default), the bin width from options.bin_ms, the oscillation/theta frequency from
+/// options.freq_hz, and all randomness from options.sim_seed: the same options give a
+/// bit-identical Dataset. flipflop yields task data (inputs_btk K=6, targets_bto O=3,
+/// mask_bt, spikes undefined); the others yield float32 Poisson counts spikes_btn.
+/// Throws DataError for an unknown kind or impossible sizes (e.g. freq_hz at or above the
+/// Nyquist frequency 500/bin_ms Hz).
+Dataset simulate(const std::string& kind, const DataOptions& options);
+
+/// Writes `data` in the project's HDF5 layout (DESIGN §4): /spikes (B,T,N) uint32 counts,
+/// /inputs (B,T,K), /targets (B,T,O), /mask (B,T) float32 when defined, /condition (B)
+/// and /neuron_ids (N) strings when present, /truth/NAME for every truth tensor (its own
+/// dtype), root attributes bin_ms (float64) and provenance (string). Object modification
+/// times are not recorded, so equal datasets give byte-identical files. Overwrites `file`.
+/// Throws DataError when the file cannot be created or a write fails.
+void write_dataset_h5(const Dataset& data, const std::filesystem::path& file);
+
+}  // namespace jslds

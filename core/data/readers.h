@@ -1,0 +1,70 @@
+// Internal to core/data: the per-format readers behind load_dataset() and the helpers they
+// share (trial windows, count validation, the data log).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/data/dataset.h"
+
+namespace jslds::data_detail {
+
+enum class Format { kHdf5, kNwb, kMat };
+const char* format_name(Format f);
+
+/// Resolves data.format ("auto" looks at the file: a "MATLAB" text header → mat; an HDF5
+/// signature with /units or a root nwb_version attribute → nwb; other HDF5 → hdf5; then the
+/// extension). Throws DataError when the file is missing or the format cannot be told.
+Format detect_format(const std::filesystem::path& file, const std::string& requested);
+
+Dataset read_project_h5(const std::filesystem::path& file, const DataOptions& options);
+Dataset read_nwb(const std::filesystem::path& file, const DataOptions& options);
+Dataset read_mat(const std::filesystem::path& file, const DataOptions& options);
+
+/// One window cut from one source trial: bins [first_bin, first_bin + plan.bins).
+struct Window {
+  int64_t trial = 0;
+  int64_t first_bin = 0;
+};
+struct WindowPlan {
+  std::vector<Window> windows;
+  int64_t bins = 0;   // T of every window
+  std::string note;   // what was cropped/split/dropped, "" when trials were used whole
+};
+
+/// Turns trials of `trial_bins[i]` bins into equal-length windows (docs/data.md, "Trials
+/// and windows"): window_bins = 0 crops every trial to the shortest; window_bins > 0 splits
+/// each trial into consecutive non-overlapping windows of that many bins, dropping the
+/// remainder and trials shorter than one window. Throws DataError (file, object) when
+/// there are no trials, the shortest trial has no whole bin, or the window is longer than
+/// every trial.
+WindowPlan plan_windows(const std::vector<int64_t>& trial_bins, int64_t window_bins,
+                        double bin_ms, const std::string& file, const std::string& object);
+
+/// Checks that every value is a finite, non-negative whole number. `describe(i)` names
+/// element i for the message (e.g. "D(3).data(5,17)"). Throws DataError(file, object).
+template <class Describe>
+void check_counts(const double* values, size_t n, const std::string& file,
+                  const std::string& object, Describe describe);
+
+/// One line to the data log (stderr, which `jslds train` sends to the run's log.txt).
+void log_data(const std::string& message);
+
+[[noreturn]] void throw_bad_count(const std::string& file, const std::string& object,
+                                  const std::string& element, double value);
+
+template <class Describe>
+void check_counts(const double* values, size_t n, const std::string& file,
+                  const std::string& object, Describe describe) {
+  for (size_t i = 0; i < n; ++i) {
+    const double v = values[i];
+    // NaN fails every comparison, so `!(v >= 0)` catches it along with negatives.
+    if (!(v >= 0.0) || v > 1e15 || v != static_cast<double>(static_cast<int64_t>(v)))
+      throw_bad_count(file, object, describe(i), v);
+  }
+}
+
+}  // namespace jslds::data_detail

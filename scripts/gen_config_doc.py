@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Regenerates docs/config.md from `jslds config defaults` (the field lists in core/config.cpp
+are the single source of every key, default, meaning and range).
+
+    build/cli/jslds config defaults | python3 scripts/gen_config_doc.py > docs/config.md
+"""
+import re
+import sys
+
+lines = sys.stdin.read().splitlines()
+order, rows = [], {}
+sec = doc = secdoc = None
+for i, line in enumerate(lines):
+    m = re.match(r"^\[(\w+)\]$", line)
+    if m:
+        sec = m.group(1)
+        order.append((sec, secdoc))
+        rows[sec] = []
+        continue
+    if line.startswith("# ") and i + 1 < len(lines) and lines[i + 1].startswith("["):
+        secdoc = line[2:]
+        continue
+    if line.startswith("# "):
+        doc = line[2:]
+        continue
+    m = re.match(r"^(\w+) = (.*)$", line)
+    if m and sec:
+        meaning, allowed = doc, ""
+        mm = re.match(r"^(.*) \[(.*)\]$", doc)
+        if mm:
+            meaning, allowed = mm.group(1), mm.group(2)
+        rows[sec].append((m.group(1), m.group(2), meaning, allowed))
+
+print("""# Run configuration reference
+
+<!-- generated: build/cli/jslds config defaults | python3 scripts/gen_config_doc.py -->
+
+A run configuration is a TOML file with the sections below (DESIGN §4). Every key is optional;
+omitted keys take the default shown. Unknown sections or keys, wrong types and out-of-range
+values are errors that name the file, line and column (`jslds config check FILE.toml`, exit 2).
+`jslds config defaults` prints this whole configuration as commented TOML. Any key can be
+overridden on the command line with `--set section.key=value` (value in TOML syntax; a bare
+word such as `gru` is taken as a string).
+
+The canonical form (`jslds config check` output, and `config.toml` in every run directory)
+writes every key in this order; its sha256 identifies a run configuration in the database, so
+key order and explicitly written defaults do not change it.
+""")
+for sec, sd in order:
+    print(f"## [{sec}]\n\n{sd[0].upper() + sd[1:]}.\n")
+    print("| key | default | meaning (units) | allowed |\n|---|---|---|---|")
+    for key, value, meaning, allowed in rows[sec]:
+        esc = lambda s: s.replace("|", "\\|")
+        print(f"| `{key}` | `{value}` | {esc(meaning)} | {esc(allowed)} |")
+    print()

@@ -1,0 +1,33 @@
+// Schema of the experiment database (DESIGN §5; docs/database.md documents every table and
+// view) and its migrations, versioned through PRAGMA user_version.
+//
+// Version history:
+//   1: campaigns, runs, params, metrics, summaries, fixed_points, modes, artifacts, events;
+//      views run_overview, run_params, run_summaries.
+// A new version appends one migration step to schema.cpp; the steps run in order inside one
+// transaction, so a database is always at exactly one version.
+#pragma once
+
+#include "store/sqlite.h"
+
+namespace jslds::store {
+
+/// The schema version this build writes and reads.
+inline constexpr int kSchemaVersion = 1;
+
+/// PRAGMA user_version of the open database (0 for a new, empty file).
+int schema_version(Database& db);
+
+/// Brings a writable database to kSchemaVersion: creates every table and view on an empty
+/// database and runs the pending migrations on an older one, in one transaction.
+/// Throws StoreError when the file was written by a newer jslds (user_version greater than
+/// kSchemaVersion: "upgrade jslds") or when user_version is 0 but the file already holds
+/// tables (not a jslds database).
+void apply_schema(Database& db);
+
+/// For read-only connections: throws StoreError unless the database is at a version this
+/// build understands (1..kSchemaVersion). An empty or foreign file is "not a jslds
+/// experiment database"; a newer one asks to upgrade jslds.
+void check_schema(Database& db);
+
+}  // namespace jslds::store

@@ -1,0 +1,436 @@
+// Loaders on the shared recordings, every bad-input class on small files written here,
+// the project-layout round trip and the train/validation split.
+// Legend: B trials, T time bins, N neurons.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <gtest/gtest.h>
+#include <hdf5.h>
+#include <torch/torch.h>
+
+#include "core/data/hdf5_file.h"
+#include "core/data/loaders.h"
+#include "core/data/mat_file.h"
+
+namespace fs = std::filesystem;
+using namespace jslds;
+
+namespace {
+
+const fs::path kShared = JSLDS_SHARED_DATA_DIR;
+const fs::path kReach = kShared / "reach_delay_pmd.mat";
+const fs::path kZheng = kShared / "human_mtl_zheng2022_sub4.nwb";
+
+#define REQUIRE_SHARED(file)                                                              \
+  if (!fs::exists(file))                                                                  \
+  GTEST_SKIP() << "shared recording " << (file) << " is absent (expected ../shared/data " \
+               << "beside the project root; see DESIGN §7)"
+
+// A fresh temporary directory per test, removed afterwards.
+class DataFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("jslds_data_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  fs::path path(const std::string& name) const { return dir_ / name; }
+  fs::path dir_;
+};
+
+// Expects load_dataset to throw DataError whose message contains every fragment.
+void expect_data_error(const DataOptions& o, std::initializer_list<std::string> fragments) {
+  try {
+    load_dataset(o);
+    FAIL() << "expected DataError for " << o.path;
+  } catch (const DataError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(e.file()), std::string::npos);
+    for (const auto& f : fragments)
+      EXPECT_NE(what.find(f), std::string::npos) << "message lacks '" << f << "': " << what;
+  }
+}
+
+// A MAT v5 file with struct array `D` whose trial i holds `matrices[i]` (rows × cols,
+// column-major) and condition label `labels[i]`.
+struct MatTrial {
+  size_t rows, cols;
+  std::vector<double> values;  // column-major
+  std::string label;
+};
+void write_mat(const fs::path& file, const std::vector<MatTrial>& trials) {
+  auto f = mat::File::create_v5(file);
+  size_t dims[2] = {1, trials.size()};
+  const char* fields[3] = {"data", "condition", nullptr};
+  mat::Variable d(Mat_VarCreateStruct2("D", 2, dims, fields));
+  for (size_t i = 0; i < trials.size(); ++i) {
+    size_t md[2] = {trials[i].rows, trials[i].cols};
+    auto values = trials[i].values;
+    Mat_VarSetStructFieldByName(
+        d.get(), "data", i,
+        Mat_VarCreate(nullptr, MAT_C_DOUBLE, MAT_T_DOUBLE, 2, md, values.data(), 0));
+    std::string label = trials[i].label;
+    size_t cd[2] = {1, label.size()};
+    Mat_VarSetStructFieldByName(d.get(), "condition", i,
+                                Mat_VarCreate(nullptr, MAT_C_CHAR, MAT_T_UTF8, 2, cd,
+                                              label.data(), 0));
+  }
+  f.write(d.get());
+}
+
+MatTrial constant_trial(size_t rows, size_t cols, double value, std::string label = "a") {
+  return {rows, cols, std::vector<double>(rows * cols, value), std::move(label)};
+}
+
+// A minimal NWB-like file: units with ragged spike times and one intervals table.
+void write_nwb(const fs::path& file, const std::vector<double>& times,
+               const std::vector<int64_t>& index, const std::vector<double>& starts,
+               const std::vector<double>& stops) {
+  auto f = h5::File::create(file);
+  f.create_group("/units");
+  f.write("/units/spike_times", {static_cast<int64_t>(times.size())}, H5T_NATIVE_DOUBLE,
+          H5T_IEEE_F64LE, times.data());
+  f.write("/units/spike_times_index", {static_cast<int64_t>(index.size())}, H5T_NATIVE_INT64,
+          H5T_STD_I64LE, index.data());
+  f.create_group("/intervals");
+  f.create_group("/intervals/trials");
+  f.write("/intervals/trials/start_time", {static_cast<int64_t>(starts.size())},
+          H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, starts.data());
+  f.write("/intervals/trials/stop_time", {static_cast<int64_t>(stops.size())}, H5T_NATIVE_DOUBLE,
+          H5T_IEEE_F64LE, stops.data());
+  f.write_attribute("/", "nwb_version", std::string("2.4.0"));
+}
+
+DataOptions mat_options(const fs::path& file) {
+  DataOptions o;
+  o.path = file.string();
+  o.variable = "D";
+  o.field = "data";
+  o.source_bin_ms = 1.0;
+  o.bin_ms = 20.0;
+  return o;
+}
+
+// Reads a 1-D dataset with the plain HDF5 C API (independent of the loader's wrapper).
+template <class T>
+std::vector<T> raw_read(hid_t file, const char* path, hid_t mem_type) {
+  hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
+  hid_t s = H5Dget_space(d);
+  std::vector<T> out(static_cast<size_t>(H5Sget_simple_extent_npoints(s)));
+  H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data());
+  H5Sclose(s);
+  H5Dclose(d);
+  return out;
+}
+
+}  // namespace
+
+TEST(RealData, ReachDelayMatAt20msHas210TrialsOf20BinsAnd61Neurons) {
+  REQUIRE_SHARED(kReach);
+  DataOptions o = mat_options(kReach);
+  o.condition_field = "condition";
+  Dataset d = load_dataset(o);
+  ASSERT_EQ(d.spikes_btn.sizes(), (std::vector<int64_t>{210, 20, 61}));
+  EXPECT_EQ(d.spikes_btn.sum().item<double>(), 50353.0);
+  EXPECT_EQ(d.bin_ms, 20.0);
+  EXPECT_EQ(d.neuron_ids.size(), 61u);
+  std::map<std::string, int> per_condition;
+  for (const auto& c : d.conditions) ++per_condition[c];
+  ASSERT_EQ(per_condition.size(), 7u);
+  for (int k = 1; k <= 7; ++k) EXPECT_EQ(per_condition["reach" + std::to_string(k)], 30);
+
+  // Stratified split: 20 % of each condition's 30 trials validate.
+  o.valid_fraction = 0.2;
+  o.heldout_neurons = 0.25;
+  Split s = make_split(d, o);
+  std::map<std::string, int> valid_per_condition;
+  for (int64_t t : s.valid_trials) ++valid_per_condition[d.conditions[static_cast<size_t>(t)]];
+  for (const auto& [label, n] : valid_per_condition) EXPECT_EQ(n, 6) << label;
+  EXPECT_EQ(s.valid_trials.size(), 42u);
+  EXPECT_EQ(s.train_trials.size(), 168u);
+  EXPECT_EQ(s.heldout_neurons.size(), 15u);  // round(0.25 · 61)
+  EXPECT_EQ(s.heldin_neurons.size(), 46u);
+}
+
+TEST(RealData, ZhengNwbEncodingTableCountsEverySpikeInsideTheTrialWindows) {
+  REQUIRE_SHARED(kZheng);
+  DataOptions o;
+  o.path = kZheng.string();
+  o.trials = "intervals/encoding_table";
+  o.bin_ms = 20.0;
+  Dataset d = load_dataset(o);
+  ASSERT_EQ(d.n_trials(), 90);
+  ASSERT_EQ(d.n_neurons(), 35);
+  const int64_t T = d.n_bins();
+
+  // Independent count with the plain C API: spikes with start ≤ t < start + T·bin.
+  hid_t f = H5Fopen(kZheng.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  auto times = raw_read<double>(f, "/units/spike_times", H5T_NATIVE_DOUBLE);
+  auto index = raw_read<uint32_t>(f, "/units/spike_times_index", H5T_NATIVE_UINT32);
+  auto starts = raw_read<double>(f, "/intervals/encoding_table/start_time", H5T_NATIVE_DOUBLE);
+  auto stops = raw_read<double>(f, "/intervals/encoding_table/stop_time", H5T_NATIVE_DOUBLE);
+  H5Fclose(f);
+  ASSERT_EQ(times.size(), 214278u);
+  double shortest = 1e9;
+  for (size_t i = 0; i < starts.size(); ++i) shortest = std::min(shortest, stops[i] - starts[i]);
+  EXPECT_EQ(T, static_cast<int64_t>(std::floor(shortest / 0.020)));
+  const double window = static_cast<double>(T) * 0.020;
+  double expected = 0;
+  std::vector<double> per_unit(35, 0.0);
+  for (size_t u = 0, begin = 0; u < index.size(); begin = index[u], ++u)
+    for (size_t k = begin; k < index[u]; ++k)
+      for (double s : starts)
+        if (times[k] >= s && times[k] < s + window) ++expected, ++per_unit[u];
+  EXPECT_GT(expected, 1000);
+  EXPECT_EQ(d.spikes_btn.sum().item<double>(), expected);
+  auto got_per_unit = d.spikes_btn.sum(std::vector<int64_t>{0, 1});
+  for (int64_t u = 0; u < 35; ++u)
+    EXPECT_EQ(got_per_unit[u].item<double>(), per_unit[static_cast<size_t>(u)]) << "unit " << u;
+
+  // Windows of 100 bins: floor(bins_i / 100) windows per clip.
+  o.window_bins = 100;
+  o.condition_field = "stimCategory";
+  Dataset w = load_dataset(o);
+  int64_t windows = 0;
+  for (size_t i = 0; i < starts.size(); ++i)
+    windows += static_cast<int64_t>(std::floor((stops[i] - starts[i]) / 0.020 + 1e-9)) / 100;
+  EXPECT_EQ(w.n_trials(), windows);
+  EXPECT_EQ(w.n_bins(), 100);
+  EXPECT_EQ(static_cast<int64_t>(w.conditions.size()), windows);
+}
+
+TEST_F(DataFiles, ProjectLayoutRoundTripsEveryTensorAndTheTruth) {
+  DataOptions sim;
+  sim.sim_trials = 7;
+  sim.sim_bins = 30;
+  sim.sim_neurons = 5;
+  Dataset d = simulate("oscillator", sim);
+  d.conditions = {"a", "b", "a", "b", "a", "b", "c"};
+  write_dataset_h5(d, path("osc.h5"));
+  DataOptions o;
+  o.path = path("osc.h5").string();
+  Dataset r = load_dataset(o);
+  EXPECT_TRUE(torch::equal(r.spikes_btn, d.spikes_btn));
+  EXPECT_EQ(r.conditions, d.conditions);
+  EXPECT_EQ(r.neuron_ids, d.neuron_ids);
+  EXPECT_EQ(r.bin_ms, d.bin_ms);
+  ASSERT_EQ(r.truth.size(), d.truth.size());
+  for (const auto& [k, v] : d.truth) {
+    ASSERT_TRUE(r.truth.count(k)) << k;
+    EXPECT_TRUE(torch::equal(r.truth[k], v)) << k;
+  }
+  Dataset task = simulate("flipflop", sim);
+  write_dataset_h5(task, path("ff.h5"));
+  o.path = path("ff.h5").string();
+  Dataset t = load_dataset(o);
+  EXPECT_FALSE(t.spikes_btn.defined());
+  EXPECT_TRUE(torch::equal(t.inputs_btk, task.inputs_btk));
+  EXPECT_TRUE(torch::equal(t.targets_bto, task.targets_bto));
+  EXPECT_TRUE(torch::equal(t.mask_bt, task.mask_bt));
+}
+
+TEST_F(DataFiles, MissingFileAndWrongFormatNameTheFile) {
+  DataOptions o;
+  o.path = path("absent.nwb").string();
+  expect_data_error(o, {"absent.nwb", "no such file"});
+  std::ofstream(path("text.nwb")) << "not an HDF5 file\n";
+  o.path = path("text.nwb").string();
+  expect_data_error(o, {"text.nwb", "neither an HDF5 file"});
+  o.format = "nwb";
+  expect_data_error(o, {"text.nwb", "not an HDF5 file"});
+  std::ofstream(path("text.mat")) << "not a MAT file either\n";
+  o = mat_options(path("text.mat"));
+  expect_data_error(o, {"text.mat", "not a MATLAB .mat file"});
+}
+
+TEST_F(DataFiles, MissingObjectsListWhatTheFileHolds) {
+  // NWB without spike times: lists the units group.
+  {
+    auto f = h5::File::create(path("nounits.nwb"));
+    f.create_group("/units");
+    std::vector<int64_t> id = {0, 1};
+    f.write("/units/id", {2}, H5T_NATIVE_INT64, H5T_STD_I64LE, id.data());
+  }
+  DataOptions o;
+  o.path = path("nounits.nwb").string();
+  expect_data_error(o, {"/units/spike_times", "not found", "id (2)"});
+  // NWB with a wrong trials table name: lists the tables.
+  write_nwb(path("s.nwb"), {0.1, 0.2}, {1, 2}, {0.0}, {1.0});
+  o.path = path("s.nwb").string();
+  o.trials = "intervals/encoding_table";
+  expect_data_error(o, {"/intervals/encoding_table", "intervals table not found", "trials/"});
+  // MAT: missing variable and missing field list what is there.
+  write_mat(path("m.mat"), {constant_trial(2, 40, 1.0)});
+  o = mat_options(path("m.mat"));
+  o.variable = "E";
+  expect_data_error(o, {"E", "variable not found", "D (struct 1×1, fields data, condition)"});
+  o.variable = "D";
+  o.field = "counts";
+  expect_data_error(o, {"D.counts", "field not found", "data, condition"});
+  // Project layout without /spikes.
+  {
+    auto f = h5::File::create(path("empty.h5"));
+    f.create_group("/other");
+  }
+  o = DataOptions{};
+  o.path = path("empty.h5").string();
+  expect_data_error(o, {"/spikes", "not found", "other/"});
+}
+
+TEST_F(DataFiles, NegativeFractionalAndNonFiniteCountsAreRejectedWithTheirPosition) {
+  auto negative = constant_trial(2, 40, 1.0);
+  negative.values[3] = -1.0;  // row 2, column 2 (MATLAB indices)
+  write_mat(path("neg.mat"), {constant_trial(2, 40, 1.0), negative});
+  expect_data_error(mat_options(path("neg.mat")), {"D(2).data(2,2) = -1", "negative"});
+
+  auto nan = constant_trial(2, 40, 1.0);
+  nan.values[0] = std::nan("");
+  write_mat(path("nan.mat"), {nan});
+  expect_data_error(mat_options(path("nan.mat")), {"D(1).data(1,1)", "not a number"});
+
+  {
+    auto f = h5::File::create(path("frac.h5"));
+    std::vector<double> v(2 * 3 * 4, 1.0);
+    v[5] = 0.5;
+    f.write("/spikes", {2, 3, 4}, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, v.data());
+    f.write_attribute("/", "bin_ms", 20.0);
+  }
+  DataOptions o;
+  o.path = path("frac.h5").string();
+  expect_data_error(o, {"/spikes", "element (0, 1, 1) = 0.5", "not a whole number"});
+  {
+    auto f = h5::File::create(path("inf.h5"));
+    std::vector<double> v(2 * 3 * 4, 1.0);
+    v[23] = INFINITY;
+    f.write("/spikes", {2, 3, 4}, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, v.data());
+    f.write_attribute("/", "bin_ms", 20.0);
+  }
+  o.path = path("inf.h5").string();
+  expect_data_error(o, {"element (1, 2, 3) = inf", "infinite"});
+  // Non-finite spike times in NWB.
+  write_nwb(path("t.nwb"), {0.1, NAN}, {2}, {0.0}, {1.0});
+  o.path = path("t.nwb").string();
+  expect_data_error(o, {"/units/spike_times", "element 1 is nan"});
+}
+
+TEST_F(DataFiles, ZeroNeuronsOrTrialsAreRejected) {
+  write_nwb(path("nounit.nwb"), {}, {}, {0.0}, {1.0});
+  DataOptions o;
+  o.path = path("nounit.nwb").string();
+  expect_data_error(o, {"/units/spike_times_index", "zero units"});
+  write_nwb(path("notrial.nwb"), {0.1}, {1}, {}, {});
+  o.path = path("notrial.nwb").string();
+  expect_data_error(o, {"/intervals/trials", "zero trials"});
+  write_mat(path("zero.mat"), {MatTrial{0, 40, {}, "a"}});
+  expect_data_error(mat_options(path("zero.mat")), {"D(1).data", "zero rows"});
+  {
+    auto f = h5::File::create(path("zero.h5"));
+    std::vector<double> v;
+    f.write("/spikes", {3, 10, 0}, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, v.data());
+    f.write_attribute("/", "bin_ms", 20.0);
+  }
+  o.path = path("zero.h5").string();
+  expect_data_error(o, {"/spikes", "zero neurons"});
+}
+
+TEST_F(DataFiles, WindowLongerThanEveryTrialIsRejected) {
+  write_mat(path("w.mat"), {constant_trial(2, 400, 0.0), constant_trial(2, 300, 0.0)});
+  DataOptions o = mat_options(path("w.mat"));
+  o.window_bins = 21;  // trials hold 20 and 15 bins of 20 ms
+  expect_data_error(o, {"D.data", "window of 21 bins (420 ms) is longer than every trial",
+                        "longest 20 bins"});
+  // Continuous NWB sessions need a window, and it must fit the session.
+  write_nwb(path("c.nwb"), {0.5, 1.5}, {2}, {0.0}, {1.0});
+  {
+    // Same file without the trials table.
+    auto f = h5::File::create(path("cont.nwb"));
+    f.create_group("/units");
+    std::vector<double> t = {0.5, 1.5};
+    std::vector<int64_t> idx = {2};
+    f.write("/units/spike_times", {2}, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, t.data());
+    f.write("/units/spike_times_index", {1}, H5T_NATIVE_INT64, H5T_STD_I64LE, idx.data());
+  }
+  DataOptions c;
+  c.path = path("cont.nwb").string();
+  expect_data_error(c, {"no trials table and data.window_bins = 0"});
+  c.window_bins = 100;  // 2 s of 20 ms bins > 1.5 s session
+  expect_data_error(c, {"window of 100 bins", "longer than every trial"});
+  c.window_bins = 25;  // 0.5 s windows: [0, .5) [.5, 1) [1, 1.5)
+  Dataset d = load_dataset(c);
+  EXPECT_EQ(d.n_trials(), 3);
+  EXPECT_EQ(d.spikes_btn.sum().item<double>(), 1.0);  // 1.5 s falls after the last window
+  EXPECT_EQ(d.spikes_btn[1][0][0].item<double>(), 1.0);
+}
+
+TEST_F(DataFiles, InconsistentShapesAreRejected) {
+  write_mat(path("rows.mat"), {constant_trial(3, 40, 1.0), constant_trial(2, 40, 1.0)});
+  expect_data_error(mat_options(path("rows.mat")),
+                    {"D(2).data", "has 2 rows (neurons) but D(1).data has 3"});
+  write_nwb(path("idx.nwb"), {0.1, 0.2, 0.3}, {1, 2}, {0.0}, {1.0});
+  DataOptions o;
+  o.path = path("idx.nwb").string();
+  expect_data_error(o, {"/units/spike_times_index", "last END offset 2", "holds 3 values"});
+  {
+    auto f = h5::File::create(path("inputs.h5"));
+    std::vector<double> s(2 * 3 * 4, 1.0), in(3 * 3 * 1, 0.0);
+    f.write("/spikes", {2, 3, 4}, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, s.data());
+    f.write("/inputs", {3, 3, 1}, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, in.data());
+    f.write_attribute("/", "bin_ms", 20.0);
+  }
+  o.path = path("inputs.h5").string();
+  expect_data_error(o, {"/inputs", "shape (3, 3, 1)", "trials = 2, time = 3"});
+}
+
+TEST_F(DataFiles, MatTrialsOfUnequalLengthAreCroppedOrSplit) {
+  auto a = constant_trial(2, 400, 1.0, "left");   // 20 bins of 20 ms, 20 spikes per bin
+  auto b = constant_trial(2, 310, 2.0, "right");  // 15 bins (10 source bins dropped)
+  write_mat(path("u.mat"), {a, b});
+  DataOptions o = mat_options(path("u.mat"));
+  o.condition_field = "condition";
+  Dataset crop = load_dataset(o);
+  ASSERT_EQ(crop.spikes_btn.sizes(), (std::vector<int64_t>{2, 15, 2}));
+  EXPECT_EQ(crop.spikes_btn[0].sum().item<double>(), 15 * 2 * 20.0);
+  EXPECT_EQ(crop.spikes_btn[1].sum().item<double>(), 15 * 2 * 40.0);
+  EXPECT_EQ(crop.conditions, (std::vector<std::string>{"left", "right"}));
+  o.window_bins = 5;
+  Dataset split = load_dataset(o);
+  ASSERT_EQ(split.spikes_btn.sizes(), (std::vector<int64_t>{7, 5, 2}));  // 4 + 3 windows
+  EXPECT_EQ(split.conditions,
+            (std::vector<std::string>{"left", "left", "left", "left", "right", "right", "right"}));
+  o.bin_ms = 2.5;  // 2.5 source bins of 1 ms
+  expect_data_error(o, {"not a whole multiple of data.source_bin_ms"});
+}
+
+TEST(Split, IsDeterministicDisjointAndCompleteWithoutLabels) {
+  Dataset d;
+  d.spikes_btn = torch::zeros({50, 4, 20});
+  DataOptions o;
+  o.valid_fraction = 0.3;
+  o.heldout_neurons = 0.2;
+  o.split_seed = 11;
+  Split a = make_split(d, o), b = make_split(d, o);
+  EXPECT_EQ(a.valid_trials, b.valid_trials);
+  EXPECT_EQ(a.heldout_neurons, b.heldout_neurons);
+  EXPECT_EQ(a.valid_trials.size(), 15u);
+  EXPECT_EQ(a.heldout_neurons.size(), 4u);
+  std::set<int64_t> all(a.train_trials.begin(), a.train_trials.end());
+  for (int64_t t : a.valid_trials) EXPECT_TRUE(all.insert(t).second) << "trial " << t << " twice";
+  EXPECT_EQ(all.size(), 50u);
+  EXPECT_TRUE(std::is_sorted(a.valid_trials.begin(), a.valid_trials.end()));
+  std::set<int64_t> neurons(a.heldin_neurons.begin(), a.heldin_neurons.end());
+  for (int64_t n : a.heldout_neurons) EXPECT_TRUE(neurons.insert(n).second);
+  EXPECT_EQ(neurons.size(), 20u);
+  o.split_seed = 12;
+  EXPECT_NE(make_split(d, o).valid_trials, a.valid_trials);
+  o.valid_fraction = 0.0;
+  EXPECT_TRUE(make_split(d, o).valid_trials.empty());
+}

@@ -1,0 +1,330 @@
+// The --where language, run tables, best/Pareto and output formats (issue 7).
+#include <cmath>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "store/experiment_store.h"
+#include "store/query.h"
+#include "store/run_table.h"
+#include "store/table_format.h"
+
+namespace jslds::store {
+namespace {
+
+// ---- parser ----------------------------------------------------------------------------
+
+TEST(WhereParser, NotBindsTighterThanAndTighterThanOr) {
+  EXPECT_EQ(parse_where("number = 1 OR number = 2 AND NOT number = 3").to_string(),
+            "((number = 1) OR ((number = 2) AND (NOT (number = 3))))");
+  EXPECT_EQ(parse_where("NOT number = 1 AND number = 2").to_string(),
+            "((NOT (number = 1)) AND (number = 2))");
+  EXPECT_EQ(parse_where("number = 1 or number = 2 and not number = 3").to_string(),
+            "((number = 1) OR ((number = 2) AND (NOT (number = 3))))");
+}
+
+TEST(WhereParser, ParenthesesOverridePrecedence) {
+  EXPECT_EQ(parse_where("(number = 1 OR number = 2) AND status = 'done'").to_string(),
+            "(((number = 1) OR (number = 2)) AND (status = \"done\"))");
+  EXPECT_EQ(parse_where("not (summary.val_bps >= 0.1 or params.model.cell != \"gru\")")
+                .to_string(),
+            "(NOT ((summary.val_bps >= 0.1) OR (params.model.cell != \"gru\")))");
+}
+
+TEST(WhereParser, LiteralsAndFields) {
+  WhereExpr e = parse_where("params.loss.w_fp <= -1.5e-3");
+  const Field& f = std::get<Field>(e.lhs);
+  EXPECT_EQ(f.kind, Field::Kind::kParam);
+  EXPECT_EQ(f.name, "loss.w_fp");
+  EXPECT_EQ(f.column, 1);
+  EXPECT_DOUBLE_EQ(std::get<double>(std::get<Literal>(e.rhs).value), -1.5e-3);
+  EXPECT_EQ(e.op, CompareOp::kLe);
+  WhereExpr s = parse_where("campaign = 'it''s \"x\"'");
+  EXPECT_EQ(std::get<std::string>(std::get<Literal>(s.rhs).value), "it's \"x\"");
+}
+
+int error_column(const std::string& text) {
+  try {
+    parse_where(text);
+  } catch (const QueryError& e) {
+    return e.column();
+  }
+  return -1;
+}
+
+TEST(WhereParser, ErrorsPointAtTheColumn) {
+  EXPECT_EQ(error_column("summary.val_bps >"), 18);            // missing value at the end
+  EXPECT_EQ(error_column("number = 1 AND AND number = 2"), 16);  // second AND
+  EXPECT_EQ(error_column("(number = 1"), 12);                  // unclosed parenthesis
+  EXPECT_EQ(error_column("number = 1 number = 2"), 12);        // missing AND/OR
+  EXPECT_EQ(error_column("number 1"), 8);                      // missing operator
+  EXPECT_EQ(error_column("status = 'done"), 10);               // unclosed string
+  EXPECT_EQ(error_column("number ! 1"), 8);                    // '!' alone
+  EXPECT_EQ(error_column("latent_dim = 1"), 1);                // not a field
+  EXPECT_EQ(error_column("number = 1 # x"), 12);               // stray character
+  EXPECT_EQ(error_column(""), 1);
+  try {
+    parse_where("summary.val_bps >");
+  } catch (const QueryError& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("column 18"), std::string::npos) << what;
+    EXPECT_NE(what.find("end of input"), std::string::npos) << what;
+    EXPECT_NE(what.find("\n  summary.val_bps >\n                   ^"), std::string::npos) << what;
+  }
+}
+
+// ---- compiled SQL on a small campaign ---------------------------------------------------
+
+class SmallCampaign : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto c = store_.create_or_load_campaign(
+        {"demo", "spec", "sha", "grid", "val_bps", "maximize"});
+    std::vector<NewRun> runs;
+    for (int i = 1; i <= 6; ++i) {
+      NewRun r;
+      r.number = i;
+      r.config_json = "{}";
+      r.config_sha256 = "sha" + std::to_string(i);
+      r.params = {{"model.latent_dim", 16.0 * ((i - 1) % 3 + 1)},
+                  {"model.cell", std::string(i <= 3 ? "gru" : "tanh")}};
+      runs.push_back(r);
+    }
+    auto inserted = store_.insert_runs(c.id, runs);
+    for (int i = 0; i < 6; ++i) {
+      int64_t id = inserted[i].id;
+      store_.transition_run(id, RunStatus::kRunning);
+      if (i == 5) {
+        store_.transition_run(id, RunStatus::kFailed, {.error = "boom, with a comma"});
+        continue;
+      }
+      store_.transition_run(id, RunStatus::kDone);
+      std::map<std::string, double> s = {{"val_bps", 0.1 * (i + 1)},
+                                         {"rel_state_error", 0.5 - 0.05 * i}};
+      if (i == 4) s.erase("rel_state_error");  // a run lacking a metric
+      store_.record_summaries(id, s);
+    }
+  }
+  std::vector<int64_t> numbers(const Table& t) {
+    std::vector<int64_t> out;
+    auto col = std::find(t.columns.begin(), t.columns.end(), "number") - t.columns.begin();
+    for (const auto& row : t.rows) out.push_back(std::get<int64_t>(row.at(col)));
+    return out;
+  }
+  ExperimentStore store_{":memory:"};
+};
+
+TEST_F(SmallCampaign, FilterSortLimit) {
+  Database& db = store_.database();
+  RunQuery q;
+  q.where = "params.model.latent_dim >= 32 AND summary.val_bps > 0.15";
+  q.sort = "summary.val_bps";
+  q.descending = true;
+  EXPECT_EQ(numbers(query_runs(db, q)), (std::vector<int64_t>{5, 3, 2}));
+  q.limit = 2;
+  EXPECT_EQ(numbers(query_runs(db, q)), (std::vector<int64_t>{5, 3}));
+  q = {};
+  q.where = "params.model.cell = 'tanh' OR NOT status = 'done'";
+  EXPECT_EQ(numbers(query_runs(db, q)), (std::vector<int64_t>{4, 5, 6}));
+  // Missing values are never selected, not even through NOT.
+  q.where = "NOT summary.rel_state_error < 1";
+  EXPECT_TRUE(query_runs(db, q).rows.empty());
+  q.where = "summary.rel_state_error < 1";
+  EXPECT_EQ(numbers(query_runs(db, q)), (std::vector<int64_t>{1, 2, 3, 4}));
+}
+
+TEST_F(SmallCampaign, DefaultColumnsShowParamsObjectiveAndFilteredSummaries) {
+  RunQuery q;
+  q.where = "summary.rel_state_error < 0.45";
+  Table t = query_runs(store_.database(), q);
+  EXPECT_EQ(t.columns, (std::vector<std::string>{"number", "status", "params.model.cell",
+                                                 "params.model.latent_dim", "summary.val_bps",
+                                                 "summary.rel_state_error"}));
+  ASSERT_EQ(numbers(t), (std::vector<int64_t>{3, 4}));  // 0.40 and 0.35
+  EXPECT_EQ(std::get<std::string>(t.rows[0][2]), "gru");
+  EXPECT_DOUBLE_EQ(std::get<double>(t.rows[0][3]), 48.0);
+  EXPECT_DOUBLE_EQ(std::get<double>(t.rows[0][4]), 0.3);
+  EXPECT_DOUBLE_EQ(std::get<double>(t.rows[1][5]), 0.35);
+}
+
+TEST_F(SmallCampaign, UnknownNamesListTheKnownOnes) {
+  RunQuery q;
+  q.where = "params.model.latnt_dim = 16";
+  try {
+    query_runs(store_.database(), q);
+    FAIL();
+  } catch (const QueryError& e) {
+    std::string what = e.what();
+    EXPECT_EQ(e.column(), 1);
+    EXPECT_NE(what.find("did you mean 'params.model.latent_dim'"), std::string::npos) << what;
+    EXPECT_NE(what.find("known params: params.model.cell, params.model.latent_dim"),
+              std::string::npos)
+        << what;
+    EXPECT_NE(what.find("known summaries: summary.rel_state_error, summary.val_bps"),
+              std::string::npos)
+        << what;
+  }
+  q.where = "status = 'finished'";
+  EXPECT_THROW(query_runs(store_.database(), q), QueryError);
+  q.where = "";
+  q.sort = "summary.val_bsp";
+  EXPECT_THROW(query_runs(store_.database(), q), QueryError);
+  q.sort = "";
+  q.campaigns = {"nope"};
+  EXPECT_THROW(query_runs(store_.database(), q), QueryError);
+}
+
+TEST_F(SmallCampaign, StringLiteralsAreDataNotSql) {
+  Database& db = store_.database();
+  RunQuery q;
+  q.where = "params.model.cell = \"x'; DROP TABLE runs; --\" OR campaign = 'demo''; DELETE FROM "
+            "summaries; --'";
+  EXPECT_TRUE(query_runs(db, q).rows.empty());
+  Statement runs(db, "SELECT count(*) FROM runs");
+  ASSERT_TRUE(runs.step());
+  EXPECT_EQ(runs.column_int64(0), 6);
+  Statement summaries(db, "SELECT count(*) FROM summaries");
+  ASSERT_TRUE(summaries.step());
+  EXPECT_EQ(summaries.column_int64(0), 9);
+  // Names are bound too: a param "named" like SQL is just an unknown name.
+  q.where = "params.x = 1";
+  EXPECT_THROW(query_runs(db, q), QueryError);
+  SqlFragment f = compile_where(parse_where("campaign = \"a') OR 1=1 --\""), {}, "");
+  EXPECT_EQ(f.sql, "(c.name = ?)");
+  ASSERT_EQ(f.params.size(), 1u);
+  EXPECT_EQ(std::get<std::string>(f.params[0]), "a') OR 1=1 --");
+}
+
+TEST_F(SmallCampaign, BestAndParetoFront) {
+  Database& db = store_.database();
+  BestRuns best = best_runs(db, "demo", {{"val_bps", true}});
+  EXPECT_EQ(numbers(best.table), (std::vector<int64_t>{5}));
+  EXPECT_EQ(best.considered, 5);
+  // val_bps rises with i while rel_state_error falls: runs 1-4 all lie on the front; run 5
+  // lacks rel_state_error and is skipped, run 6 failed.
+  BestRuns front = best_runs(db, "demo", parse_objectives("val_bps:max,rel_state_error:max"));
+  EXPECT_EQ(numbers(front.table), (std::vector<int64_t>{4, 3, 2, 1}));
+  EXPECT_EQ(front.considered, 4);
+  EXPECT_EQ(front.missing, 1);
+  BestRuns one = best_runs(db, "demo", parse_objectives("val_bps:max,rel_state_error:min"));
+  EXPECT_EQ(numbers(one.table), (std::vector<int64_t>{4}));
+  EXPECT_THROW(best_runs(db, "demo", {{"val_bsp", true}}), QueryError);
+}
+
+// ---- Pareto ----------------------------------------------------------------------------
+
+std::vector<std::size_t> brute_force_front(const std::vector<std::vector<double>>& pts,
+                                           const std::vector<Objective>& obj) {
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < pts.size(); ++i) {
+    bool has_nan = false;
+    for (double v : pts[i]) has_nan |= std::isnan(v);
+    if (has_nan) continue;
+    bool dominated = false;
+    for (std::size_t j = 0; j < pts.size() && !dominated; ++j) {
+      bool j_nan = false;
+      for (double v : pts[j]) j_nan |= std::isnan(v);
+      if (j == i || j_nan) continue;
+      bool all_ge = true, one_gt = false;
+      for (std::size_t k = 0; k < obj.size(); ++k) {
+        double a = obj[k].maximize ? pts[j][k] : -pts[j][k];
+        double b = obj[k].maximize ? pts[i][k] : -pts[i][k];
+        all_ge &= a >= b;
+        one_gt |= a > b;
+      }
+      dominated = all_ge && one_gt;
+    }
+    if (!dominated) out.push_back(i);
+  }
+  return out;
+}
+
+TEST(Pareto, EqualsBruteForceOnRandomPointsWithTiesAndMissingValues) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> grid(0, 9);  // coarse values: many ties
+  for (int k : {2, 3}) {
+    std::vector<Objective> obj = {{"a", true}, {"b", false}, {"c", true}};
+    obj.resize(k);
+    for (int trial = 0; trial < 20; ++trial) {
+      std::vector<std::vector<double>> pts(200, std::vector<double>(k));
+      for (auto& p : pts) {
+        for (auto& v : p) v = grid(rng);
+        if (grid(rng) == 0) p[grid(rng) % k] = std::nan("");
+      }
+      pts.push_back(pts[0]);  // an exact duplicate
+      EXPECT_EQ(pareto_front(pts, obj), brute_force_front(pts, obj)) << "k=" << k;
+    }
+  }
+}
+
+TEST(Pareto, HandMadePoints) {
+  std::vector<Objective> obj = {{"val_bps", true}, {"rel_state_error", false}};
+  std::vector<std::vector<double>> pts = {
+      {0.30, 0.10},  // 0: front
+      {0.20, 0.05},  // 1: front
+      {0.20, 0.20},  // 2: dominated by 0 and 1
+      {0.30, 0.10},  // 3: tie with 0, kept
+      {0.35, std::nan("")},  // 4: missing, skipped
+      {0.10, 0.05},  // 5: dominated by 1
+  };
+  EXPECT_EQ(pareto_front(pts, obj), (std::vector<std::size_t>{0, 1, 3}));
+  EXPECT_THROW(parse_objectives("val_bps:maxx"), QueryError);
+  EXPECT_THROW(parse_objectives("val_bps"), QueryError);
+  EXPECT_THROW(parse_objectives("val_bps:max,"), QueryError);
+  auto parsed = parse_objectives("val_bps:max,rel_state_error:minimize");
+  ASSERT_EQ(parsed.size(), 2u);
+  EXPECT_FALSE(parsed[1].maximize);
+}
+
+// ---- formats ---------------------------------------------------------------------------
+
+Table tricky_table() {
+  Table t;
+  t.columns = {"number", "error", "value"};
+  t.rows = {{int64_t{1}, std::string("a, b"), 0.1},
+            {int64_t{2}, std::string("say \"hi\"\nthen leave"), nullptr},
+            {int64_t{3}, nullptr, std::nan("")}};
+  return t;
+}
+
+TEST(TableFormat, CsvQuotesCommasQuotesAndNewlines) {
+  std::ostringstream out;
+  write_table(out, tricky_table(), TableFormat::kCsv);
+  EXPECT_EQ(out.str(),
+            "number,error,value\r\n"
+            "1,\"a, b\",0.1\r\n"
+            "2,\"say \"\"hi\"\"\nthen leave\",\r\n"
+            "3,,nan\r\n");
+}
+
+TEST(TableFormat, JsonParsesBack) {
+  std::ostringstream out;
+  write_table(out, tricky_table(), TableFormat::kJson);
+  nlohmann::json j = nlohmann::json::parse(out.str());
+  ASSERT_EQ(j.size(), 3u);
+  EXPECT_EQ(j[0]["error"], "a, b");
+  EXPECT_DOUBLE_EQ(j[0]["value"].get<double>(), 0.1);
+  EXPECT_EQ(j[1]["error"], "say \"hi\"\nthen leave");
+  EXPECT_TRUE(j[1]["value"].is_null());
+  EXPECT_TRUE(j[2]["value"].is_null());  // NaN is not JSON
+  EXPECT_EQ(j[2]["number"], 3);
+}
+
+TEST(TableFormat, AlignedTable) {
+  std::ostringstream out;
+  write_table(out, tricky_table(), TableFormat::kTable);
+  EXPECT_EQ(out.str(),
+            "number  error                value\n"
+            "------  -------------------  -----\n"
+            "     1  a, b                   0.1\n"
+            "     2  say \"hi\" then leave      -\n"
+            "     3  -                      nan\n");
+  EXPECT_THROW(parse_table_format("xml"), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace jslds::store

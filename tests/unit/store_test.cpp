@@ -1,0 +1,506 @@
+// Experiment database: RAII wrappers, schema, campaign/run lifecycle, results, and a reader
+// process that never makes the writer fail (DESIGN §3, §5).
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "store/experiment_store.h"
+#include "store/schema.h"
+#include "store/sqlite.h"
+
+namespace jslds::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+int64_t count(Database& db, const std::string& sql) {
+  Statement st(db, sql);
+  EXPECT_TRUE(st.step());
+  return st.column_int64(0);
+}
+
+CampaignSpec demo_spec(const std::string& name = "reach-cotrain-v1") {
+  return {name, "[campaign]\nname = \"" + name + "\"\n", "aaaa", "grid", "val_bps", "maximize"};
+}
+
+std::vector<NewRun> demo_runs(int n) {
+  std::vector<NewRun> runs;
+  for (int i = 1; i <= n; ++i) {
+    NewRun r;
+    r.number = i;
+    r.repeat = 0;
+    r.config_json = "{\"model\":{\"latent_dim\":" + std::to_string(8 * i) + "}}";
+    r.config_sha256 = "sha-" + std::to_string(i);
+    r.run_dir = "runs/demo/" + std::to_string(i);
+    r.params = {{"model.latent_dim", 8.0 * i}, {"model.cell", std::string(i % 2 ? "gru" : "tanh")}};
+    runs.push_back(r);
+  }
+  return runs;
+}
+
+/// A fresh temporary directory per test, removed afterwards.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "jslds-store-XXXXXX").string();
+    std::vector<char> buf(pattern.begin(), pattern.end());
+    buf.push_back('\0');
+    if (!mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = buf.data();
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  fs::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  fs::path path_;
+};
+
+// ---- schema ---------------------------------------------------------------------------
+
+TEST(Schema, CreatesEveryTableAndViewAtVersion1) {
+  ExperimentStore store(":memory:");
+  Database& db = store.database();
+  EXPECT_EQ(schema_version(db), 1);
+  std::set<std::string> names;
+  Statement st(db, "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')");
+  while (st.step()) names.insert(st.column_text(0));
+  for (const char* expected : {"campaigns", "runs", "params", "metrics", "summaries",
+                               "fixed_points", "modes", "artifacts", "events", "run_overview",
+                               "run_params", "run_summaries"}) {
+    EXPECT_TRUE(names.count(expected)) << "missing " << expected;
+  }
+  // DESIGN §5 columns of runs, in order.
+  std::vector<std::string> columns;
+  Statement info(db, "SELECT name FROM pragma_table_info('runs')");
+  while (info.step()) columns.push_back(info.column_text(0));
+  EXPECT_EQ(columns, (std::vector<std::string>{
+                         "id", "campaign_id", "number", "repeat", "config_json", "config_sha256",
+                         "status", "attempts", "epoch", "worker", "device", "run_dir",
+                         "steps_done", "started_at", "finished_at", "error"}));
+}
+
+TEST(Schema, ReopeningOnDiskKeepsDataAndVersion) {
+  TempDir dir;
+  std::string path = (dir / "jslds.sqlite").string();
+  {
+    ExperimentStore store(path);
+    auto c = store.create_or_load_campaign(demo_spec());
+    auto runs = demo_runs(2);
+    store.insert_runs(c.id, runs);
+  }
+  ExperimentStore again(path);
+  EXPECT_EQ(schema_version(again.database()), 1);
+  EXPECT_EQ(count(again.database(), "SELECT count(*) FROM runs"), 2);
+}
+
+TEST(Schema, RefusesADatabaseFromANewerVersion) {
+  TempDir dir;
+  std::string path = (dir / "future.sqlite").string();
+  {
+    ExperimentStore store(path);
+    store.database().exec("PRAGMA user_version = 7");
+  }
+  try {
+    ExperimentStore store(path);
+    FAIL() << "a newer schema was accepted";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("schema version 7"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("upgrade jslds"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(ExperimentStore(path, {.read_only = true}), StoreError);
+}
+
+TEST(Schema, RefusesAForeignDatabase) {
+  TempDir dir;
+  std::string path = (dir / "other.sqlite").string();
+  { Database(path).exec("CREATE TABLE mine (x)"); }
+  try {
+    ExperimentStore store(path);
+    FAIL() << "a foreign database was accepted";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("not a jslds experiment database"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Schema, ReaderRefusesAMissingFile) {
+  TempDir dir;
+  EXPECT_THROW(ExperimentStore((dir / "absent.sqlite").string(), {.read_only = true}),
+               StoreError);
+  EXPECT_FALSE(fs::exists(dir / "absent.sqlite"));
+}
+
+// ---- journal policy --------------------------------------------------------------------
+
+TEST(Database, LocalFileUsesWalAndRollbackWhenAsked) {
+  TempDir dir;
+  ASSERT_FALSE(is_network_filesystem((dir / "x.sqlite").string()))
+      << "the temporary directory is on a network filesystem; this test assumes a local one";
+  Database wal((dir / "wal.sqlite").string());
+  EXPECT_EQ(wal.journal_mode(), "wal");
+  Database rollback((dir / "rollback.sqlite").string(), {.journal = JournalMode::kRollback});
+  EXPECT_EQ(rollback.journal_mode(), "delete");
+  EXPECT_EQ(count(rollback, "PRAGMA mmap_size"), 0);
+}
+
+TEST(Database, ReadOnlyConnectionRefusesWrites) {
+  TempDir dir;
+  std::string path = (dir / "db.sqlite").string();
+  { ExperimentStore writer(path); }
+  ExperimentStore reader(path, {.read_only = true});
+  EXPECT_THROW(reader.database().exec("DELETE FROM runs"), StoreError);
+}
+
+TEST(Database, StatementErrorsNameTheSql) {
+  Database db(":memory:");
+  try {
+    Statement st(db, "SELECT * FROM no_such_table");
+    FAIL();
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("no_such_table"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(Statement(db, "SELECT 1; SELECT 2"), StoreError);
+}
+
+// ---- transactions ----------------------------------------------------------------------
+
+TEST(Transaction, RollsBackWhenNotCommitted) {
+  Database db(":memory:");
+  db.exec("CREATE TABLE t (x INTEGER)");
+  {
+    Transaction t(db);
+    db.exec("INSERT INTO t VALUES (1)");
+    EXPECT_EQ(count(db, "SELECT count(*) FROM t"), 1);
+  }  // no commit
+  EXPECT_EQ(count(db, "SELECT count(*) FROM t"), 0);
+  EXPECT_TRUE(db.autocommit());
+  {
+    Transaction t(db);
+    db.exec("INSERT INTO t VALUES (2)");
+    t.commit();
+  }
+  EXPECT_EQ(count(db, "SELECT count(*) FROM t"), 1);
+}
+
+TEST(Transaction, NestedRollbackKeepsTheOuterWrites) {
+  Database db(":memory:");
+  db.exec("CREATE TABLE t (x INTEGER)");
+  {
+    Transaction outer(db);
+    db.exec("INSERT INTO t VALUES (1)");
+    {
+      Transaction inner(db);
+      db.exec("INSERT INTO t VALUES (2)");
+    }  // inner rolled back
+    outer.commit();
+  }
+  EXPECT_EQ(count(db, "SELECT group_concat(x) IS '1' FROM t"), 1);
+}
+
+TEST(ExperimentStore, BatchRollsBackEverythingWhenItThrows) {
+  ExperimentStore store(":memory:");
+  auto c = store.create_or_load_campaign(demo_spec());
+  auto runs = demo_runs(3);
+  EXPECT_THROW(store.batch([&] {
+    store.insert_runs(c.id, runs);
+    throw std::runtime_error("coordinator failed half way");
+  }),
+               std::runtime_error);
+  EXPECT_EQ(count(store.database(), "SELECT count(*) FROM runs"), 0);
+  EXPECT_EQ(count(store.database(), "SELECT count(*) FROM params"), 0);
+}
+
+// ---- campaigns and runs ----------------------------------------------------------------
+
+TEST(ExperimentStore, CampaignLoadBumpsEpochAndKeepsStoredSpec) {
+  ExperimentStore store(":memory:");
+  auto first = store.create_or_load_campaign(demo_spec());
+  EXPECT_FALSE(first.existing);
+  EXPECT_EQ(first.epoch, 1);
+  CampaignSpec changed = demo_spec();
+  changed.spec_sha256 = "bbbb";
+  auto second = store.create_or_load_campaign(changed);
+  EXPECT_TRUE(second.existing);
+  EXPECT_EQ(second.id, first.id);
+  EXPECT_EQ(second.epoch, 2);
+  EXPECT_EQ(second.stored_spec_sha256, "aaaa");
+  store.replace_campaign_spec(second.id, changed);
+  EXPECT_EQ(store.get_campaign(second.id).spec_sha256, "bbbb");
+  EXPECT_EQ(store.create_or_load_campaign(changed).epoch, 3);
+}
+
+TEST(ExperimentStore, RejectsBadCampaignNamesAndGoals) {
+  ExperimentStore store(":memory:");
+  EXPECT_THROW(store.create_or_load_campaign(demo_spec("has space")), StoreError);
+  CampaignSpec bad = demo_spec();
+  bad.objective_goal = "max";
+  EXPECT_THROW(store.create_or_load_campaign(bad), StoreError);
+}
+
+TEST(ExperimentStore, InsertRunsIsIdempotent) {
+  ExperimentStore store(":memory:");
+  auto c = store.create_or_load_campaign(demo_spec());
+  auto runs = demo_runs(3);
+  auto first = store.insert_runs(c.id, runs);
+  ASSERT_EQ(first.size(), 3u);
+  for (const auto& r : first) EXPECT_TRUE(r.inserted);
+  auto grown = demo_runs(4);  // the resumed expansion grew by one run
+  auto second = store.insert_runs(c.id, grown);
+  ASSERT_EQ(second.size(), 4u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_FALSE(second[i].inserted);
+    EXPECT_EQ(second[i].id, first[i].id);
+  }
+  EXPECT_TRUE(second[3].inserted);
+  EXPECT_EQ(count(store.database(), "SELECT count(*) FROM runs"), 4);
+  EXPECT_EQ(count(store.database(), "SELECT count(*) FROM params"), 8);
+
+  auto params = store.run_params(first[1].id);
+  ASSERT_EQ(params.size(), 2u);
+  EXPECT_EQ(params[0].name, "model.cell");
+  EXPECT_EQ(std::get<std::string>(params[0].value), "tanh");
+  EXPECT_EQ(std::get<double>(params[1].value), 16.0);
+
+  // A different config claiming an existing number is an error, and nothing is written.
+  NewRun clash = demo_runs(1)[0];
+  clash.config_sha256 = "other";
+  try {
+    store.insert_runs(c.id, std::vector<NewRun>{clash});
+    FAIL();
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("run number 1 already belongs"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(count(store.database(), "SELECT count(*) FROM runs"), 4);
+}
+
+TEST(ExperimentStore, TransitionsFollowTheStateMachine) {
+  ExperimentStore store(":memory:");
+  auto c = store.create_or_load_campaign(demo_spec());
+  auto runs = demo_runs(1);
+  int64_t id = store.insert_runs(c.id, runs)[0].id;
+
+  RunRow r = store.transition_run(id, RunStatus::kRunning, {.worker = "rank 1", .device = "cpu"});
+  EXPECT_EQ(r.status, RunStatus::kRunning);
+  EXPECT_EQ(r.attempts, 1);
+  EXPECT_EQ(r.epoch, 1);
+  EXPECT_EQ(r.worker, "rank 1");
+  ASSERT_TRUE(r.started_at);
+  EXPECT_TRUE(std::regex_match(*r.started_at,
+                               std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")))
+      << *r.started_at;
+  EXPECT_FALSE(r.finished_at);
+
+  r = store.transition_run(id, RunStatus::kFailed,
+                           {.error = "child exited with status 134 (SIGABRT)", .steps_done = 40});
+  EXPECT_EQ(r.error, "child exited with status 134 (SIGABRT)");
+  EXPECT_EQ(r.steps_done, 40);
+  EXPECT_TRUE(r.finished_at);
+
+  r = store.transition_run(id, RunStatus::kRunning, {.worker = "rank 2"});
+  EXPECT_EQ(r.attempts, 2);
+  EXPECT_FALSE(r.error);
+  EXPECT_FALSE(r.finished_at);
+  EXPECT_EQ(r.steps_done, 40);
+  r = store.transition_run(id, RunStatus::kDone, {.steps_done = 2000});
+  EXPECT_EQ(r.steps_done, 2000);
+
+  for (RunStatus to : all_run_statuses()) {
+    try {
+      store.transition_run(id, to);
+      FAIL() << "done -> " << to_string(to) << " was accepted";
+    } catch (const StoreError& e) {
+      EXPECT_NE(std::string(e.what()).find("illegal transition done -> " +
+                                           std::string(to_string(to))),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_EQ(store.get_run(id).status, RunStatus::kDone);
+  // Every change was logged for `jslds show`.
+  auto events = store.events(c.id, id);
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[1].level, "error");
+  EXPECT_NE(events[1].message.find("running -> failed"), std::string::npos);
+}
+
+TEST(ExperimentStore, LegalTransitionTable) {
+  using S = RunStatus;
+  EXPECT_TRUE(is_legal_transition(S::kPending, S::kRunning));
+  EXPECT_FALSE(is_legal_transition(S::kPending, S::kDone));
+  EXPECT_FALSE(is_legal_transition(S::kRunning, S::kRunning));
+  EXPECT_TRUE(is_legal_transition(S::kInterrupted, S::kRunning));
+  EXPECT_TRUE(is_legal_transition(S::kDiverged, S::kPending));
+  EXPECT_FALSE(is_legal_transition(S::kPruned, S::kRunning));
+  for (S s : all_run_statuses()) EXPECT_EQ(parse_run_status(to_string(s)), s);
+  EXPECT_THROW(parse_run_status("finished"), StoreError);
+}
+
+TEST(ExperimentStore, StaleRunningRowsOfEarlierEpochsBecomeInterrupted) {
+  ExperimentStore store(":memory:");
+  auto c = store.create_or_load_campaign(demo_spec());
+  auto runs = demo_runs(3);
+  auto ids = store.insert_runs(c.id, runs);
+  store.transition_run(ids[0].id, RunStatus::kRunning);
+  store.transition_run(ids[1].id, RunStatus::kRunning);
+  store.transition_run(ids[1].id, RunStatus::kDone);
+  auto resumed = store.create_or_load_campaign(demo_spec());  // the old coordinator died
+  ASSERT_EQ(resumed.epoch, 2);
+  EXPECT_EQ(store.mark_stale_runs_interrupted(c.id, resumed.epoch), 1);
+  EXPECT_EQ(store.get_run(ids[0].id).status, RunStatus::kInterrupted);
+  EXPECT_EQ(store.get_run(ids[1].id).status, RunStatus::kDone);
+  EXPECT_EQ(store.get_run(ids[2].id).status, RunStatus::kPending);
+  // A run started in the current epoch is not stale.
+  store.transition_run(ids[0].id, RunStatus::kRunning);
+  EXPECT_EQ(store.get_run(ids[0].id).epoch, 2);
+  EXPECT_EQ(store.mark_stale_runs_interrupted(c.id, resumed.epoch), 0);
+  EXPECT_EQ(store.list_runs(c.id, RunStatus::kRunning).size(), 1u);
+}
+
+// ---- results ---------------------------------------------------------------------------
+
+TEST(ExperimentStore, MetricsSummariesFixedPointsModesArtifacts) {
+  ExperimentStore store(":memory:");
+  auto c = store.create_or_load_campaign(demo_spec());
+  auto runs = demo_runs(1);
+  int64_t id = store.insert_runs(c.id, runs)[0].id;
+
+  store.record_metrics(id, 100, {{"train_loss", 3.5}, {"val_bps", std::nan("")}});
+  store.record_metrics(id, 100, {{"train_loss", 3.25}});  // resumed: step repeated
+  EXPECT_EQ(count(store.database(), "SELECT count(*) FROM metrics"), 2);
+  Statement m(store.database(),
+              "SELECT value FROM metrics WHERE run_id = ? AND name = ? AND step = 100");
+  m.bind(1, id).bind(2, "train_loss");
+  ASSERT_TRUE(m.step());
+  EXPECT_DOUBLE_EQ(m.column_double(0), 3.25);
+  m.reset();
+  m.bind(2, "val_bps");
+  ASSERT_TRUE(m.step());
+  EXPECT_TRUE(m.is_null(0));
+
+  store.record_summaries(id, {{"val_bps", 0.125}, {"rel_state_error", 0.03}});
+  EXPECT_DOUBLE_EQ(store.run_summaries(id).at("val_bps"), 0.125);
+  EXPECT_EQ(count(store.database(), "SELECT objective = 0.125 FROM run_overview"), 1);
+
+  std::vector<FixedPointRecord> points = {
+      {0, "expansion", 1e-9, "stable", 0, 0.97, {1.5, -2.25, 1e-300}},
+      {1, "numerical", 2e-8, "unstable", 2, 1.2, {0.0, 3.0, -0.5}}};
+  store.record_fixed_points(id, points);
+  auto back = store.fixed_points(id);
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0].coords, points[0].coords);
+  EXPECT_EQ(back[1].stability, "unstable");
+  EXPECT_EQ(count(store.database(), "SELECT length(coords) FROM fixed_points WHERE idx = 0"), 24);
+  points[0].source = "guess";
+  EXPECT_THROW(store.record_fixed_points(id, points), StoreError);
+  EXPECT_EQ(store.fixed_points(id).size(), 2u);  // the failed replacement rolled back
+
+  std::vector<ModeRecord> modes = {{0, 0, 0.9, 0.3, 0.9487, 7.9, 0.25},
+                                   {0, 1, 1.0, 0.0, 1.0, 0.0, std::nullopt}};
+  store.record_modes(id, modes);
+  auto modes_back = store.modes(id);
+  ASSERT_EQ(modes_back.size(), 2u);
+  EXPECT_DOUBLE_EQ(modes_back[0].freq_hz, 7.9);
+  EXPECT_FALSE(modes_back[1].tau_s);
+
+  store.record_artifact(id, {"checkpoint", "/runs/1/checkpoint.pt", 200, 1000, "ab", ""});
+  store.record_artifact(id, {"checkpoint", "/runs/1/checkpoint.pt", 400, 1100, "cd", ""});
+  store.record_artifact(id, {"log", "/runs/1/log.txt", std::nullopt, 10, "", ""});
+  auto files = store.artifacts(id);
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(files[0].step, 400);
+  EXPECT_EQ(files[0].sha256, "cd");
+  EXPECT_FALSE(files[0].created_at.empty());
+}
+
+// ---- concurrency -----------------------------------------------------------------------
+
+// A reader process loops SELECTs (on the tables and the views) while this process commits
+// 10,000 metric rows in 1,000 small transactions; neither side may fail.
+void reader_never_blocks_writer(JournalMode journal) {
+  TempDir dir;
+  std::string path = (dir / "live.sqlite").string();
+  ExperimentStore writer(path, {.journal = journal});
+  auto c = writer.create_or_load_campaign(demo_spec());
+  auto runs = demo_runs(1);
+  int64_t id = writer.insert_runs(c.id, runs)[0].id;
+
+  struct Shared {
+    std::atomic<int> stop;
+    std::atomic<int> selects;
+    std::atomic<int> reader_ready;
+  };
+  void* mem = mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                   -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  auto* shared = new (mem) Shared{{0}, {0}, {0}};
+
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    int code = 0;
+    try {
+      ExperimentStore reader(path, {.read_only = true});
+      Statement metrics(reader.database(), "SELECT count(*), max(step) FROM metrics");
+      Statement overview(reader.database(), "SELECT status, duration_s FROM run_overview");
+      shared->reader_ready = 1;
+      while (!shared->stop) {
+        metrics.reset();
+        while (metrics.step()) {
+        }
+        overview.reset();
+        while (overview.step()) {
+        }
+        shared->selects.fetch_add(1);
+      }
+    } catch (const std::exception& e) {
+      fprintf(stderr, "reader failed: %s\n", e.what());
+      code = 1;
+    }
+    _exit(code);
+  }
+  while (!shared->reader_ready) usleep(1000);
+  int written = 0;
+  EXPECT_NO_THROW({
+    for (int commit = 0; commit < 1000; ++commit) {
+      std::vector<MetricPoint> points;
+      for (int k = 0; k < 10; ++k) {
+        points.push_back({id, commit * 10 + k, "train_loss", 1.0 / (1 + commit)});
+      }
+      writer.record_metrics(points);
+      written += 10;
+    }
+  });
+  shared->stop = 1;
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the reader process failed";
+  EXPECT_EQ(written, 10000);
+  EXPECT_EQ(count(writer.database(), "SELECT count(*) FROM metrics"), 10000);
+  EXPECT_GT(shared->selects.load(), 0);
+  munmap(mem, sizeof(Shared));
+}
+
+TEST(Concurrency, ReaderProcessNeverMakesTheWalWriterFail) {
+  reader_never_blocks_writer(JournalMode::kWal);
+}
+
+TEST(Concurrency, ReaderProcessNeverMakesTheRollbackWriterFail) {
+  reader_never_blocks_writer(JournalMode::kRollback);
+}
+
+}  // namespace
+}  // namespace jslds::store
