@@ -29,5 +29,6 @@ struct UsageError : std::runtime_error {
 void register_config(CLI::App& app);
 void register_simulate(CLI::App& app);
 void register_data(CLI::App& app);
+void register_train(CLI::App& app);
 
 }  // namespace jslds::cli

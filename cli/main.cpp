@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   jslds::cli::register_config(app);
   jslds::cli::register_simulate(app);
   jslds::cli::register_data(app);
+  jslds::cli::register_train(app);
 
   try {
     app.parse(argc, argv);

@@ -306,9 +306,12 @@ TrainOutcome Trainer::run(const std::filesystem::path& run_dir, const TrainHooks
 
 std::string Trainer::state_config_sha256() const {
   // What must not change between an interrupted run and its resumption: everything but the
-  // step budget, the analysis settings and the runtime placement.
+  // step budget, the evaluation and checkpoint intervals, the analysis settings and the
+  // runtime placement.
   RunConfig c = config_;
   c.train.steps = 0;
+  c.train.eval_every = 0;
+  c.train.checkpoint_every = 0;
   c.analysis = AnalysisOptions{};
   c.runtime = RuntimeOptions{};
   return config_sha256(c);
@@ -345,8 +348,9 @@ void Trainer::resume(const std::filesystem::path& run_dir) {
   const TrainState state = load_train_state(state_file);
   if (state.config_sha256 != state_config_sha256()) {
     throw CheckpointError(state_file,
-                          "was written for a different run configuration (only train.steps, [analysis] and [runtime] "
-                          "may change when resuming); start a new run directory instead");
+                          "was written for a different run configuration (only train.steps, train.eval_every, "
+                          "train.checkpoint_every, [analysis] and [runtime] may change when resuming); start a new "
+                          "run directory instead");
   }
   const int64_t checkpoint_step = load_parameters(checkpoint_file, *model_);
   if (checkpoint_step != state.step) {

@@ -106,7 +106,8 @@ class Trainer {
 
   /// Restores model, optimiser, step and generators from RUN_DIR/checkpoint.pt and
   /// train_state.pt. Throws CheckpointError when they are corrupted, disagree on the step,
-  /// or were written for a different configuration (train.steps and [runtime] may differ).
+  /// or were written for a different configuration (train.steps, train.eval_every,
+  /// train.checkpoint_every, [analysis] and [runtime] may differ).
   void resume(const std::filesystem::path& run_dir);
 
   int64_t step() const { return step_; }
