@@ -72,7 +72,9 @@ PackedCell GeneratorCellImpl::pack() const {
   if (options.kind() == CellKind::kGru) {
     packed.w_rec_t = w_rzh.t();
     packed.w_ch_t = w_ch.t();
-    packed.bias = torch::cat({b_rz + fg_bias, b_c});
+    packed.bias_rz = b_rz + fg_bias;
+    packed.bias_c = b_c;
+    packed.bias = torch::cat({packed.bias_rz, b_c});
   } else {
     packed.w_rec_t = w_h.t();
     packed.bias = b;
@@ -114,11 +116,11 @@ torch::Tensor GeneratorCellImpl::step(const torch::Tensor& h_bn, const torch::Te
   if (options.kind() == CellKind::kTanh) {
     return torch::tanh(torch::addmm(drive, h_bn, packed.w_rec_t));
   }
-  const torch::Tensor rz = torch::sigmoid(torch::addmm(drive.narrow(-1, 0, 2 * n), h_bn, packed.w_rec_t));
-  const torch::Tensor r = rz.narrow(1, 0, n);
-  const torch::Tensor z = rz.narrow(1, n, n);
-  const torch::Tensor c = torch::tanh(torch::addmm(drive.narrow(-1, 2 * n, n), r * h_bn, packed.w_ch_t));
-  return torch::lerp(c, h_bn, z);  // z ⊙ h + (1 − z) ⊙ c
+  // split/chunk rather than narrow: their backward is one concatenation, not a zero fill per part.
+  const std::vector<torch::Tensor> drive_parts = drive.split({2 * n, n}, -1);
+  const std::vector<torch::Tensor> rz = torch::sigmoid(torch::addmm(drive_parts[0], h_bn, packed.w_rec_t)).chunk(2, 1);
+  const torch::Tensor c = torch::tanh(torch::addmm(drive_parts[1], rz[0] * h_bn, packed.w_ch_t));
+  return torch::lerp(c, h_bn, rz[1]);  // z ⊙ h + (1 − z) ⊙ c
 }
 
 CellJvp GeneratorCellImpl::jvp(const torch::Tensor& e_bn, const torch::Tensor& dh_bn,
@@ -153,6 +155,42 @@ CellJvp GeneratorCellImpl::jvp(const torch::Tensor& e_bn, const torch::Tensor& d
   const torch::Tensor dc = (1.0 - c.square()) * dcpre;
   // F(e) = z ⊙ e + (1 − z) ⊙ c;  JVP = δz ⊙ (e − c) + z ⊙ δh + (1 − z) ⊙ δc
   return {torch::lerp(c, e_bn, z), torch::lerp(dc, dh_bn, z) + dz * (e_bn - c)};
+}
+
+CellCoStep GeneratorCellImpl::co_step(const torch::Tensor& h_bn, const torch::Tensor& uw_bq, const torch::Tensor& e_bn,
+                                      const torch::Tensor& dh_bn, const torch::Tensor& duw_bq,
+                                      const torch::Tensor& ustar_drive_bq, const PackedCell& packed) const {
+  const int64_t B = h_bn.size(0);
+  const int64_t n = options.latent_dim();
+  // Rows [h; e; δh] share every product with the recurrent weights.
+  const std::vector<torch::Tensor> rec = torch::mm(torch::cat({h_bn, e_bn, dh_bn}, 0), packed.w_rec_t).split(B, 0);
+  const torch::Tensor drive_h = with_bias(uw_bq, packed.bias);
+  const torch::Tensor drive_e = with_bias(ustar_drive_bq, packed.bias);
+  if (options.kind() == CellKind::kTanh) {
+    const torch::Tensor t_e = torch::tanh(rec[1] + drive_e);
+    const torch::Tensor ds = duw_bq.defined() ? rec[2] + duw_bq : rec[2];
+    return {torch::tanh(rec[0] + drive_h), t_e, at::tanh_backward(ds, t_e)};
+  }
+  const std::vector<torch::Tensor> dh_parts = drive_h.split({2 * n, n}, -1);
+  const std::vector<torch::Tensor> de_parts = drive_e.split({2 * n, n}, -1);
+  const torch::Tensor rz_h = torch::sigmoid(rec[0] + dh_parts[0]);
+  const torch::Tensor rz_e = torch::sigmoid(rec[1] + de_parts[0]);
+  std::vector<torch::Tensor> duw_parts;
+  if (duw_bq.defined()) duw_parts = duw_bq.split({2 * n, n}, 1);
+  const torch::Tensor dpre = duw_bq.defined() ? rec[2] + duw_parts[0] : rec[2];
+  const torch::Tensor drz = at::sigmoid_backward(dpre, rz_e);  // rz(1 − rz) ⊙ δpre
+  const std::vector<torch::Tensor> g_h = rz_h.chunk(2, 1);      // r_h, z_h
+  const std::vector<torch::Tensor> g_e = rz_e.chunk(2, 1);      // r_e, z_e
+  const std::vector<torch::Tensor> d_e = drz.chunk(2, 1);       // δr, δz
+  const std::vector<torch::Tensor> cand =
+      torch::mm(torch::cat({g_h[0] * h_bn, g_e[0] * e_bn, torch::addcmul(d_e[0] * e_bn, g_e[0], dh_bn)}, 0),
+                packed.w_ch_t)
+          .split(B, 0);
+  const torch::Tensor c_h = torch::tanh(cand[0] + dh_parts[1]);
+  const torch::Tensor c_e = torch::tanh(cand[1] + de_parts[1]);
+  const torch::Tensor dc = at::tanh_backward(duw_bq.defined() ? cand[2] + duw_parts[1] : cand[2], c_e);
+  return {torch::lerp(c_h, h_bn, g_h[1]), torch::lerp(c_e, e_bn, g_e[1]),
+          torch::addcmul(torch::lerp(dc, dh_bn, g_e[1]), d_e[1], e_bn - c_e)};
 }
 
 torch::Tensor GeneratorCellImpl::forward(const torch::Tensor& h_bn, const torch::Tensor& u_bp) {

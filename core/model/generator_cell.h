@@ -59,10 +59,20 @@ struct PackedCell {
   torch::Tensor w_rec_t;  // gru: w_rzh^T (n,2n); tanh: w_h^T (n,n)
   torch::Tensor w_ch_t;   // gru: w_ch^T (n,n); tanh: undefined
   torch::Tensor bias;     // gru: b_rz + fg_bias followed by b_c (3n); tanh: b (n)
+  torch::Tensor bias_rz;  // gru: b_rz + fg_bias (2n)
+  torch::Tensor bias_c;   // gru: b_c (n)
 };
 
 /// F(e, u*) and J_h(e,u*) δh + J_u(e,u*) δu, both (B,n).
 struct CellJvp {
+  torch::Tensor f_e_bn;
+  torch::Tensor jvp_bn;
+};
+
+/// One co-training time step: the nonlinear chain's F(h, u) and the JSLDS chain's
+/// F(e*, u*) and JVP, all (B,n).
+struct CellCoStep {
+  torch::Tensor f_h_bn;
   torch::Tensor f_e_bn;
   torch::Tensor jvp_bn;
 };
@@ -96,6 +106,14 @@ class GeneratorCellImpl : public torch::nn::Cloneable<GeneratorCellImpl> {
   /// `duw_bq` = W_u δu (undefined: δu = 0); `ustar_drive_bq` = W_u u* (undefined: u* = 0).
   CellJvp jvp(const torch::Tensor& e_bn, const torch::Tensor& dh_bn, const torch::Tensor& duw_bq,
               const torch::Tensor& ustar_drive_bq, const PackedCell& packed) const;
+
+  /// step(h, uw) and jvp(e, δh, duw, u* drive) in one pass, equal to calling both: the three
+  /// products with each recurrent weight matrix (h, e and δh) run as one stacked matrix
+  /// product, and the gate derivatives use the fused sigmoid/tanh backward kernels. This is
+  /// what the co-training time loop calls.
+  CellCoStep co_step(const torch::Tensor& h_bn, const torch::Tensor& uw_bq, const torch::Tensor& e_bn,
+                     const torch::Tensor& dh_bn, const torch::Tensor& duw_bq, const torch::Tensor& ustar_drive_bq,
+                     const PackedCell& packed) const;
 
   /// Convenience: F(h, u) with u (B,p) or undefined (zero input).
   torch::Tensor forward(const torch::Tensor& h_bn, const torch::Tensor& u_bp = {});

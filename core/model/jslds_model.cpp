@@ -177,13 +177,6 @@ ModelOutput JsldsModelImpl::forward(const torch::Tensor& encoder_spikes_btn, con
       if (learned) u_in = external_steps[t];
     }
 
-    g = cell->step(g, uw, packed);
-    gs.push_back(g);
-    if (m > 0) {
-      factors_prev = torch::mm(masked(g, t + 1), factor_map_nd);
-      fs.push_back(factors_prev);
-    }
-
     if (fo.jslds) {
       ExpansionPoint ep = expansion->step(a, u_in, packed_expansion);
       torch::Tensor duw = uw;  // W_u (u_t − u*)
@@ -193,11 +186,20 @@ ModelOutput JsldsModelImpl::forward(const torch::Tensor& encoder_spikes_btn, con
         duw = uw - ustar_drive;
         ustars.push_back(ep.ustar_bp);
       }
-      CellJvp cj = cell->jvp(ep.estar_bn, a - ep.estar_bn, duw, ustar_drive, packed);
-      a = ep.estar_bn + cj.jvp_bn;
+      // g_t = F(g_{t−1}, u_t) and a_t = e*_t + J(e*_t)(a_{t−1} − e*_t) + J_u (u_t − u*) together.
+      CellCoStep cs = cell->co_step(g, uw, ep.estar_bn, a - ep.estar_bn, duw, ustar_drive, packed);
+      g = cs.f_h_bn;
+      a = ep.estar_bn + cs.jvp_bn;
       as.push_back(a);
       es.push_back(ep.estar_bn);
-      fes.push_back(cj.f_e_bn);
+      fes.push_back(cs.f_e_bn);
+    } else {
+      g = cell->step(g, uw, packed);
+    }
+    gs.push_back(g);
+    if (m > 0) {
+      factors_prev = torch::mm(masked(g, t + 1), factor_map_nd);
+      fs.push_back(factors_prev);
     }
   }
 

@@ -78,6 +78,27 @@ TEST_P(ClosedFormJvp, MatchesAutogradJacobianInDoublePrecision) {
   EXPECT_GT((want - dh).norm().item<double>(), 1e-2);
 }
 
+TEST_P(ClosedFormJvp, FusedCoStepEqualsStepAndJvp) {
+  const JvpCase c = GetParam();
+  torch::manual_seed(77);
+  GeneratorCell cell = make_cell(c.kind, c.n, c.p, /*forget_bias=*/0.5);
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  const at::Tensor h = torch::randn({c.batch, c.n}, f64);
+  const at::Tensor e = torch::randn({c.batch, c.n}, f64);
+  const at::Tensor dh = torch::randn({c.batch, c.n}, f64);
+  at::Tensor uw, ustar_drive;
+  if (c.p > 0) {
+    uw = cell->input_drive(torch::randn({c.batch, c.p}, f64));
+    if (c.random_ustar) ustar_drive = cell->input_drive(torch::randn({c.batch, c.p}, f64));
+  }
+  const PackedCell packed = cell->pack();
+  const CellCoStep fused = cell->co_step(h, uw, e, dh, uw, ustar_drive, packed);
+  const CellJvp separate = cell->jvp(e, dh, uw, ustar_drive, packed);
+  EXPECT_LT((fused.f_h_bn - cell->step(h, uw, packed)).abs().max().item<double>(), 1e-13);
+  EXPECT_LT((fused.f_e_bn - separate.f_e_bn).abs().max().item<double>(), 1e-13);
+  EXPECT_LT((fused.jvp_bn - separate.jvp_bn).abs().max().item<double>(), 1e-13);
+}
+
 INSTANTIATE_TEST_SUITE_P(BothCells, ClosedFormJvp,
                          ::testing::Values(JvpCase{CellKind::kGru, 7, 3, 5, false}, JvpCase{CellKind::kGru, 7, 3, 5, true},
                                            JvpCase{CellKind::kGru, 48, 0, 6, false},
