@@ -8,7 +8,7 @@
 #include "core/model/jslds_model.h"
 #include "core/train/loss.h"
 #include "core/train/metrics.h"
-#include "tests/core/model_test_support.h"
+#include "core/data/loaders.h"
 
 namespace jslds {
 namespace {
@@ -103,11 +103,16 @@ TEST(ComputeLoss, TotalIsTheWeightedSumOfTheLoggedTerms) {
 }
 
 TEST(BitsPerSpike, IsZeroForTheNullModelAndPositiveForTheTrueRates) {
-  const Dataset d = testing::oscillator_data(40, 30, 12, 8.0, 20.0, /*seed=*/4);
+  DataOptions options;
+  options.sim_trials = 40;
+  options.sim_bins = 30;
+  options.sim_neurons = 12;
+  const Dataset d = simulate("oscillator", options);
   const at::Tensor null_rate = d.spikes_btn.mean(at::IntArrayRef{0, 1});
   const at::Tensor null_log_rates = torch::log(null_rate).view({1, 1, -1}).expand(d.spikes_btn.sizes());
   EXPECT_NEAR(bits_per_spike(null_log_rates, d.spikes_btn, null_rate), 0.0, 1e-9);
-  const double truth = bits_per_spike(torch::log(d.truth.at("rates_btn")), d.spikes_btn, null_rate);
+  const at::Tensor true_rates = d.truth.at("rates_hz") * (d.bin_ms / 1000.0);  // counts per bin
+  const double truth = bits_per_spike(torch::log(true_rates), d.spikes_btn, null_rate);
   EXPECT_GT(truth, 0.05);
   // A model worse than the null model scores negative.
   EXPECT_LT(bits_per_spike(null_log_rates + 1.0, d.spikes_btn, null_rate), 0.0);

@@ -1,4 +1,4 @@
-// Tiny trainings (poisson on an oscillator, task on the 3-bit flip-flop), determinism,
+// Tiny trainings (poisson on the `oscillator` simulator, task on `flipflop`), determinism,
 // resume equivalence, divergence, and checkpoint round trips and corruption.
 // Legend: B trials, T bins, N neurons.
 #include <unistd.h>
@@ -17,7 +17,7 @@
 
 #include "core/train/checkpoint.h"
 #include "core/train/trainer.h"
-#include "tests/core/model_test_support.h"
+#include "core/data/loaders.h"
 
 namespace jslds {
 namespace {
@@ -56,10 +56,21 @@ RunConfig tiny_poisson_config() {
   return c;
 }
 
+DataOptions simulation(int64_t trials, int64_t bins, int64_t neurons) {
+  DataOptions o;
+  o.sim_trials = trials;
+  o.sim_bins = bins;
+  o.sim_neurons = neurons;
+  o.sim_seed = 7;
+  o.valid_fraction = 0.2;
+  return o;
+}
+
+// The `oscillator` simulator at 8 Hz (docs/data.md), 80 trials × 25 bins × 20 neurons.
 struct TinyPoisson {
-  Dataset data = testing::oscillator_data(/*trials=*/80, /*bins=*/25, /*neurons=*/20, /*freq_hz=*/8.0,
-                                          /*bin_ms=*/20.0, /*seed=*/7);
-  Split split = testing::simple_split(80, 16, 20, 0);
+  DataOptions options = simulation(80, 25, 20);
+  Dataset data = simulate("oscillator", options);
+  Split split = make_split(data, options);
 };
 
 TEST(Training, TinyPoissonModelOnOscillatorBeatsTheNullModel) {
@@ -80,8 +91,9 @@ TEST(Training, TinyPoissonModelOnOscillatorBeatsTheNullModel) {
 
 TEST(Training, TinyTaskModelOnFlipFlopReducesValidationMseTenfold) {
   at::set_num_threads(1);
-  const Dataset data = testing::flipflop_data(/*trials=*/96, /*bins=*/40, /*pulse_prob=*/0.08, /*seed=*/3);
-  const Split split = testing::simple_split(96, 16);
+  const DataOptions options = simulation(/*trials=*/96, /*bins=*/40, /*neurons=*/0);
+  const Dataset data = simulate("flipflop", options);
+  const Split split = make_split(data, options);
   RunConfig c;
   c.model.mode = "task";
   c.model.latent_dim = 24;
