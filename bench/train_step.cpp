@@ -46,7 +46,7 @@ jslds::Dataset random_poisson_data(const BenchConfig& b, uint64_t seed) {
 }
 
 double time_steps(const BenchConfig& b, int threads, bool jslds, json& extra) {
-  at::set_num_threads(threads);
+  jslds::configure_threads(threads);
   jslds::RunConfig c;
   c.model.latent_dim = b.latent;
   c.model.factors_dim = b.factors;
@@ -104,7 +104,7 @@ double time_ms(F&& f, int reps) {
 }
 
 json bench_jvp(int64_t n, int64_t B, int reps) {
-  at::set_num_threads(1);
+  jslds::configure_threads(1);
   torch::manual_seed(0);
   jslds::GeneratorCell cell(jslds::GeneratorCellOptions(n, 0).forget_bias(0.5));
   const at::Tensor e = (torch::randn({B, n}) * 0.5).requires_grad_(true);  // stands in for e*

@@ -5,3 +5,5 @@ jslds_add_test(loss_metrics_test SOURCES core/loss_metrics_test.cpp LIBS jslds_c
 target_precompile_headers(loss_metrics_test REUSE_FROM jslds_core)
 jslds_add_test(train_checkpoint_test SOURCES core/train_checkpoint_test.cpp LIBS jslds_core LABEL core TIMEOUT 600)
 target_precompile_headers(train_checkpoint_test REUSE_FROM jslds_core)
+jslds_add_test(train_cli_test SOURCES core/train_cli_test.cpp LIBS jslds_config nlohmann_json::nlohmann_json LABEL e2e)
+add_dependencies(train_cli_test jslds)

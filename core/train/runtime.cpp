@@ -1,5 +1,6 @@
 #include "core/train/runtime.h"
 
+#include <dlfcn.h>
 #include <malloc.h>
 
 #include <cstdlib>
@@ -30,6 +31,12 @@ int configure_threads(int64_t requested) {
     if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
   at::set_num_threads(threads);
+  // OpenBLAS sizes its own pool at load time from the environment; tell it too when it is the
+  // BLAS in use (looked up at run time: the BLAS is a system alternative, not a link dependency).
+  using SetThreads = void (*)(int);
+  if (auto* set_blas_threads = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set_blas_threads(threads);
+  }
   return at::get_num_threads();
 }
 
