@@ -7,6 +7,7 @@
 #include "core/model/expansion_network.h"
 #include "core/model/generator_cell.h"
 #include "core/model/jslds_model.h"
+#include "core/train/loss.h"
 
 namespace jslds {
 namespace {
@@ -243,6 +244,41 @@ TEST(JsldsModel, TaskModeStartsBothChainsFromLearnedH0) {
   EXPECT_EQ(out.outputs_a_bto.sizes(), out.outputs_bto.sizes());
   EXPECT_TRUE(torch::equal(out.g0_bn, model->h0.expand({4, 8})));
   EXPECT_TRUE(torch::allclose(out.estar_btn.select(1, 0), torch::tanh(torch::tanh(model->h0)).expand({4, 8})));
+}
+
+TEST(JsldsModel, LearnedInputExpansionPointLinearisesAroundUStar) {
+  torch::manual_seed(8);
+  ModelOptions mo;
+  mo.mode = "task";
+  mo.latent_dim = 6;
+  mo.cell = "tanh";
+  mo.input_expansion = "learned";
+  JsldsModel model(JsldsModelOptions(mo, ModelDims{0, 0, 2, 1}));
+  model->to(torch::kFloat64);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& w : model->expansion->parameters()) w.normal_(0.0, 0.3);
+  }
+  const at::Tensor inputs = torch::randn({3, 4, 2}, torch::kFloat64);
+  const ModelOutput out = model->forward({}, inputs);
+  ASSERT_TRUE(out.ustar_btp.defined());
+  EXPECT_EQ(out.ustar_btp.sizes(), (std::vector<int64_t>{3, 4, 2}));
+  // a_1 = e*_1 + J_h(e*,u*)(a_0 − e*_1) + J_u(e*,u*)(u_1 − u*_1), checked with autograd Jacobians.
+  const at::Tensor e = out.estar_btn.select(1, 0);
+  const at::Tensor ustar = out.ustar_btp.select(1, 0);
+  auto [jh, ju] = autograd_jacobians(model->cell, e, ustar);
+  const at::Tensor dh = (out.g0_bn - e).unsqueeze(2);
+  const at::Tensor du = (inputs.select(1, 0) - ustar).unsqueeze(2);
+  const at::Tensor want = e + torch::bmm(jh, dh).squeeze(2) + torch::bmm(ju, du).squeeze(2);
+  EXPECT_LT((out.a_btn.select(1, 0) - want).abs().max().item<double>(), 1e-12);
+  // Its penalty is logged.
+  Batch batch;
+  batch.inputs_btk = inputs;
+  batch.targets_bto = torch::zeros({3, 4, 1}, torch::kFloat64);
+  const LossBreakdown loss = compute_loss(*model, out, batch, LossOptions{}, 1);
+  EXPECT_EQ(loss.terms.back().first, "loss_xe");
+  EXPECT_NEAR(loss.terms.back().second.item<double>(),
+              (out.ustar_btp - inputs.mean(1, true)).square().mean().item<double>(), 1e-12);
 }
 
 TEST(JsldsModel, ClosedFormJacobianMatchesAutograd) {
