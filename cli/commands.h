@@ -35,5 +35,6 @@ void register_query(CLI::App& app);
 void register_best(CLI::App& app);
 void register_show(CLI::App& app);
 void register_export(CLI::App& app);
+void register_train(CLI::App& app);
 
 }  // namespace jslds::cli

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   jslds::cli::register_best(app);
   jslds::cli::register_show(app);
   jslds::cli::register_export(app);
+  jslds::cli::register_train(app);
 
   try {
     app.parse(argc, argv);

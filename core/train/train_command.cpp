@@ -1,0 +1,301 @@
+// `jslds train`: run directory, signals, progress lines, report events, result.json.
+#include "core/train/train_command.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "core/config.h"
+#include "core/data/loaders.h"
+#include "core/train/checkpoint.h"
+#include "core/train/post_training_analysis.h"
+#include "core/train/runtime.h"
+#include "core/train/trainer.h"
+
+namespace jslds {
+
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+extern "C" void on_stop_signal(int signal_number) {
+  if (g_stop_signal == 0) g_stop_signal = signal_number;
+}
+
+// Installs the graceful-stop handlers (SIGTERM, SIGINT, SIGUSR1, SIGUSR2: finish the step,
+// checkpoint, exit 143/130) and ignores SIGPIPE (a dead report reader must not kill the
+// run); restores the previous dispositions on destruction.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal = 0;
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    for (size_t i = 0; i < kSignals.size(); ++i) ::sigaction(kSignals[i], &action, &previous_[i]);
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    ::sigaction(SIGPIPE, &ignore, &previous_pipe_);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  ~StopSignals() {
+    for (size_t i = 0; i < kSignals.size(); ++i) ::sigaction(kSignals[i], &previous_[i], nullptr);
+    ::sigaction(SIGPIPE, &previous_pipe_, nullptr);
+  }
+  static bool requested() { return g_stop_signal != 0; }
+  static int exit_status() { return g_stop_signal == SIGINT ? 130 : 143; }
+  static const char* name() {
+    switch (g_stop_signal) {
+      case SIGINT: return "SIGINT";
+      case SIGUSR1: return "SIGUSR1";
+      case SIGUSR2: return "SIGUSR2";
+      default: return "SIGTERM";
+    }
+  }
+
+ private:
+  static constexpr std::array<int, 4> kSignals{SIGTERM, SIGINT, SIGUSR1, SIGUSR2};
+  std::array<struct sigaction, 4> previous_{};
+  struct sigaction previous_pipe_ {};
+};
+
+// The --report-fd stream: one JSON object per line. Owns the descriptor it was handed.
+class ReportStream {
+ public:
+  explicit ReportStream(int fd) : fd_(fd) {
+    if (fd_ >= 0 && ::fcntl(fd_, F_GETFD) == -1) {
+      throw TrainUsageError(fmt::format("--report-fd {}: not an open file descriptor ({})", fd_, std::strerror(errno)));
+    }
+  }
+  ReportStream(const ReportStream&) = delete;
+  ReportStream& operator=(const ReportStream&) = delete;
+  ~ReportStream() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool enabled() const { return fd_ >= 0; }
+  /// Writes one line; a failing reader is reported once on stderr and then ignored.
+  void emit(const json& event) {
+    if (fd_ < 0 || failed_) return;
+    const std::string line = event.dump() + "\n";
+    size_t done = 0;
+    while (done < line.size()) {
+      const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        std::cerr << fmt::format("warning: --report-fd {}: write failed ({}); no further events are sent\n", fd_,
+                                 std::strerror(errno));
+        failed_ = true;
+        return;
+      }
+      done += static_cast<size_t>(n);
+    }
+  }
+
+ private:
+  int fd_;
+  bool failed_ = false;
+};
+
+// Log lines go to stderr and, when no worker captures stderr, to RUN_DIR/log.txt too.
+class RunLog {
+ public:
+  RunLog(const fs::path& file, bool enabled) {
+    if (enabled) file_.open(file, std::ios::app);
+  }
+  void line(const std::string& text) {
+    std::cerr << text << "\n";
+    if (file_.is_open()) file_ << text << std::endl;
+  }
+
+ private:
+  std::ofstream file_;
+};
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const auto s = static_cast<int64_t>(std::llround(seconds));
+  if (s >= 3600) return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
+  if (s >= 60) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  return fmt::format("{}s", s);
+}
+
+std::string progress_line(int64_t step, int64_t total, const Metrics& m) {
+  auto get = [&](const char* name) {
+    auto it = m.find(name);
+    return it == m.end() ? std::nan("") : it->second;
+  };
+  std::string line = fmt::format("step {}/{}  loss {:.5g}", step, total, get("train_loss"));
+  for (const char* name : {"val_bps", "val_bps_jslds", "val_cobps", "val_mse", "val_mse_jslds", "rel_state_error"}) {
+    if (m.count(name)) line += fmt::format("  {} {:.4g}", name, m.at(name));
+  }
+  const double rate = get("steps_per_s");
+  line += fmt::format("  {:.1f} steps/s  ETA {}", rate, format_duration(static_cast<double>(total - step) / rate));
+  return line;
+}
+
+json metrics_json(const Metrics& m) {
+  json j = json::object();
+  for (const auto& [name, value] : m) j[name] = value;  // NaN/inf are written as null
+  return j;
+}
+
+// Keeps only the metrics.jsonl lines of steps ≤ `step` (a resumed run re-evaluates later ones).
+void truncate_metrics_history(const fs::path& file, int64_t step) {
+  std::ifstream in(file);
+  if (!in) return;
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    const json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() <= step) {
+      kept += line + "\n";
+    }
+  }
+  in.close();
+  write_file_atomically(file, kept);
+}
+
+}  // namespace
+
+int run_train_command(const TrainCommandOptions& options) {
+  const bool malloc_tuned = tune_malloc();
+  RunConfig config = load_config(options.config_file);
+  for (const auto& assignment : options.overrides) apply_override(config, assignment);
+  validate(config, "--set");
+
+  const fs::path run_dir =
+      fs::absolute(options.run_dir.empty() ? fs::path("jslds-runs") / options.config_file.stem() : options.run_dir);
+  fs::create_directories(run_dir);
+  const bool has_state = fs::exists(run_dir / "train_state.pt");
+  if (!options.resume && (has_state || fs::exists(run_dir / "checkpoint.pt"))) {
+    throw TrainUsageError(fmt::format("{} already holds a training (checkpoint.pt / train_state.pt); pass --resume "
+                                      "to continue it or choose another --run-dir",
+                                      run_dir.string()));
+  }
+
+  ReportStream report(options.report_fd);
+  RunLog log(run_dir / "log.txt", !report.enabled());
+  StopSignals stop_signals;
+
+  const int threads = configure_threads(config.runtime.threads);
+  c10::Device device = c10::Device(c10::DeviceType::CPU);
+  try {
+    device = select_device(config.runtime.device);
+  } catch (const std::invalid_argument& e) {
+    throw TrainUsageError(e.what());
+  }
+  log.line(fmt::format("jslds train {}: run directory {}, device {}, {} intra-op thread(s), BLAS {}, malloc {}",
+                       JSLDS_VERSION, run_dir.string(), device.str(), threads, blas_library(),
+                       malloc_tuned ? "tuned" : "default"));
+
+  Dataset data;
+  Split split;
+  try {
+    data = load_dataset(config.data);
+    split = make_split(data, config.data);
+  } catch (const DataError& e) {
+    throw TrainUsageError(e.what());
+  }
+  log.line(fmt::format("data: {}; {} training and {} validation trials{}", data.provenance, split.train_trials.size(),
+                       split.valid_trials.size(),
+                       split.heldout_neurons.empty()
+                           ? std::string()
+                           : fmt::format(", {} held-out neurons for co-smoothing", split.heldout_neurons.size())));
+
+  std::unique_ptr<Trainer> trainer;
+  try {
+    TrainerOptions trainer_options;
+    trainer_options.device = device;
+    trainer = std::make_unique<Trainer>(config, data, split, trainer_options);
+  } catch (const std::invalid_argument& e) {
+    throw TrainUsageError(e.what());
+  }
+  if (trainer->validation_is_training()) {
+    log.line("note: no validation trials (data.valid_fraction = 0): metrics are computed on the training trials");
+  }
+  log.line(fmt::format("model: {}", c10::str(*trainer->model())));
+  const fs::path metrics_file = run_dir / "metrics.jsonl";
+  if (options.resume && has_state) {
+    trainer->resume(run_dir);
+    truncate_metrics_history(metrics_file, trainer->step());
+    log.line(fmt::format("resumed from {} at step {}/{}", (run_dir / "train_state.pt").string(), trainer->step(),
+                         config.train.steps));
+  } else if (options.resume) {
+    log.line("--resume: no train_state.pt in the run directory; starting from step 0");
+    std::error_code ignored;
+    fs::remove(metrics_file, ignored);
+  }
+
+  write_file_atomically(run_dir / "config.toml", to_toml(config));
+  std::ofstream metrics_out(metrics_file, std::ios::app);
+  TrainHooks hooks;
+  hooks.stop_requested = [] { return StopSignals::requested(); };
+  hooks.on_eval = [&](int64_t step, const Metrics& m) {
+    log.line(progress_line(step, config.train.steps, m));
+    const json metrics = metrics_json(m);
+    metrics_out << json{{"step", step}, {"metrics", metrics}}.dump() << std::endl;
+    report.emit({{"event", "progress"}, {"step", step}, {"metrics", metrics}});
+  };
+  hooks.on_checkpoint = [&](int64_t step, const fs::path& path, const FileDigest& digest) {
+    report.emit({{"event", "checkpoint"},
+                 {"step", step},
+                 {"path", path.string()},
+                 {"bytes", digest.bytes},
+                 {"sha256", digest.sha256}});
+  };
+
+  const TrainOutcome outcome = trainer->run(run_dir, hooks);
+  if (outcome.status == "interrupted") {
+    log.line(fmt::format("stopped by {} after step {}; checkpoint written, continue with --resume",
+                         StopSignals::name(), outcome.step));
+    return StopSignals::exit_status();
+  }
+
+  json summary = metrics_json(outcome.final_metrics);
+  summary["steps_done"] = outcome.status == "done" ? outcome.step : outcome.step - 1;
+  summary["train_seconds"] = outcome.train_seconds;
+  json result = {{"event", "result"},
+                 {"status", outcome.status},
+                 {"step", outcome.step},
+                 {"message", outcome.message},
+                 {"summary", summary},
+                 {"fixed_points", json::array()},
+                 {"modes", json::array()}};
+  if (outcome.status == "diverged") {
+    log.line("diverged: " + outcome.message);
+  } else if (config.analysis.enabled) {
+    if (StopSignals::requested()) {
+      log.line(fmt::format("stopped by {} before the analysis; continue with --resume", StopSignals::name()));
+      return StopSignals::exit_status();
+    }
+    PostTrainingAnalysis analysis = run_post_training_analysis(
+        *trainer->model(), trainer->validation(), config, data.bin_ms, run_dir, [&](const std::string& s) { log.line(s); });
+    for (const auto& [name, value] : analysis.report["summary"].items()) result["summary"][name] = value;
+    result["fixed_points"] = analysis.report["fixed_points"];
+    result["modes"] = analysis.report["modes"];
+  }
+  write_file_atomically(run_dir / "result.json", result.dump(2) + "\n");
+  report.emit(result);
+  log.line(fmt::format("{} at step {}: {}", outcome.status, outcome.step, (run_dir / "result.json").string()));
+  return 0;
+}
+
+}  // namespace jslds

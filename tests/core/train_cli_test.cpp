@@ -1,0 +1,145 @@
+// `jslds train` end to end: the report-fd events and result.json (docs/report-format.md),
+// graceful stop with exit status 143 and --resume, and usage errors with exit status 2.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "core/config.h"
+
+namespace jslds {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+class TrainCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("jslds_train_cli_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    std::ofstream(dir_ / "run.toml") << "[data]\nsimulate = \"flipflop\"\nsim_trials = 40\n"
+                                        "[model]\nmode = \"task\"\nlatent_dim = 8\n"
+                                        "[train]\nsteps = 20\nbatch_size = 8\neval_every = 10\ncheckpoint_every = 10\n"
+                                        "[runtime]\nthreads = 1\n";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Runs a shell command line; returns the exit status.
+  static int run(const std::string& command) {
+    const int raw = std::system(command.c_str());
+    return WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  }
+  std::string train(const std::string& args) const {
+    return std::string(JSLDS_EXE) + " train " + (dir_ / "run.toml").string() + " --run-dir " + (dir_ / "run").string() +
+           " " + args;
+  }
+  static std::vector<json> read_events(const fs::path& file) {
+    std::vector<json> events;
+    std::ifstream in(file);
+    std::string line;
+    while (std::getline(in, line)) events.push_back(json::parse(line));
+    return events;
+  }
+  static std::string file_sha256(const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return sha256_hex(bytes);
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(TrainCli, ReportStreamAndResultJsonFollowTheReportFormat) {
+  const fs::path events_file = dir_ / "events.jsonl";
+  ASSERT_EQ(run(train("--report-fd 3 3>" + events_file.string() + " 2>" + (dir_ / "stderr.txt").string())), 0);
+  const std::vector<json> events = read_events(events_file);
+  std::vector<int64_t> progress_steps, checkpoint_steps;
+  for (const json& e : events) {
+    if (e["event"] == "progress") {
+      progress_steps.push_back(e["step"]);
+      for (const char* key : {"train_loss", "loss_rnn", "loss_jslds", "loss_approx", "loss_fp", "val_mse",
+                              "val_mse_jslds", "rel_state_error", "fp_residual", "lr", "steps_per_s"}) {
+        EXPECT_TRUE(e["metrics"].contains(key)) << key;
+      }
+    } else if (e["event"] == "checkpoint") {
+      checkpoint_steps.push_back(e["step"]);
+      EXPECT_EQ(e["path"], (dir_ / "run" / "checkpoint.pt").string());
+    }
+  }
+  EXPECT_EQ(progress_steps, (std::vector<int64_t>{10, 20}));
+  EXPECT_EQ(checkpoint_steps, (std::vector<int64_t>{10, 20}));
+  // The last checkpoint event describes the file on disk.
+  const json& last_checkpoint = events[events.size() - 2];
+  ASSERT_EQ(last_checkpoint["event"], "checkpoint");
+  EXPECT_EQ(last_checkpoint["sha256"], file_sha256(dir_ / "run" / "checkpoint.pt"));
+  EXPECT_EQ(last_checkpoint["bytes"], static_cast<int64_t>(fs::file_size(dir_ / "run" / "checkpoint.pt")));
+  const json& result = events.back();
+  EXPECT_EQ(result["event"], "result");
+  EXPECT_EQ(result["status"], "done");
+  EXPECT_EQ(result["step"], 20);
+  EXPECT_TRUE(result["summary"]["val_mse"].is_number());
+  EXPECT_TRUE(result["fixed_points"].is_array());
+  EXPECT_TRUE(result["modes"].is_array());
+  std::ifstream result_file(dir_ / "run" / "result.json");
+  EXPECT_EQ(json::parse(result_file), result);
+  // The canonical config reproduces the run configuration.
+  EXPECT_EQ(load_config(dir_ / "run" / "config.toml"), load_config(dir_ / "run.toml"));
+  EXPECT_EQ(read_events(dir_ / "run" / "metrics.jsonl").size(), 2u);
+}
+
+TEST_F(TrainCli, SigtermCheckpointsAndExits143ThenResumeFinishes) {
+  const fs::path status_file = dir_ / "status";
+  // A long run, stopped by SIGTERM once its first progress line appeared.
+  const std::string command = train("--set train.steps=1000000 --set train.eval_every=5 2>" +
+                                    (dir_ / "stderr.txt").string() + " & pid=$!; " +
+                                    "for i in $(seq 600); do grep -q '^step' " + (dir_ / "stderr.txt").string() +
+                                    " 2>/dev/null && break; sleep 0.1; done; kill -TERM $pid; wait $pid; echo $? > " +
+                                    status_file.string());
+  ASSERT_EQ(run(command), 0);
+  std::ifstream status_in(status_file);
+  int status = -1;
+  status_in >> status;
+  EXPECT_EQ(status, 143);
+  ASSERT_TRUE(fs::exists(dir_ / "run" / "train_state.pt"));
+  std::ifstream err(dir_ / "stderr.txt");
+  const std::string log((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+  EXPECT_NE(log.find("stopped by SIGTERM"), std::string::npos) << log;
+  // Without --resume the run directory is protected; with it the training completes.
+  EXPECT_EQ(run(train("2>/dev/null")), 2);
+  ASSERT_EQ(run(train("--resume --set train.steps=20 2>/dev/null")), 0);
+  std::ifstream result_file(dir_ / "run" / "result.json");
+  const json result = json::parse(result_file);
+  EXPECT_EQ(result["status"], "done");
+  EXPECT_GE(result["step"].get<int64_t>(), 5);
+}
+
+TEST_F(TrainCli, BadInputExitsWithStatus2AndSaysWhere) {
+  std::ofstream(dir_ / "bad.toml") << "[model]\nlatnt_dim = 3\n";
+  const fs::path err = dir_ / "err.txt";
+  EXPECT_EQ(run(std::string(JSLDS_EXE) + " train " + (dir_ / "bad.toml").string() + " --run-dir " +
+                (dir_ / "bad").string() + " 2>" + err.string()),
+            2);
+  std::ifstream in(err);
+  const std::string message((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(message.find("bad.toml:2:1"), std::string::npos) << message;
+  // Task data in poisson mode is refused with a hint.
+  EXPECT_EQ(run(train("--set model.mode=\\\"poisson\\\" 2>" + err.string())), 2);
+  std::ifstream in2(err);
+  const std::string message2((std::istreambuf_iterator<char>(in2)), std::istreambuf_iterator<char>());
+  EXPECT_NE(message2.find("set model.mode = \"task\""), std::string::npos) << message2;
+}
+
+}  // namespace
+}  // namespace jslds
