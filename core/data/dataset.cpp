@@ -10,6 +10,8 @@
 #include <map>
 #include <random>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include "core/data/hdf5_file.h"
@@ -49,6 +51,21 @@ DataError::DataError(std::string file, std::string object, const std::string& me
       detail_(message) {}
 
 namespace data_detail {
+namespace {
+
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+
+// The (B, T, N) float32 tensor of binned counts must fit (see check_memory).
+void check_binned_size(double trials, int64_t bins, int64_t neurons, double bin_ms,
+                       const std::string& file, const std::string& object) {
+  check_memory(trials * static_cast<double>(bins) * static_cast<double>(neurons), 4.0, file,
+               object,
+               fmt::format("binning at {} ms: {} trials × {} bins × {} neurons", bin_ms, trials,
+                           bins, neurons),
+               "a larger data.bin_ms or a smaller data.window_bins");
+}
+
+}  // namespace
 
 const char* format_name(Format f) {
   switch (f) {
@@ -105,8 +122,28 @@ Format detect_format(const std::filesystem::path& file, const std::string& reque
                               ext));
 }
 
+void check_memory(double elements, double bytes_per_element, const std::string& file,
+                  const std::string& object, const std::string& what, const std::string& advice) {
+  const double pages = static_cast<double>(::sysconf(_SC_PHYS_PAGES));
+  const double page_size = static_cast<double>(::sysconf(_SC_PAGE_SIZE));
+  const double memory = pages > 0 && page_size > 0 ? pages * page_size : 8.0 * kGiB;
+  const double bytes = elements * bytes_per_element;
+  if (bytes <= memory / 2) return;
+  throw DataError(file, object,
+                  fmt::format("{} = {:.4g} values ({:.4g} GiB) need more than half of this "
+                              "machine's {:.1f} GiB of memory: expected {}",
+                              what, elements, bytes / kGiB, memory / kGiB, advice));
+}
+
+int64_t whole_bins(double duration_s, double bin_s) {
+  const double bins = std::floor(duration_s / bin_s + 1e-9);
+  constexpr double kMax = 4611686018427387904.0;  // 2^62
+  return bins >= kMax ? static_cast<int64_t>(kMax) : static_cast<int64_t>(bins);
+}
+
 WindowPlan plan_windows(const std::vector<int64_t>& trial_bins, int64_t window_bins,
-                        double bin_ms, const std::string& file, const std::string& object) {
+                        double bin_ms, int64_t neurons, const std::string& file,
+                        const std::string& object) {
   if (trial_bins.empty()) throw DataError(file, object, "zero trials: expected at least one");
   WindowPlan plan;
   const auto [min_it, max_it] = std::minmax_element(trial_bins.begin(), trial_bins.end());
@@ -118,6 +155,8 @@ WindowPlan plan_windows(const std::vector<int64_t>& trial_bins, int64_t window_b
                                   "trial to hold at least one bin (or set data.window_bins to "
                                   "drop short trials)",
                                   min_it - trial_bins.begin(), bin_ms));
+    check_binned_size(static_cast<double>(trial_bins.size()), shortest, neurons, bin_ms, file,
+                      object);
     plan.bins = shortest;
     for (size_t i = 0; i < trial_bins.size(); ++i)
       plan.windows.push_back({static_cast<int64_t>(i), 0});
@@ -133,6 +172,9 @@ WindowPlan plan_windows(const std::vector<int64_t>& trial_bins, int64_t window_b
                                 "{} bins = {} ms): expected data.window_bins <= {}",
                                 window_bins, window_bins * bin_ms, longest, longest * bin_ms,
                                 longest));
+  double n_windows = 0;
+  for (int64_t n : trial_bins) n_windows += static_cast<double>(n / window_bins);
+  check_binned_size(n_windows, window_bins, neurons, bin_ms, file, object);
   plan.bins = window_bins;
   int64_t dropped = 0, unused = 0;
   for (size_t i = 0; i < trial_bins.size(); ++i) {

@@ -135,8 +135,8 @@ Dataset read_nwb(const std::filesystem::path& file, const DataOptions& options) 
 
   std::vector<int64_t> trial_bins;
   for (size_t i = 0; i < starts.size(); ++i)
-    trial_bins.push_back(static_cast<int64_t>(std::floor((stops[i] - starts[i]) / bin_s + 1e-9)));
-  WindowPlan plan = plan_windows(trial_bins, options.window_bins, options.bin_ms, name, object);
+    trial_bins.push_back(whole_bins(stops[i] - starts[i], bin_s));
+  WindowPlan plan = plan_windows(trial_bins, options.window_bins, options.bin_ms, N, name, object);
   if (!plan.note.empty()) log_data(fmt::format("{}: {}", name, plan.note));
 
   const auto B = static_cast<int64_t>(plan.windows.size());

@@ -41,14 +41,29 @@ struct WindowPlan {
 /// remainder and trials shorter than one window. Throws DataError (file, object) when
 /// there are no trials, the shortest trial has no whole bin, or the window is longer than
 /// every trial.
+/// Before listing the windows it checks with check_memory() that the (B, T, N = `neurons`)
+/// float32 tensor they make fits in memory.
 WindowPlan plan_windows(const std::vector<int64_t>& trial_bins, int64_t window_bins,
-                        double bin_ms, const std::string& file, const std::string& object);
+                        double bin_ms, int64_t neurons, const std::string& file,
+                        const std::string& object);
+
+/// The number of whole bins of `bin_s` seconds in `duration_s` seconds, saturated at 2^62
+/// so that absurd bin widths cannot overflow (check_memory rejects such sizes afterwards).
+int64_t whole_bins(double duration_s, double bin_s);
 
 /// Checks that every value is a finite, non-negative whole number. `describe(i)` names
 /// element i for the message (e.g. "D(3).data(5,17)"). Throws DataError(file, object).
 template <class Describe>
 void check_counts(const double* values, size_t n, const std::string& file,
                   const std::string& object, Describe describe);
+
+/// Guards an allocation before it happens: throws DataError(file, object) when `elements`
+/// values of `bytes_per_element` bytes each would take more than half of this machine's
+/// physical memory (sysconf). The message reads "<what> = X values (Y GiB) need more than
+/// half of this machine's Z GiB of memory: expected <advice>". `elements` is a double so
+/// that absurd products (e.g. a 0.001 ms bin width) cannot overflow.
+void check_memory(double elements, double bytes_per_element, const std::string& file,
+                  const std::string& object, const std::string& what, const std::string& advice);
 
 /// One line to the data log (stderr, which `jslds train` sends to the run's log.txt).
 void log_data(const std::string& message);

@@ -371,6 +371,19 @@ TEST_F(DataFiles, WindowLongerThanEveryTrialIsRejected) {
   EXPECT_EQ(d.spikes_btn[1][0][0].item<double>(), 1.0);
 }
 
+// Found by a tester: a 0.001 ms bin width asked Torch for 86 GB and died with its stack
+// trace. The size is now estimated before anything is allocated.
+TEST_F(DataFiles, BinnedTensorLargerThanMemoryIsRejectedBeforeAllocating) {
+  write_nwb(path("big.nwb"), {0.5, 1.5}, {2}, {0.0}, {10.0});
+  DataOptions o;
+  o.path = path("big.nwb").string();
+  o.bin_ms = 1e-9;  // 10 s of 1e-12 s bins: 1e13 bins
+  expect_data_error(o, {"/intervals/trials", "binning at 1e-09 ms", "of memory",
+                        "expected a larger data.bin_ms"});
+  o.window_bins = 1;  // 1e13 windows of one bin
+  expect_data_error(o, {"of memory"});
+}
+
 TEST_F(DataFiles, InconsistentShapesAreRejected) {
   write_mat(path("rows.mat"), {constant_trial(3, 40, 1.0), constant_trial(2, 40, 1.0)});
   expect_data_error(mat_options(path("rows.mat")),
