@@ -76,7 +76,35 @@ const char* format_name(Format f) {
   return "?";
 }
 
-void log_data(const std::string& message) { std::cerr << "data: " << message << "\n"; }
+namespace {
+thread_local std::vector<std::string>* g_log_capture = nullptr;
+}  // namespace
+
+LogCapture::LogCapture() : previous_(g_log_capture) { g_log_capture = &lines_; }
+LogCapture::~LogCapture() { g_log_capture = previous_; }
+
+void log_data(const std::string& message) {
+  if (g_log_capture) g_log_capture->push_back(message);
+  else std::cerr << "data: " << message << "\n";
+}
+
+void note_unused_options(const std::string& file, Format format, const DataOptions& o) {
+  const DataOptions defaults;
+  std::vector<std::string> unused;
+  auto quoted = [](const std::string& v) { return "'" + v + "'"; };
+  const bool nwb = format == Format::kNwb, mat = format == Format::kMat;
+  if (!nwb && o.trials != defaults.trials) unused.push_back("data.trials = " + quoted(o.trials));
+  if (!mat && o.variable != defaults.variable)
+    unused.push_back("data.variable = " + quoted(o.variable));
+  if (!mat && o.field != defaults.field) unused.push_back("data.field = " + quoted(o.field));
+  if (!mat && o.source_bin_ms != defaults.source_bin_ms)
+    unused.push_back(fmt::format("data.source_bin_ms = {}", o.source_bin_ms));
+  if (format == Format::kHdf5 && o.condition_field != defaults.condition_field)
+    unused.push_back("data.condition_field = " + quoted(o.condition_field));
+  if (unused.empty()) return;
+  log_data(fmt::format("{}: {} not used for {} files: ignored", file, fmt::join(unused, ", "),
+                       nwb ? "NWB" : mat ? "MAT" : "project-layout HDF5"));
+}
 
 void throw_bad_count(const std::string& file, const std::string& object,
                      const std::string& element, double value) {
@@ -96,6 +124,8 @@ Format detect_format(const std::filesystem::path& file, const std::string& reque
   if (!std::filesystem::exists(file, ec)) throw DataError(name, "", "no such file");
   if (std::filesystem::is_directory(file, ec))
     throw DataError(name, "", "is a directory, expected a data file");
+  if (std::filesystem::file_size(file, ec) == 0 && !ec)
+    throw DataError(name, "", "is empty (0 bytes), expected an NWB, HDF5 or MATLAB .mat file");
   if (requested == "hdf5") return Format::kHdf5;
   if (requested == "nwb") return Format::kNwb;
   if (requested == "mat") return Format::kMat;
@@ -209,7 +239,9 @@ Dataset load_dataset(const DataOptions& options) {
   if (!(options.bin_ms > 0) || !std::isfinite(options.bin_ms))
     throw DataError(options.path, "", fmt::format("data.bin_ms = {}: expected > 0", options.bin_ms));
   const std::filesystem::path file(options.path);
-  switch (detect_format(file, options.format)) {
+  const Format format = detect_format(file, options.format);
+  note_unused_options(options.path, format, options);
+  switch (format) {
     case Format::kHdf5: return read_project_h5(file, options);
     case Format::kNwb: return read_nwb(file, options);
     case Format::kMat: return read_mat(file, options);
