@@ -74,7 +74,8 @@ Dataset simulate(const std::string& kind, const DataOptions& options);
 /// and /neuron_ids (N) strings when present, /truth/NAME for every truth tensor (its own
 /// dtype), root attributes bin_ms (float64) and provenance (string). Object modification
 /// times are not recorded, so equal datasets give byte-identical files. Overwrites `file`.
-/// Throws DataError when the file cannot be created or a write fails.
+/// Throws DataError when `file` is a directory, its directory does not exist, the file
+/// cannot be created or a write fails.
 void write_dataset_h5(const Dataset& data, const std::filesystem::path& file);
 
 }  // namespace jslds
