@@ -1,5 +1,6 @@
 // `jslds query`, `jslds best` and `jslds export`: tables of runs from the experiment database
 // (issue 7; the language is documented in store/query.h and docs/database.md).
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -29,6 +30,45 @@ struct QueryArgs {
   std::vector<std::string> columns;
   std::string format = "table";
 };
+
+/// `jslds export --out F` must never destroy a database: refuses F when it is the --db file or
+/// one of its companion files (-wal, -shm, -journal), any other SQLite database, or a
+/// directory. Checked before F is opened (opening truncates).
+void check_export_target(const std::string& out, const std::string& db) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(out, ec)) {
+    throw UsageError(fmt::format("--out '{}' is a directory; give a file name", out));
+  }
+  std::error_code target_ec;
+  const fs::path target = fs::weakly_canonical(out, target_ec);
+  // SQLite names the companions after the resolved path when --db is a symbolic link.
+  std::vector<std::pair<std::string, std::string>> protected_files;  // (path, what it is)
+  for (const std::string& base : {db, fs::weakly_canonical(db, ec).string()}) {
+    protected_files.emplace_back(base, "the same file as");
+    for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+      protected_files.emplace_back(base + suffix, fmt::format("the {} file of", suffix + 1));
+    }
+  }
+  for (const auto& [path, what] : protected_files) {
+    std::error_code ec2;
+    bool same = !target_ec && fs::weakly_canonical(path, ec2) == target && !ec2;
+    if (!same && fs::exists(out, ec2) && fs::exists(path, ec2)) {
+      same = fs::equivalent(out, path, ec2) && !ec2;  // hard links, bind mounts
+    }
+    if (same) {
+      throw UsageError(fmt::format(
+          "--out '{}' is {} the database being exported ('{}'); refusing to overwrite it", out,
+          what, db));
+    }
+  }
+  if (store::is_sqlite_file(out)) {
+    throw UsageError(fmt::format(
+        "--out '{}' is an SQLite database; refusing to overwrite it with an export "
+        "(choose another file, e.g. runs.csv)",
+        out));
+  }
+}
 
 }  // namespace
 
@@ -174,7 +214,9 @@ void register_export(CLI::App& app) {
   cmd->add_option("--format", args->format, "csv (RFC 4180) or json (array of objects)")
       ->check(CLI::IsMember({"csv", "json"}))
       ->default_val("csv");
-  cmd->add_option("--out", args->out, "output file (default: standard output)");
+  cmd->add_option("--out", args->out,
+                  "output file (default: standard output); never the database itself or "
+                  "another SQLite file");
   cmd->callback([args] {
     store::ExperimentStore store = open_reader(args->db);
     with_query_errors_as_usage([&] {
@@ -184,6 +226,7 @@ void register_export(CLI::App& app) {
         store::write_table(std::cout, t, format);
         return;
       }
+      check_export_target(args->out, args->db);
       std::ofstream file(args->out, std::ios::binary);
       if (!file) throw UsageError(fmt::format("cannot write '{}'", args->out));
       store::write_table(file, t, format);

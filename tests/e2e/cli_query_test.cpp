@@ -170,6 +170,34 @@ TEST_F(Cli, ExportWritesTheWideTable) {
   EXPECT_EQ(lines, 4);
 }
 
+TEST_F(Cli, ExportNeverOverwritesADatabase) {
+  std::string other = (dir_ / "other.sqlite").string();
+  { ExperimentStore store(other); }
+  for (const std::string& out : {db_, db_ + "-wal", (dir_ / "." / "jslds.sqlite").string(), other,
+                                 dir_.string()}) {
+    Result r = jslds("export reach-v1 --out '" + out + "'" + db(), dir_);
+    EXPECT_EQ(r.exit_code, 2) << out;
+    EXPECT_NE(r.err.find("--out '" + out + "'"), std::string::npos) << r.err;
+  }
+  EXPECT_TRUE(is_sqlite_file(db_));
+  EXPECT_TRUE(is_sqlite_file(other));
+  Result r = jslds("query" + db(), dir_);
+  EXPECT_EQ(r.exit_code, 0) << "the database was damaged: " << r.err;
+}
+
+TEST_F(Cli, AFileThatIsNotADatabaseIsNamed) {
+  std::string text = (dir_ / "notes.txt").string();
+  { std::ofstream(text) << "hello\n"; }
+  Result r = jslds("query --db '" + text + "'", dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("'" + text + "': the file is not an SQLite database"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("PRAGMA"), std::string::npos) << r.err;
+  r = jslds("status --db '" + dir_.string() + "'", dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("is a directory"), std::string::npos) << r.err;
+}
+
 TEST_F(Cli, StatusWorksWhileAnotherProcessWrites) {
   pid_t writer = fork();
   ASSERT_GE(writer, 0);
