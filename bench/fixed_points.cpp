@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
   int64_t latent = 64, inits = 1024, max_iters = 5000;
   uint64_t seed = 0;
   std::vector<int> threads = {1, 2};
-  std::vector<std::string> variants = {"mean", "mean-nofreeze", "sum"};
+  std::vector<std::string> variants = {"mean", "mean-freeze", "sum"};
   bool malloc_tune = true;
   app.add_option("--latent", latent, "latent dimension n")->capture_default_str();
   app.add_option("--inits", inits, "starting states")->capture_default_str();
@@ -143,8 +143,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--threads", threads, "intra-op thread counts to run")->capture_default_str();
   app.add_option("--variants", variants,
-                 "search variants: mean (default options), mean-nofreeze (every point every "
-                 "iteration, like the reference), sum (MODEL's literal objective)")
+                 "search variants: mean (the default options: every point every iteration until all "
+                 "have converged, like the reference), mean-freeze (converged points leave the "
+                 "batch), sum (MODEL's literal objective)")
       ->capture_default_str();
   app.add_flag("!--no-malloc-tune", malloc_tune,
                "keep glibc's default mmap/trim thresholds (default: raise them, STYLE.md)");
@@ -163,7 +164,7 @@ int main(int argc, char** argv) {
       FixedPointSearchOptions o;
       o.max_iters = max_iters;
       o.reduction = v == "sum" ? Reduction::kSum : Reduction::kMean;
-      o.freeze_converged = v != "mean-nofreeze";
+      o.freeze_converged = v == "mean-freeze";
       nlohmann::json r = run_variant(problem, o, latent);
       r["threads"] = t;
       r["variant"] = v;

@@ -27,23 +27,30 @@ PostTrainingAnalysis run_post_training_analysis(JsldsModelImpl& model, const Bat
   say(fmt::format("analysis: fixed points and eigenmodes of the generator (MODEL §7), {} starts, at most {} "
                   "iterations, objective {}",
                   config.analysis.n_inits, config.analysis.max_iters, config.analysis.fp_reduction));
-  // The search's starting states depend on train.seed only, so `jslds analyze` on the same
-  // checkpoint with the same [analysis] gives the same fixed points.
-  const analysis::AnalysisResult result = analysis::analyse_model(
-      model, validation, config.analysis, bin_ms, static_cast<uint64_t>(config.train.seed),
-      [&](const std::string& stage, const std::string& detail) { say("analysis: " + stage + ": " + detail); });
-  const std::filesystem::path h5 = run_dir / "analysis.h5";
-  analysis::write_analysis_h5(result, h5);
-
   PostTrainingAnalysis out;
-  out.available = true;
-  out.report = analysis::analysis_to_json(result);
-  std::istringstream summary(analysis::format_analysis_summary(result));
-  for (std::string line; std::getline(summary, line);) say("analysis: " + line);
-  out.message = fmt::format("analysis: {} fixed points, {} expansion points analysed in {:.1f} s; wrote {}",
-                            result.fixed_points.size(), result.expansion_points.size(),
-                            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-                            h5.string());
+  try {
+    // The search's starting states depend on train.seed only, so `jslds analyze` on the same
+    // checkpoint with the same [analysis] gives the same fixed points.
+    const analysis::AnalysisResult result = analysis::analyse_model(
+        model, validation, config.analysis, bin_ms, static_cast<uint64_t>(config.train.seed),
+        [&](const std::string& stage, const std::string& detail) { say("analysis: " + stage + ": " + detail); });
+    const std::filesystem::path h5 = run_dir / "analysis.h5";
+    analysis::write_analysis_h5(result, h5);
+    out.report = analysis::analysis_to_json(result);
+    out.available = true;
+    std::istringstream summary(analysis::format_analysis_summary(result));
+    for (std::string line; std::getline(summary, line);) say("analysis: " + line);
+    out.message = fmt::format("analysis: {} fixed points, {} expansion points analysed in {:.1f} s; wrote {}",
+                              result.fixed_points.size(), result.expansion_points.size(),
+                              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                              h5.string());
+  } catch (const std::exception& e) {
+    // The training itself succeeded: keep its result and say why the analysis is missing.
+    out = PostTrainingAnalysis{};
+    out.message = fmt::format("analysis failed, result.json has no fixed points or modes: {} (re-run it with "
+                              "`jslds analyze {}`)",
+                              e.what(), run_dir.string());
+  }
   say(out.message);
   return out;
 }

@@ -33,8 +33,9 @@ struct PostTrainingAnalysis {
 /// the model's device), writes RUN_DIR/analysis.h5, and returns the report. `bin_ms` is the
 /// data's bin width; `log` receives progress lines (search progress every 500 iterations and
 /// the readable summary). The search's starting states are seeded with train.seed.
-/// Throws std::invalid_argument for bad [analysis] options or an empty validation set and
-/// std::runtime_error when analysis.h5 cannot be written.
+/// Never throws for a failing analysis (bad [analysis] options, an empty validation set, a
+/// diverging search, analysis.h5 not writable): the training's result stands, so it returns
+/// available = false with the reason in `message` (also logged).
 PostTrainingAnalysis run_post_training_analysis(JsldsModelImpl& model, const Batch& validation,
                                                 const RunConfig& config, double bin_ms,
                                                 const std::filesystem::path& run_dir,

@@ -54,15 +54,23 @@ TEST(FixedPointSearch, ContractingGruConvergesToTheOrigin) {
                                torch::randn({n, n}, kF64) * gain, torch::zeros({n}, kF64),
                                torch::full({n}, 0.5, kF64), torch::zeros({n}, kF64)});
   torch::Tensor x0 = 0.5 * torch::randn({64, n}, kF64);
-  FixedPointSearchOptions o;
-  o.fp_tol = 1e-12;
-  FixedPointSearchResult found = search_fixed_points(map.residual_gradient, x0, o);
-  EXPECT_EQ(found.stop_reason, "all_converged");
-  EXPECT_TRUE(found.converged_p.all().item<bool>());
-  EXPECT_LT(found.x_pn.abs().max().item<double>(), 1e-4);
-  EXPECT_LT(found.q_p.max().item<double>(), 0.5 * n * 1e-12);
-  // Freezing converged points saved work: fewer point-iterations than iterations × points.
-  EXPECT_LT(found.point_iterations, found.iterations * 64);
+  for (bool freeze : {false, true}) {
+    SCOPED_TRACE(freeze ? "freeze_converged" : "every point every iteration (default)");
+    FixedPointSearchOptions o;
+    o.fp_tol = 1e-12;
+    o.freeze_converged = freeze;
+    FixedPointSearchResult found = search_fixed_points(map.residual_gradient, x0, o);
+    EXPECT_EQ(found.stop_reason, "all_converged");
+    EXPECT_TRUE(found.converged_p.all().item<bool>());
+    EXPECT_LT(found.x_pn.abs().max().item<double>(), 1e-4);
+    EXPECT_LT(found.q_p.max().item<double>(), 0.5 * n * 1e-12);
+    if (freeze) {
+      // Freezing converged points saved work: fewer point-iterations than iterations × points.
+      EXPECT_LT(found.point_iterations, found.iterations * 64);
+    } else {
+      EXPECT_EQ(found.point_iterations, found.iterations * 64);
+    }
+  }
 }
 
 TEST(FixedPointSearch, ProgressIsReportedAndStopsAtMaxIters) {

@@ -5,12 +5,16 @@
 #include "core/analysis/model_analysis.h"
 
 #include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "core/model/jslds_model.h"
 #include "core/train/loss.h"
+#include "core/train/post_training_analysis.h"
 
 namespace jslds::analysis {
 namespace {
@@ -150,6 +154,25 @@ TEST(ModelAnalysis, KnownFixedPointAndSpectrumThroughTheModel) {
   // Every expansion point has the same spectrum (J is constant).
   ASSERT_FALSE(r.expansion_points.empty());
   for (const auto& p : r.expansion_points) EXPECT_NEAR(p.max_abs_eig, lambda, 1e-5);
+}
+
+// A failing analysis must not cost the training its result: run_post_training_analysis
+// reports the failure instead of throwing.
+TEST(ModelAnalysis, PostTrainingAnalysisReportsAFailureInsteadOfThrowing) {
+  JsldsModel model = make_model("task", "gru", 4, 2);
+  Batch no_trials;
+  no_trials.inputs_btk = torch::zeros({0, 5, 2});
+  std::vector<std::string> lines;
+  PostTrainingAnalysis got;
+  ASSERT_NO_THROW(got = run_post_training_analysis(*model, no_trials, RunConfig{}, 20.0,
+                                                   std::filesystem::temp_directory_path(),
+                                                   [&](const std::string& s) { lines.push_back(s); }));
+  EXPECT_FALSE(got.available);
+  EXPECT_TRUE(got.report["fixed_points"].empty());
+  EXPECT_NE(got.message.find("analysis failed"), std::string::npos) << got.message;
+  EXPECT_NE(got.message.find("no trials"), std::string::npos) << got.message;
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.back(), got.message);
 }
 
 }  // namespace
