@@ -52,15 +52,23 @@ echo "== best run (jslds best $CAMPAIGN --db $DB)"
 "$JSLDS" best "$CAMPAIGN" --db "$DB"
 echo
 echo "== every run (jslds query --campaign $CAMPAIGN --sort summary.val_bps desc)"
+BASIC=number,status,params.loss.w_approx,params.loss.w_fp,params.model.latent_dim,summary.val_bps,summary.val_bps_jslds,summary.rel_state_error
+STRUCTURE=summary.n_fixed_points,summary.n_stable_clusters,summary.ring_score,summary.theta_mode,summary.dominant_freq_hz
+# The structure summaries exist once a run has been analysed (analysis.enabled, the default).
 "$JSLDS" query --db "$DB" --campaign "$CAMPAIGN" --sort summary.val_bps desc \
-  --columns number,status,params.loss.w_approx,params.loss.w_fp,params.model.latent_dim,summary.val_bps,summary.val_bps_jslds,summary.rel_state_error,summary.n_fixed_points,summary.n_stable_clusters,summary.ring_score,summary.theta_mode,summary.dominant_freq_hz,duration_s
+    --columns "$BASIC,$STRUCTURE,duration_s" 2>/dev/null \
+  || "$JSLDS" query --db "$DB" --campaign "$CAMPAIGN" --sort summary.val_bps desc \
+    --columns "$BASIC,duration_s"
+BEST=$("$JSLDS" best "$CAMPAIGN" --db "$DB" --format csv 2>/dev/null | sed -n 2p | cut -d, -f1)
 echo
 cat <<EOF
 database:        $(cd "$(dirname "$DB")" && pwd)/$(basename "$DB")
-run directories: $(cd "$RUNS" && pwd)/$CAMPAIGN/<run number>/  (config.toml, checkpoint.pt, analysis.h5, log.txt, result.json)
+run directories: $(cd "$RUNS" && pwd)/$CAMPAIGN/<run number>/
+                 (config.toml, checkpoint.pt, train_state.pt, metrics.jsonl, analysis.h5, log.txt, result.json)
 
 next:
-  $JSLDS show $CAMPAIGN/<run number> --db $DB      # one run: config, curve, fixed points, modes
-  $JSLDS status $CAMPAIGN --db $DB
-  sqlite3 $DB 'SELECT * FROM run_overview'
+  $JSLDS show $CAMPAIGN/${BEST:-1} --db $DB     # the best run: config, curve, fixed points, modes
+  $JSLDS query --db $DB --where 'summary.val_bps > 0.8'
+  $JSLDS export $CAMPAIGN --db $DB --format csv --out demo.csv
+  sqlite3 $DB 'SELECT * FROM run_overview'       # or pandas.read_sql(...)
 EOF
