@@ -36,5 +36,6 @@ void register_best(CLI::App& app);
 void register_show(CLI::App& app);
 void register_export(CLI::App& app);
 void register_train(CLI::App& app);
+void register_analyze(CLI::App& app);
 
 }  // namespace jslds::cli

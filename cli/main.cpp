@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   jslds::cli::register_show(app);
   jslds::cli::register_export(app);
   jslds::cli::register_train(app);
+  jslds::cli::register_analyze(app);
 
   try {
     app.parse(argc, argv);

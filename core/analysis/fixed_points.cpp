@@ -59,6 +59,14 @@ FixedPointSearchOptions FixedPointSearchOptions::from_config(const AnalysisOptio
   FixedPointSearchOptions o;
   o.max_iters = options.max_iters;
   o.fp_tol = options.fp_tol;
+  if (options.fp_reduction == "mean") {
+    o.reduction = Reduction::kMean;
+  } else if (options.fp_reduction == "sum") {
+    o.reduction = Reduction::kSum;
+  } else {
+    throw std::invalid_argument("analysis.fp_reduction = \"" + options.fp_reduction +
+                                "\": expected \"mean\" or \"sum\"");
+  }
   return o;
 }
 

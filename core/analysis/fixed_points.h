@@ -52,7 +52,8 @@ enum class Reduction {
 };
 
 /// Options of the fixed-point search. The defaults are MODEL §7.2; `from_config` copies the
-/// run-configuration keys ([analysis] max_iters, fp_tol) and leaves the rest at these values.
+/// run-configuration keys ([analysis] max_iters, fp_tol, fp_reduction) and leaves the rest
+/// at these values; throws std::invalid_argument for an fp_reduction other than mean / sum.
 struct FixedPointSearchOptions {
   int64_t max_iters = 5000;      // iteration cap
   double fp_tol = 1e-7;          // a point has converged when ‖F(x) − x‖²/n < fp_tol

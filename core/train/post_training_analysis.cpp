@@ -1,19 +1,51 @@
+// The analysis at the end of `jslds train` (MODEL.md §7): core/analysis/model_analysis.h on the
+// validation trials, analysis.h5 in the run directory, the JSON report of
+// docs/report-format.md for result.json and the `result` event.
 #include "core/train/post_training_analysis.h"
+
+#include <chrono>
+#include <cmath>
+#include <sstream>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "core/analysis/analysis_h5.h"
+#include "core/analysis/analysis_report.h"
+#include "core/analysis/model_analysis.h"
 
 namespace jslds {
 
-PostTrainingAnalysis run_post_training_analysis(JsldsModelImpl& /*model*/, const Batch& /*validation*/,
-                                                const RunConfig& /*config*/, double /*bin_ms*/,
-                                                const std::filesystem::path& /*run_dir*/,
+PostTrainingAnalysis run_post_training_analysis(JsldsModelImpl& model, const Batch& validation,
+                                                const RunConfig& config, double bin_ms,
+                                                const std::filesystem::path& run_dir,
                                                 const std::function<void(const std::string&)>& log) {
-  // INTEGRATION POINT (analysis area): call core/analysis here with model.generator_step,
-  // model.jacobian, the expansion points and states of a forward pass over `validation`,
-  // write run_dir/"analysis.h5", and return its JSON report.
-  PostTrainingAnalysis result;
-  result.message = "analysis not available in this build (core/analysis is not linked in yet); "
-                   "result.json carries no fixed points or modes";
-  if (log) log(result.message);
-  return result;
+  auto say = [&](const std::string& line) {
+    if (log) log(line);
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  say(fmt::format("analysis: fixed points and eigenmodes of the generator (MODEL §7), {} starts, at most {} "
+                  "iterations, objective {}",
+                  config.analysis.n_inits, config.analysis.max_iters, config.analysis.fp_reduction));
+  // The search's starting states depend on train.seed only, so `jslds analyze` on the same
+  // checkpoint with the same [analysis] gives the same fixed points.
+  const analysis::AnalysisResult result = analysis::analyse_model(
+      model, validation, config.analysis, bin_ms, static_cast<uint64_t>(config.train.seed),
+      [&](const std::string& stage, const std::string& detail) { say("analysis: " + stage + ": " + detail); });
+  const std::filesystem::path h5 = run_dir / "analysis.h5";
+  analysis::write_analysis_h5(result, h5);
+
+  PostTrainingAnalysis out;
+  out.available = true;
+  out.report = analysis::analysis_to_json(result);
+  std::istringstream summary(analysis::format_analysis_summary(result));
+  for (std::string line; std::getline(summary, line);) say("analysis: " + line);
+  out.message = fmt::format("analysis: {} fixed points, {} expansion points analysed in {:.1f} s; wrote {}",
+                            result.fixed_points.size(), result.expansion_points.size(),
+                            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                            h5.string());
+  say(out.message);
+  return out;
 }
 
 }  // namespace jslds

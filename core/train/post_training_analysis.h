@@ -1,9 +1,8 @@
 // The single call site through which `jslds train` runs the analysis of MODEL.md §7 after a
 // successful training (analysis.enabled = true).
 //
-// INTEGRATION POINT: until core/analysis lands, run_post_training_analysis() returns an
-// empty report with available = false and says so ("analysis not available in this build");
-// it never invents numbers. The analysis area fills in the body (post_training_analysis.cpp).
+// The analysis itself is core/analysis/model_analysis.h; this adds the run directory and the
+// log.
 //
 // Legend: B validation trials, T bins, n latent.
 #pragma once
@@ -21,7 +20,7 @@
 namespace jslds {
 
 struct PostTrainingAnalysis {
-  bool available = false;  // false: this build has no analysis; `report` is empty
+  bool available = false;  // true once the analysis ran; false: `report` is empty
   std::string message;     // one line for the log: what was done, or why not
   /// {"summary": {name: number}, "fixed_points": [...], "modes": [...]} as in
   /// docs/report-format.md; merged into the `result` event and result.json.
@@ -32,7 +31,10 @@ struct PostTrainingAnalysis {
 
 /// Runs the analysis on the trained `model` with the validation trials `validation` (on
 /// the model's device), writes RUN_DIR/analysis.h5, and returns the report. `bin_ms` is the
-/// data's bin width; `log` receives progress lines. Throws what the analysis throws.
+/// data's bin width; `log` receives progress lines (search progress every 500 iterations and
+/// the readable summary). The search's starting states are seeded with train.seed.
+/// Throws std::invalid_argument for bad [analysis] options or an empty validation set and
+/// std::runtime_error when analysis.h5 cannot be written.
 PostTrainingAnalysis run_post_training_analysis(JsldsModelImpl& model, const Batch& validation,
                                                 const RunConfig& config, double bin_ms,
                                                 const std::filesystem::path& run_dir,

@@ -96,6 +96,19 @@ TEST(FixedPointSearch, RejectsBadStartingStates) {
   EXPECT_THROW(search_fixed_points(autograd_residual_gradient(id), bad, {}), std::invalid_argument);
 }
 
+TEST(FixedPointSearch, OptionsFromTheRunConfiguration) {
+  AnalysisOptions a;
+  a.max_iters = 123;
+  a.fp_tol = 1e-9;
+  EXPECT_EQ(FixedPointSearchOptions::from_config(a).reduction, Reduction::kMean);  // the default
+  EXPECT_EQ(FixedPointSearchOptions::from_config(a).max_iters, 123);
+  EXPECT_EQ(FixedPointSearchOptions::from_config(a).fp_tol, 1e-9);
+  a.fp_reduction = "sum";
+  EXPECT_EQ(FixedPointSearchOptions::from_config(a).reduction, Reduction::kSum);
+  a.fp_reduction = "median";
+  EXPECT_THROW(FixedPointSearchOptions::from_config(a), std::invalid_argument);
+}
+
 TEST(MergeDuplicates, KeepsTheSmallestQOfEachCluster) {
   torch::Tensor pts = torch::tensor({0.0, 0.0, 0.001, 0.0, 5.0, 5.0, 5.0, 5.002}, kF64).view({4, 2});
   torch::Tensor q = torch::tensor({3e-9, 1e-9, 2e-9, 4e-9}, kF64);
