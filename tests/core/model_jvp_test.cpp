@@ -6,6 +6,7 @@
 
 #include "core/model/expansion_network.h"
 #include "core/model/generator_cell.h"
+#include "core/model/inference_networks.h"
 #include "core/model/jslds_model.h"
 #include "core/train/loss.h"
 
@@ -181,6 +182,37 @@ TEST(FusedGruCoStep, RefusesASecondDerivative) {
   const CellCoStep s = cell->co_step(e, {}, e, e, {}, {}, cell->pack());
   EXPECT_THROW(torch::autograd::grad({s.jvp_bn.sum()}, {e}, {}, /*retain_graph=*/true, /*create_graph=*/true),
                c10::Error);
+}
+
+// The encoder's fused GRU sequence (one node per direction, hand-written backward through
+// time) against torch::nn::GRU: outputs and every parameter gradient, double precision.
+TEST(FusedEncoderGru, MatchesTorchGruInDoublePrecision) {
+  torch::manual_seed(31);
+  Encoder encoder(EncoderOptions(/*neurons=*/6, /*encoder_dim=*/5, /*latent_dim=*/4));
+  encoder->to(torch::kFloat64);
+  const at::Tensor spikes = torch::poisson(torch::full({3, 7, 6}, 1.5, torch::kFloat64));
+  const at::Tensor w_seq = torch::randn({3, 7, 10}, torch::kFloat64);
+  const at::Tensor w_mean = torch::randn({3, 4}, torch::kFloat64);
+  const at::Tensor w_logvar = torch::randn({3, 4}, torch::kFloat64);
+  const std::vector<at::Tensor> params = encoder->parameters();
+  auto run = [&](bool fused) {
+    encoder->use_fused_gru = fused;
+    const EncoderOutput out = encoder->forward(spikes);
+    const at::Tensor loss = (w_seq * out.per_step_bte).sum() + (w_mean * out.ic_mean_bn).sum() +
+                            (w_logvar * out.ic_logvar_bn).sum();
+    return std::make_pair(torch::autograd::grad({loss}, params),
+                          torch::cat({out.per_step_bte.flatten(), out.ic_mean_bn.flatten(), out.ic_logvar_bn.flatten()}));
+  };
+  const auto [want, want_out] = run(false);
+  const auto [got, got_out] = run(true);
+  EXPECT_LT(((got_out - want_out).abs().max() / want_out.abs().max()).item<double>(), 1e-12);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double scale = want[i].abs().max().item<double>();
+    EXPECT_GT(scale, 1e-6) << "parameter " << i;
+    EXPECT_LT((got[i] - want[i]).abs().max().item<double>() / scale, 1e-8) << "parameter " << i << " of shape "
+                                                                           << want[i].sizes();
+  }
 }
 
 // L(θ, φ) = Σ a² + Σ (F(e*) − e*)² for one JSLDS step a = e* + J(e*)(a_prev − e*) + J_u u,
