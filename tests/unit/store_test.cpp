@@ -489,9 +489,11 @@ TEST(CampaignStatus, CountsRunningWorkersFailuresAndEta) {
   EXPECT_EQ(s.counts.at(RunStatus::kDone), 1);
   EXPECT_EQ(s.counts.at(RunStatus::kPruned), 0);
   EXPECT_EQ(s.finished, 3);
-  EXPECT_DOUBLE_EQ(s.runs_per_hour_recent, 3.0);  // all three finished just now
+  // All three finished just now, in a campaign younger than the one-minute floor of the
+  // rate window: 3 runs per minute.
+  EXPECT_DOUBLE_EQ(s.runs_per_hour_recent, 180.0);
   ASSERT_TRUE(s.eta_s);
-  EXPECT_DOUBLE_EQ(*s.eta_s, 3.0 / 3.0 * 3600.0);  // 3 left at 3 per hour
+  EXPECT_DOUBLE_EQ(*s.eta_s, 3.0 / 180.0 * 3600.0);  // 3 left at 180 per hour
   ASSERT_EQ(s.running.size(), 2u);
   EXPECT_EQ(s.running[0].run.worker, "rank 1");  // ordered by worker
   EXPECT_EQ(s.running[1].run.steps_done, 340);
