@@ -5,7 +5,9 @@
 //   pareto_s  `jslds best --pareto s0:max,s1:min`
 // Goal: query_s and pareto_s under 0.5 s. Prints one JSON object.
 //
-// Usage: bench_query [RUNS=100000] [DB=/tmp/jslds-bench-query.sqlite]
+// Usage: bench_query [RUNS=100000] [DB=/tmp/jslds-bench-query.sqlite] [--keep]
+// --keep leaves the database (campaign "bench", params section.p0..p9, summaries s0..s19)
+// for trying the CLI on, e.g. `jslds query --db DB --where 'summary.s0 > 0.99'`.
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -84,8 +87,17 @@ double median_seconds(F&& f, int repeats = 5) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int n_runs = argc > 1 ? std::stoi(argv[1]) : 100000;
-  std::string path = argc > 2 ? argv[2] : "/tmp/jslds-bench-query.sqlite";
+  CLI::App app{"Times jslds query/best/export on a synthetic campaign; prints one JSON object"};
+  int n_runs = 100000;
+  std::string path = "/tmp/jslds-bench-query.sqlite";
+  bool keep = false;
+  app.add_option("runs", n_runs, "runs in the synthetic campaign")
+      ->check(CLI::Range(1, 10000000))
+      ->capture_default_str();
+  app.add_option("db", path, "database file to create (replaced if it exists)")
+      ->capture_default_str();
+  app.add_flag("--keep", keep, "keep the database afterwards (to try the CLI on it)");
+  CLI11_PARSE(app, argc, argv);
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
 
   auto start = Clock::now();
@@ -150,6 +162,10 @@ int main(int argc, char** argv) {
       {"meets_goal", query_s < 0.5 && pareto_s < 0.5},
   };
   std::cout << j.dump() << std::endl;
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  if (keep) {
+    std::cerr << fmt::format("kept {} (campaign \"bench\")\n", path);
+  } else {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  }
   return 0;
 }

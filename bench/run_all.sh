@@ -36,13 +36,13 @@ command -v python3 >/dev/null || apt-get install -y python3 >&2
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 
-# name | command (relative to the repository root)
+# name | CMake target | command (relative to the repository root)
 BENCHES=(
-  "data_load|$BUILD/bench/data_load"
-  "query|$BUILD/bench/bench_query"
-  "train_step|$BUILD/bench/train_step"
-  "fixed_points|$BUILD/bench/fixed_points"
-  "dispatch|$BUILD/bench/dispatch"
+  "data_load|data_load|$BUILD/bench/data_load"
+  "query|bench_query|$BUILD/bench/bench_query"
+  "train_step|train_step|$BUILD/bench/train_step"
+  "fixed_points|fixed_points|$BUILD/bench/fixed_points"
+  "dispatch|bench_dispatch|$BUILD/bench/dispatch"
 )
 REFDIR="$ROOT/../shared/reference"
 REFERENCE=(
@@ -90,17 +90,17 @@ selected() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 
 targets=()
 for b in "${BENCHES[@]}"; do
-  name=${b%%|*}; cmd=${b#*|}; exe=${cmd%% *}
-  selected "$name" && targets+=("$(basename "$exe")")
+  IFS='|' read -r name target cmd <<<"$b"
+  selected "$name" && targets+=("$target")
 done
 ((${#targets[@]})) && cmake --build "$BUILD" --target "${targets[@]}" >&2
 
 for b in "${BENCHES[@]}"; do
-  name=${b%%|*}; cmd=${b#*|}
+  IFS='|' read -r name target cmd <<<"$b"
   selected "$name" || continue
   exe=${cmd%% *}
   if [ ! -x "$exe" ]; then
-    echo "{\"error\": \"$exe was not built\"}" >"$TMP/$name.json"; continue
+    echo "{\"error\": \"$exe (target $target) was not built\"}" >"$TMP/$name.json"; continue
   fi
   # shellcheck disable=SC2086
   run_one "$name" $cmd

@@ -30,6 +30,7 @@ using Clock = std::chrono::steady_clock;
 struct BenchConfig {
   int64_t neurons = 61, time = 20, batch = 64, latent = 64, factors = 16, inferred = 0;
   int64_t steps = 30, warmup = 5;
+  bool fused_backward = true;  // GeneratorCell::use_fused_backward
 };
 
 jslds::Dataset random_poisson_data(const BenchConfig& b, uint64_t seed) {
@@ -60,6 +61,8 @@ double time_steps(const BenchConfig& b, int threads, bool jslds, json& extra) {
   jslds::TrainerOptions options;
   options.jslds_chain = jslds;
   jslds::Trainer trainer(c, data, split, options);
+  trainer.model()->cell->use_fused_backward = b.fused_backward;
+  trainer.model()->encoder->use_fused_gru = b.fused_backward;
   for (int64_t i = 0; i < b.warmup; ++i) trainer.train_step();
   const auto t0 = Clock::now();
   double last = 0.0;
@@ -81,7 +84,8 @@ double time_steps(const BenchConfig& b, int threads, bool jslds, json& extra) {
 json bench_config(const BenchConfig& b, const std::vector<int>& threads_list) {
   json out = {{"config",
                {{"neurons", b.neurons}, {"time", b.time}, {"batch", b.batch}, {"latent", b.latent},
-                {"factors", b.factors}, {"inferred", b.inferred}, {"steps", b.steps}, {"warmup", b.warmup}}}};
+                {"factors", b.factors}, {"inferred", b.inferred}, {"steps", b.steps}, {"warmup", b.warmup},
+                {"fused_backward", b.fused_backward}}}};
   for (const int threads : threads_list) {
     json with_extra, without_extra;
     const double with = time_steps(b, threads, true, with_extra);
@@ -175,8 +179,13 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", custom.warmup, "untimed steps first");
   app.add_option("--threads", threads, "intra-op thread counts to time (default: 1 2)");
   app.add_flag("--no-jvp", skip_jvp, "skip the JVP route comparison");
+  bool plain_autograd = false;
+  app.add_flag("--plain-autograd", plain_autograd,
+               "build the GRU co-training step and the encoder GRU from ordinary autograd ops (torch::nn::GRU) "
+               "instead of the single nodes with hand-written backwards (to measure what they gain)");
   CLI11_PARSE(app, argc, argv);
   if (threads.empty()) threads = {1, 2};
+  custom.fused_backward = !plain_autograd;
 
   const bool tuned = jslds::tune_malloc();
   json result = {{"impl", "jslds-cpp-libtorch"}, {"bench", "train_step"}, {"torch", TORCH_VERSION},
@@ -185,7 +194,8 @@ int main(int argc, char** argv) {
     result["configs"] = json::array({bench_config(custom, threads)});
   } else {
     BenchConfig c1;  // issue: N 61, T 20, batch 64, latent 64, factors 16, no inferred inputs
-    BenchConfig c2{60, 100, 32, 128, 16, 2, 10, 3};  // N 60, T 100, batch 32, latent 128, inferred 2
+    BenchConfig c2{60, 100, 32, 128, 16, 2, 10, 3, !plain_autograd};  // N 60, T 100, batch 32, latent 128, inferred 2
+    c1.fused_backward = !plain_autograd;
     result["configs"] = json::array({bench_config(c1, threads), bench_config(c2, threads)});
   }
   if (!skip_jvp) result["jvp"] = bench_jvp(64, 64, 200);

@@ -1,7 +1,9 @@
 // `jslds query`, `jslds best` and `jslds export`: tables of runs from the experiment database
 // (issue 7; the language is documented in store/query.h and docs/database.md).
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,6 +32,45 @@ struct QueryArgs {
   std::string format = "table";
 };
 
+/// `jslds export --out F` must never destroy a database: refuses F when it is the --db file or
+/// one of its companion files (-wal, -shm, -journal), any other SQLite database, or a
+/// directory. Checked before F is opened (opening truncates).
+void check_export_target(const std::string& out, const std::string& db) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(out, ec)) {
+    throw UsageError(fmt::format("--out '{}' is a directory; give a file name", out));
+  }
+  std::error_code target_ec;
+  const fs::path target = fs::weakly_canonical(out, target_ec);
+  // SQLite names the companions after the resolved path when --db is a symbolic link.
+  std::vector<std::pair<std::string, std::string>> protected_files;  // (path, what it is)
+  for (const std::string& base : {db, fs::weakly_canonical(db, ec).string()}) {
+    protected_files.emplace_back(base, "the same file as");
+    for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+      protected_files.emplace_back(base + suffix, fmt::format("the {} file of", suffix + 1));
+    }
+  }
+  for (const auto& [path, what] : protected_files) {
+    std::error_code ec2;
+    bool same = !target_ec && fs::weakly_canonical(path, ec2) == target && !ec2;
+    if (!same && fs::exists(out, ec2) && fs::exists(path, ec2)) {
+      same = fs::equivalent(out, path, ec2) && !ec2;  // hard links, bind mounts
+    }
+    if (same) {
+      throw UsageError(fmt::format(
+          "--out '{}' is {} the database being exported ('{}'); refusing to overwrite it", out,
+          what, db));
+    }
+  }
+  if (store::is_sqlite_file(out)) {
+    throw UsageError(fmt::format(
+        "--out '{}' is an SQLite database; refusing to overwrite it with an export "
+        "(choose another file, e.g. runs.csv)",
+        out));
+  }
+}
+
 }  // namespace
 
 void register_query(CLI::App& app) {
@@ -47,16 +88,19 @@ void register_query(CLI::App& app) {
   add_db_option(*cmd, args->db);
   cmd->add_option("--campaign", args->campaigns,
                   "only runs of this campaign (repeatable; default: every campaign)");
-  cmd->add_option("--where", args->where, "filter expression (see above)");
+  cmd->add_option("--where", args->where,
+                  "filter expression, e.g. 'summary.val_bps > 0.1 AND status = \"done\"' "
+                  "(fields and operators: at the end of this help)");
   cmd->add_option("--sort", args->sort,
-                  "sort by a field, optionally followed by asc or desc (default asc; runs "
-                  "without the value come last). Default order: campaign, number")
+                  "sort by a field, optionally followed by asc or desc (--sort summary.val_bps "
+                  "desc, or quoted as one word; default asc; runs without the value come "
+                  "last). Default order: campaign, number")
       ->expected(1, 2);
   cmd->add_option("--limit", args->limit, "print at most N runs (0 = all)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(whole_number_at_least(0))
       ->default_val(0);
   cmd->add_option("--columns", args->columns,
-                  "comma-separated columns: fields as above, params.*, summary.*, or run_id, "
+                  "comma-separated columns: fields (listed at the end of this help), params.*, summary.*, or run_id, "
                   "epoch, worker, device, run_dir, error, started_at, finished_at, duration_s, "
                   "config_sha256. Default: number, status, swept params, objective, and the "
                   "summaries used in --where/--sort")
@@ -71,14 +115,11 @@ void register_query(CLI::App& app) {
       q.campaigns = args->campaigns;
       q.where = args->where;
       if (!args->sort.empty()) {
-        q.sort = args->sort[0];
-        if (args->sort.size() == 2) {
-          if (args->sort[1] != "asc" && args->sort[1] != "desc") {
-            throw UsageError(fmt::format("--sort {} {}: the direction must be asc or desc",
-                                         args->sort[0], args->sort[1]));
-          }
-          q.descending = args->sort[1] == "desc";
-        }
+        std::string text = args->sort[0];
+        if (args->sort.size() == 2) text += " " + args->sort[1];
+        store::SortKey key = store::parse_sort(text);
+        q.sort = key.field;
+        q.descending = key.descending;
       }
       q.limit = args->limit;
       q.columns = args->columns;
@@ -108,46 +149,78 @@ void register_best(CLI::App& app) {
       "Runs lacking one of the metrics are skipped (their count is printed on stderr).");
   add_db_option(*cmd, args->db);
   cmd->add_option("campaign", args->campaign, "campaign name")->required();
-  cmd->add_option("--metric", args->metric,
-                  "summary to rank by (default: the campaign's objective metric)");
+  auto* metric = cmd->add_option(
+      "--metric", args->metric,
+      "summary to rank by, NAME or summary.NAME (default: the campaign's objective metric)");
   cmd->add_option("--goal", args->goal, "max or min (default: the campaign's objective goal)")
       ->check(CLI::IsMember({"max", "min", "maximize", "minimize"}));
   auto* pareto = cmd->add_option(
       "--pareto", args->pareto,
-      "comma-separated METRIC:max|min list: print the Pareto front (non-dominated runs), best "
-      "first by the first metric");
-  pareto->excludes(cmd->get_option("--metric"));
+      "comma-separated METRIC:max|min list of two or more different summaries: print the "
+      "Pareto front (non-dominated runs), best first by the first metric");
+  pareto->excludes(metric);
   pareto->excludes(cmd->get_option("--goal"));
   cmd->add_option("--format", args->format, kFormatHelp)
       ->check(CLI::IsMember({"table", "csv", "json"}))
       ->default_val("table");
-  cmd->callback([args] {
+  cmd->callback([args, pareto, metric] {
     store::ExperimentStore store = open_reader(args->db);
     with_query_errors_as_usage([&] {
+      auto campaign = store.find_campaign(args->campaign);
+      if (!campaign) {
+        store::resolve_campaigns(store.database(), {args->campaign}, "CAMPAIGN");  // throws
+      }
       std::vector<store::Objective> objectives;
-      if (!args->pareto.empty()) {
+      if (pareto->count() > 0) {
         objectives = store::parse_objectives(args->pareto);
+        if (objectives.size() < 2) {
+          throw UsageError(fmt::format(
+              "--pareto {}: a Pareto front needs two or more metrics; for one, use --metric "
+              "{} --goal {}",
+              args->pareto, objectives[0].metric, objectives[0].maximize ? "max" : "min"));
+        }
       } else {
-        auto campaign = store.find_campaign(args->campaign);
-        if (!campaign) store::resolve_campaigns(store.database(), {args->campaign});  // throws
         store::Objective o;
-        o.metric = args->metric.empty() ? campaign->objective_metric : args->metric;
+        if (metric->count() > 0) {
+          o.metric = store::bare_metric(args->metric);
+        } else {
+          o.metric = campaign->objective_metric;
+          o.source = fmt::format("objective of campaign '{}'", campaign->name);
+        }
         std::string goal = args->goal.empty() ? campaign->objective_goal : args->goal;
         o.maximize = goal == "max" || goal == "maximize";
         objectives.push_back(o);
       }
       store::BestRuns best = store::best_runs(store.database(), args->campaign, objectives);
+      const int64_t done = best.considered + best.missing;
+      if (done == 0) {
+        std::string counts;
+        std::map<std::string, int> by_state;
+        auto runs = store.list_runs(campaign->id);
+        for (const auto& r : runs) by_state[std::string(store::to_string(r.status))] += 1;
+        for (const auto& [state, n] : by_state) {
+          counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", n, state);
+        }
+        throw Exit{1, fmt::format("error: campaign '{}' has no done runs yet ({}); nothing to "
+                                  "rank",
+                                  args->campaign,
+                                  runs.empty() ? std::string("it has no runs") : counts)};
+      }
       std::string what;
       for (const auto& o : objectives) {
         what += fmt::format("{}{} ({})", what.empty() ? "" : ", ", o.metric,
                             o.maximize ? "max" : "min");
       }
+      auto plural = [](int64_t n) { return n == 1 ? "" : "s"; };
+      const auto front = static_cast<int64_t>(best.table.rows.size());
       std::cerr << fmt::format(
-          "{}: {} of {} done runs with {}{}\n", args->campaign,
-          objectives.size() > 1 ? fmt::format("Pareto front of {} runs", best.table.rows.size())
+          "{}: {} of {} done run{} by {}{}\n", args->campaign,
+          objectives.size() > 1 ? fmt::format("Pareto front of {} run{}", front, plural(front))
                                 : std::string("best"),
-          best.considered + best.missing, what,
-          best.missing ? fmt::format("; {} lacked a metric and were skipped", best.missing) : "");
+          done, plural(done), what,
+          best.missing ? fmt::format("; {} lacked a metric and {} skipped", best.missing,
+                                     best.missing == 1 ? "was" : "were")
+                       : "");
       if (best.table.rows.empty()) {
         throw Exit{1, fmt::format("no done run of '{}' has {}", args->campaign, what)};
       }
@@ -174,7 +247,9 @@ void register_export(CLI::App& app) {
   cmd->add_option("--format", args->format, "csv (RFC 4180) or json (array of objects)")
       ->check(CLI::IsMember({"csv", "json"}))
       ->default_val("csv");
-  cmd->add_option("--out", args->out, "output file (default: standard output)");
+  cmd->add_option("--out", args->out,
+                  "output file (default: standard output); never the database itself or "
+                  "another SQLite file");
   cmd->callback([args] {
     store::ExperimentStore store = open_reader(args->db);
     with_query_errors_as_usage([&] {
@@ -184,6 +259,7 @@ void register_export(CLI::App& app) {
         store::write_table(std::cout, t, format);
         return;
       }
+      check_export_target(args->out, args->db);
       std::ofstream file(args->out, std::ios::binary);
       if (!file) throw UsageError(fmt::format("cannot write '{}'", args->out));
       store::write_table(file, t, format);

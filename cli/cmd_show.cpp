@@ -95,9 +95,13 @@ void show(store::ExperimentStore& store, const store::RunRow& run, int curve_ste
   out << fmt::format("  run dir     {}\n", run.run_dir);
   if (run.error) out << fmt::format("  error       {}\n", *run.error);
 
+  constexpr const char* kNone = "  (none recorded)\n";
   auto params = store.run_params(run.id);
-  if (!params.empty()) {
-    out << "\nswept parameters\n";
+  out << "\nswept parameters\n";
+  if (params.empty()) out << "  (none: the campaign sweeps no parameter)\n";
+  {
+    std::sort(params.begin(), params.end(),
+              [](const auto& a, const auto& b) { return store::NaturalLess{}(a.name, b.name); });
     for (const auto& p : params) {
       std::string v = std::holds_alternative<double>(p.value)
                           ? fmt::format("{}", std::get<double>(p.value))
@@ -111,20 +115,25 @@ void show(store::ExperimentStore& store, const store::RunRow& run, int curve_ste
     std::vector<std::pair<std::string, std::string>> keys;
     flatten(nlohmann::json::parse(run.config_json), "", keys);
     for (const auto& [key, value] : keys) out << fmt::format("  {} = {}\n", key, value);
+    if (keys.empty()) out << kNone;
   } catch (const nlohmann::json::exception&) {
     out << "  " << run.config_json << "\n";
   }
 
   out << "\nstatus history\n";
-  for (const auto& e : store.events(run.campaign_id, run.id, 50)) {
+  auto events = store.events(run.campaign_id, run.id, 50);
+  for (const auto& e : events) {
     out << fmt::format("  {}  {:<7}  {}\n", e.at, e.level, e.message);
   }
+  if (events.empty()) out << kNone;
 
   auto curve = store.metrics(run.id, curve_steps);
-  if (!curve.empty()) {
+  if (curve.empty()) {
+    out << "\ncurve\n" << kNone;
+  } else {
     store::Table t;
     t.columns.push_back("step");
-    std::set<std::string> names;
+    store::NameSet names;
     for (const auto& p : curve) names.insert(p.name);
     for (const auto& n : names) t.columns.push_back(n);
     std::map<int64_t, std::map<std::string, double>> by_step;
@@ -142,15 +151,17 @@ void show(store::ExperimentStore& store, const store::RunRow& run, int curve_ste
   }
 
   auto summaries = store.run_summaries(run.id);
-  if (!summaries.empty()) {
-    out << "\nsummaries\n";
-    for (const auto& [name, value] : summaries) {
-      out << fmt::format("  {:<24} {}\n", name, number_text(value));
-    }
+  out << "\nsummaries\n";
+  if (summaries.empty()) out << kNone;
+  std::map<std::string, double, store::NaturalLess> natural(summaries.begin(), summaries.end());
+  for (const auto& [name, value] : natural) {
+    out << fmt::format("  {:<24} {}\n", name, number_text(value));
   }
 
   auto points = store.fixed_points(run.id);
-  if (!points.empty()) {
+  if (points.empty()) {
+    out << "\nfixed points\n" << kNone;
+  } else {
     std::map<std::string, std::map<std::string, int>> classes;
     for (const auto& p : points) classes[p.source][p.stability] += 1;
     out << fmt::format("\nfixed points ({})\n", points.size());
@@ -174,7 +185,9 @@ void show(store::ExperimentStore& store, const store::RunRow& run, int curve_ste
   }
 
   auto modes = store.modes(run.id);
-  if (!modes.empty()) {
+  if (modes.empty()) {
+    out << "\nslowest modes\n" << kNone;
+  } else {
     // Slowest first: largest |λ| below or at 1 decays slowest (τ = −Δt / ln|λ|).
     std::sort(modes.begin(), modes.end(),
               [](const auto& a, const auto& b) { return a.abs > b.abs; });
@@ -190,8 +203,9 @@ void show(store::ExperimentStore& store, const store::RunRow& run, int curve_ste
   }
 
   auto files = store.artifacts(run.id);
-  if (!files.empty()) {
-    out << "\nfiles\n";
+  out << "\nfiles\n";
+  if (files.empty()) out << kNone;
+  {
     for (const auto& f : files) {
       out << fmt::format("  {:<12} {}  ({}{})\n", f.kind, f.path, human_bytes(f.bytes),
                          f.step ? fmt::format(", step {}", *f.step) : "");
@@ -220,13 +234,13 @@ void register_show(CLI::App& app) {
   cmd->add_option("run", args->run, "CAMPAIGN/NUMBER (e.g. reach-v1/12) or a run id")
       ->required();
   cmd->add_option("--curve-steps", args->curve_steps, "evaluations of the curve to print")
-      ->check(CLI::NonNegativeNumber)
+      ->check(whole_number_at_least(0))
       ->default_val(5);
   cmd->add_option("--points", args->max_points, "fixed points to list")
-      ->check(CLI::NonNegativeNumber)
+      ->check(whole_number_at_least(0))
       ->default_val(20);
   cmd->add_option("--modes", args->max_modes, "eigenmodes to list")
-      ->check(CLI::NonNegativeNumber)
+      ->check(whole_number_at_least(0))
       ->default_val(10);
   cmd->callback([args] {
     store::ExperimentStore store = open_reader(args->db);

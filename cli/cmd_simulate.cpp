@@ -1,4 +1,7 @@
 // `jslds simulate KIND --out F.h5 [--seed S] [--set data.key=value]…`.
+#include <algorithm>
+#include <array>
+#include <cctype>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -11,6 +14,30 @@
 #include "core/data/loaders.h"
 
 namespace jslds::cli {
+namespace {
+
+// The [data] options a simulator reads; any other --set would be silently ignored.
+constexpr std::array<const char*, 6> kSimulatorKeys = {
+    "data.sim_trials", "data.sim_bins", "data.sim_neurons", "data.sim_seed",
+    "data.freq_hz",    "data.bin_ms"};
+
+// The key of a "--set key=value" override, trimmed ("" when there is no '=').
+std::string override_key(const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos) return "";
+  std::string key = assignment.substr(0, eq);
+  while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.pop_back();
+  while (!key.empty() && std::isspace(static_cast<unsigned char>(key.front()))) key.erase(0, 1);
+  return key;
+}
+
+std::string truth_names(const Dataset& data) {
+  std::string names;
+  for (const auto& [k, v] : data.truth) names += (names.empty() ? "" : ", ") + k;
+  return names;
+}
+
+}  // namespace
 
 void register_simulate(CLI::App& app) {
   auto* cmd = app.add_subcommand(
@@ -31,32 +58,49 @@ void register_simulate(CLI::App& app) {
                   "Lorenz latents → Poisson neurons (200 × 100 × 30)")
       ->required()
       ->check(CLI::IsMember({"flipflop", "oscillator", "ring-theta", "lorenz"}));
-  cmd->add_option("--out,-o", *out, "output HDF5 file (overwritten)")->required();
-  auto* seed_opt = cmd->add_option("--seed", *seed, "random seed (same as --set data.sim_seed=S)");
+  cmd->add_option("--out,-o", *out, "output HDF5 file (overwritten; its directory must exist)")
+      ->required();
+  auto* seed_opt = cmd->add_option("--seed", *seed,
+                                   "random seed, a non-negative integer (same as --set "
+                                   "data.sim_seed=S; default 0)");
   cmd->add_option("--set", *sets,
-                  "override a run-configuration key, e.g. --set data.sim_trials=100, "
-                  "data.sim_bins, data.sim_neurons (0 = the simulator's default), "
-                  "data.freq_hz, data.bin_ms")
+                  "set a simulator option: data.sim_trials, data.sim_bins, data.sim_neurons "
+                  "(0 = the simulator's default), data.sim_seed, data.freq_hz (oscillator, "
+                  "ring-theta), data.bin_ms; e.g. --set data.sim_trials=100. Other keys are "
+                  "rejected")
       ->allow_extra_args(false);
   cmd->callback([=] {
     RunConfig config;
-    for (const auto& s : *sets) apply_override(config, s);
-    if (seed_opt->count() > 0) config.data.sim_seed = *seed;
-    try {
-      Dataset data = simulate(*kind, config.data);
-      write_dataset_h5(data, *out);
-      std::cerr << fmt::format("wrote {}: {} trials × {} bins × {} neurons, {} inputs, {} ms "
-                               "bins; truth: {}\n",
-                               *out, data.n_trials(), data.n_bins(), data.n_neurons(),
-                               data.n_inputs(), data.bin_ms, [&] {
-                                 std::string names;
-                                 for (const auto& [k, v] : data.truth)
-                                   names += (names.empty() ? "" : ", ") + k;
-                                 return names;
-                               }());
-    } catch (const DataError& e) {
-      throw UsageError(e.what());
+    bool seed_set = false;
+    for (const auto& s : *sets) {
+      const std::string key = override_key(s);
+      if (!key.empty() && std::find(kSimulatorKeys.begin(), kSimulatorKeys.end(), key) ==
+                              kSimulatorKeys.end())
+        throw UsageError(fmt::format("--set {}: simulate reads only {} ('{}' would be ignored; "
+                                     "the simulator is the KIND argument and the file --out)",
+                                     s, fmt::join(kSimulatorKeys, ", "), key));
+      seed_set = seed_set || key == "data.sim_seed";
+      apply_override(config, s);
     }
+    if (seed_opt->count() > 0) {
+      if (seed_set && config.data.sim_seed != *seed)
+        throw UsageError(fmt::format("--seed {} and --set data.sim_seed={} disagree: give one",
+                                     *seed, config.data.sim_seed));
+      if (*seed < 0)  // the rule data.sim_seed follows in a run configuration
+        throw UsageError(fmt::format("--seed {}: expected a non-negative integer", *seed));
+      config.data.sim_seed = *seed;
+    }
+    Dataset data = simulate(*kind, config.data);
+    write_dataset_h5(data, *out);
+    const std::string shape =
+        data.spikes_btn.defined()
+            ? fmt::format("{} trials × {} bins × {} neurons", data.n_trials(), data.n_bins(),
+                          data.n_neurons())
+            : fmt::format("{} trials × {} bins of task data, {} inputs, {} targets",
+                          data.n_trials(), data.n_bins(), data.n_inputs(),
+                          data.targets_bto.defined() ? data.targets_bto.size(2) : 0);
+    std::cerr << fmt::format("wrote {}: {}, {} ms bins, seed {}; truth: {}\n", *out, shape,
+                             data.bin_ms, config.data.sim_seed, truth_names(data));
   });
 }
 

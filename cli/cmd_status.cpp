@@ -23,6 +23,25 @@ std::string duration_text(double seconds) {
   return fmt::format("{}d{:02}h", s / 86400, (s % 86400) / 3600);
 }
 
+/// An error message on one line of the failures list: lines joined with " | ", at most
+/// `max_chars` characters (the full text: `jslds show CAMPAIGN/NUMBER`).
+std::string one_line(const std::string& message, std::size_t max_chars = 160) {
+  std::string out;
+  std::size_t start = 0;
+  while (start <= message.size()) {
+    std::size_t end = message.find('\n', start);
+    if (end == std::string::npos) end = message.size();
+    std::string line = message.substr(start, end - start);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    line.erase(0, line.find_first_not_of(" \t"));
+    line.erase(line.find_last_not_of(" \t") + 1);
+    if (!line.empty()) out += (out.empty() ? "" : " | ") + line;
+    start = end + 1;
+  }
+  if (out.size() > max_chars) out = out.substr(0, max_chars - 3) + "...";
+  return out;
+}
+
 void print_status(const store::CampaignStatus& s) {
   std::ostream& out = std::cout;
   out << fmt::format("campaign {} ({}, launch {}, {}), objective {} {}\n", s.campaign.name,
@@ -38,8 +57,16 @@ void print_status(const store::CampaignStatus& s) {
   int64_t left = s.counts.at(store::RunStatus::kPending) +
                  s.counts.at(store::RunStatus::kRunning) +
                  s.counts.at(store::RunStatus::kInterrupted);
-  out << fmt::format("  remaining   {} runs, ETA {}\n", left,
-                     s.eta_s ? duration_text(*s.eta_s) : std::string("unknown (no run finished)"));
+  if (s.total == 0) {
+    out << "  remaining   nothing: the campaign has no runs yet\n";
+  } else if (left == 0) {
+    out << fmt::format("  remaining   none: complete, all {} runs finished ({} done)\n",
+                       s.total, s.counts.at(store::RunStatus::kDone));
+  } else {
+    out << fmt::format("  remaining   {} run{}, ETA {}\n", left, left == 1 ? "" : "s",
+                       s.eta_s ? duration_text(*s.eta_s)
+                               : std::string("unknown (no run finished yet)"));
+  }
   if (s.last_event_at) out << fmt::format("  last event  {}\n", *s.last_event_at);
 
   if (!s.running.empty()) {
@@ -59,7 +86,8 @@ void print_status(const store::CampaignStatus& s) {
     out << fmt::format("\nlast failures\n");
     for (const auto& r : s.failures) {
       out << fmt::format("  run {:<5} {:<9} {}  {}\n", r.number, store::to_string(r.status),
-                         r.finished_at.value_or("-"), r.error.value_or("(no message)"));
+                         r.finished_at.value_or("-"),
+                         r.error ? one_line(*r.error) : std::string("(no message)"));
     }
   }
 }
@@ -80,8 +108,10 @@ void register_status(CLI::App& app) {
       "read-only: run it from another shell while a sweep writes.");
   add_db_option(*cmd, args->db);
   cmd->add_option("campaign", args->campaign, "campaign name (default: every campaign)");
-  cmd->add_option("--failures", args->failures, "how many of the latest failures to list")
-      ->check(CLI::NonNegativeNumber)
+  cmd->add_option("--failures", args->failures,
+                  "how many of the latest failures to list (each message on one line, cut at "
+                  "160 characters; `jslds show CAMPAIGN/NUMBER` prints it whole)")
+      ->check(whole_number_at_least(0))
       ->default_val(5);
   cmd->callback([args] {
     store::ExperimentStore store = open_reader(args->db);

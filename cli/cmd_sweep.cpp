@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -39,7 +40,15 @@ struct SweepArgs {
   bool dry_run = false;
   std::string journal = "auto";
   std::string stats;
+  std::vector<std::string> overrides;  // --set base.section.key=value
 };
+
+// The spec with the command line's --set overrides of its [base] applied.
+SweepSpec load_spec(const SweepArgs& a) {
+  SweepSpec spec = load_sweep_spec(a.spec);
+  apply_base_overrides(spec, a.overrides);
+  return spec;
+}
 
 void print_dry_run(const SweepSpec& spec, const std::vector<ExpandedRun>& runs) {
   std::vector<std::string> header = {"run", "repeat"};
@@ -151,7 +160,7 @@ std::exception_ptr run_under_mpi(const SweepArgs& a) {
   };
   SweepSpec spec;
   try {
-    spec = load_sweep_spec(a.spec);
+    spec = load_spec(a);
     expand(spec);  // every run is valid before any worker starts
     coordinate(a, spec, *pool);
   } catch (const ConfigError&) {
@@ -172,14 +181,14 @@ void run_sweep(const SweepArgs& a) {
   if (a.dry_run) {
     const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
     if (rank && std::string(rank) != "0") return;  // one table per mpirun, from rank 0
-    SweepSpec spec = load_sweep_spec(a.spec);
+    SweepSpec spec = load_spec(a);
     print_dry_run(spec, expand(spec));
     return;
   }
   if (a.jobs < 1) throw UsageError(fmt::format("--jobs {}: expected at least 1", a.jobs));
   StopSignals signals;
   if (!mpi) {
-    SweepSpec spec = load_sweep_spec(a.spec);
+    SweepSpec spec = load_spec(a);
     expand(spec);  // every run is valid before any worker starts
     LocalPool pool(a.jobs, WorkerLoopOptions{});
     coordinate(a, spec, pool);
@@ -215,6 +224,12 @@ void register_sweep(CLI::App& app) {
   cmd->add_option("--jobs,-j", a->jobs,
                   "local workers (runs in parallel) when not started by mpirun")
       ->capture_default_str();
+  cmd->add_option("--set", a->overrides,
+                  "override a key of the spec's [base] run configuration, e.g. --set "
+                  "base.data.path=my_session.nwb (repeatable; TOML values; a relative path is "
+                  "taken from the current directory). Overrides are part of the campaign's "
+                  "identity: resume with the same --set")
+      ->allow_extra_args(false);
   cmd->add_flag("--retry-failed", a->retry_failed,
                 "also re-run failed and diverged runs, up to [campaign] max_attempts starts");
   cmd->add_flag("--force-spec", a->force_spec,

@@ -2,6 +2,8 @@
 // option and a read-only open with clear errors.
 #pragma once
 
+#include <charconv>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <utility>
@@ -21,8 +23,26 @@ inline void add_db_option(CLI::App& command, std::string& path) {
   command
       .add_option("--db", path,
                   "experiment database (SQLite file) written by `jslds sweep`; opened "
-                  "read-only, so it is safe while a sweep writes")
+                  "read-only, so it is safe while a sweep writes (SQLite may leave empty "
+                  "F-wal and F-shm files next to it: harmless, part of the database)")
       ->default_val("jslds.sqlite");
+}
+
+/// A CLI11 check for a whole number of at least `min` (counts, limits), with a plain message
+/// ("--limit: must be a whole number >= 0, got -1") instead of CLI11's range text with
+/// 300-digit bounds.
+inline CLI::Validator whole_number_at_least(int64_t min) {
+  return CLI::Validator(
+      [min](std::string& text) -> std::string {
+        int64_t value = 0;
+        const char* end = text.data() + text.size();
+        auto [ptr, ec] = std::from_chars(text.data(), end, value);
+        if (ec != std::errc() || ptr != end || value < min) {
+          return fmt::format("must be a whole number >= {}, got '{}'", min, text);
+        }
+        return std::string();
+      },
+      min == 0 ? std::string("NONNEGATIVE") : fmt::format("AT LEAST {}", min));
 }
 
 /// Opens the database read-only (busy timeout 30 s). A missing file is a usage error (exit 2)

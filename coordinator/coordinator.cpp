@@ -1,5 +1,7 @@
 #include "coordinator/coordinator.h"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -209,8 +211,15 @@ LaunchSummary Coordinator::run() {
     for (const auto& p : r.params) {
       store::ParamValue v;
       v.name = p.key;
-      if (p.real) v.value = *p.real;
-      else v.value = p.text;
+      if (p.real) {
+        v.value = *p.real;
+      } else {
+        // The database holds the value itself ("gru"), not its TOML literal ("\"gru\""), so
+        // that --where 'params.model.cell = "gru"' and pandas see plain strings.
+        auto parsed = toml::parse("v = " + p.text);
+        auto plain = parsed["v"].value<std::string>();
+        v.value = plain ? *plain : p.text;
+      }
       n.params.push_back(std::move(v));
     }
     rows.push_back(std::move(n));

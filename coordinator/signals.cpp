@@ -21,7 +21,7 @@ std::atomic<pid_t> g_groups[kMaxGroups];
 struct sigaction g_previous[sizeof(kSignals) / sizeof(kSignals[0])];
 
 // Async-signal-safe: atomics, kill and _exit only.
-extern "C" void on_stop_signal(int sig) {
+extern "C" void jslds_coordinator_on_stop_signal(int sig) {
   int seen = g_count.fetch_add(1);
   if (seen == 0) {
     g_first.store(sig);
@@ -41,7 +41,7 @@ StopSignals::StopSignals() {
     throw std::logic_error("StopSignals: handlers are already installed in this process");
   struct sigaction sa;
   std::memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_stop_signal;
+  sa.sa_handler = jslds_coordinator_on_stop_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
   for (size_t i = 0; i < std::size(kSignals); ++i) ::sigaction(kSignals[i], &sa, &g_previous[i]);

@@ -452,6 +452,39 @@ SweepSpec load_sweep_spec(const std::filesystem::path& file) {
   return parse_sweep_spec(read_text(file, "sweep spec"), file.string(), dir);
 }
 
+void apply_base_overrides(SweepSpec& spec, const std::vector<std::string>& assignments) {
+  static const std::string kPrefix = "base.";
+  if (assignments.empty()) return;
+  RunConfig base = spec.base;  // a failed override changes nothing
+  const std::string path_before = base.data.path;
+  for (const auto& assignment : assignments) {
+    if (assignment.compare(0, kPrefix.size(), kPrefix) != 0)
+      throw ConfigError("--set", 0, 0,
+                        fmt::format("'{}': a sweep override names a key of the spec's [base], "
+                                    "e.g. base.data.path=session.nwb",
+                                    assignment));
+    const std::string rest = assignment.substr(kPrefix.size());
+    const std::string key = rest.substr(0, rest.find('='));
+    auto trimmed = key.substr(0, key.find_last_not_of(" \t") + 1);
+    for (const auto& p : spec.parameters)
+      if (p.key == trimmed)
+        throw ConfigError("--set", 0, 0,
+                          fmt::format("'{}': {} is swept in [parameters] ({}:{}:{}), so a base "
+                                      "value would never be used",
+                                      assignment, p.key, spec.source, p.line, p.column));
+    try {
+      apply_override(base, rest);
+    } catch (const ConfigError& e) {
+      throw ConfigError("--set", 0, 0, fmt::format("'{}': {}", assignment, e.detail()));
+    }
+  }
+  if (base.data.path != path_before && !base.data.path.empty())
+    base.data.path = std::filesystem::absolute(base.data.path).lexically_normal().string();
+  spec.base = std::move(base);
+  spec.canonical = canonical_text(spec);
+  spec.sha256 = sha256_hex(spec.canonical);
+}
+
 int64_t configuration_count(const SweepSpec& spec) {
   if (spec.method != SweepMethod::kGrid) return spec.max_runs;
   int64_t n = 1;

@@ -86,6 +86,16 @@ struct ExpandedRun {
   std::string config_sha256;         // config_sha256(config)
 };
 
+/// Applies command-line overrides of the base run configuration, each
+/// "base.section.key=value" (`jslds sweep --set`, value in TOML syntax as for `jslds train
+/// --set`), e.g. "base.data.path=/data/session.nwb". A relative data.path set here is taken
+/// against the current directory (where the command was typed), not the spec's directory.
+/// The overrides become part of the spec: `canonical` and `sha256` are recomputed, so a
+/// campaign is resumed with the same --set and a different one is a changed spec. Throws
+/// ConfigError (file "--set") for a missing "base." prefix, unknown keys, wrong types or
+/// ranges, and for a key that [parameters] sweeps (the override would never be used).
+void apply_base_overrides(SweepSpec& spec, const std::vector<std::string>& assignments);
+
 /// Number of configurations: grid: product of the value counts, capped by max_runs when
 /// > 0; random/sobol: max_runs.
 int64_t configuration_count(const SweepSpec& spec);

@@ -34,8 +34,12 @@ CampaignStatus campaign_status(ExperimentStore& store, int64_t campaign_id, int 
                  " FROM runs WHERE campaign_id = ?");
     st.bind(1, campaign_id);
     if (st.step()) {
-      s.runs_per_hour_recent = st.is_null(0) ? 0.0 : static_cast<double>(st.column_int64(0));
       double hours = st.is_null(1) ? 0.0 : st.column_double(1);
+      // Runs finished in the last hour, per hour of that window: a campaign younger than an
+      // hour has only been running for `hours`.
+      double window_h = hours > 0 ? std::min(1.0, hours) : 1.0;
+      s.runs_per_hour_recent =
+          st.is_null(0) ? 0.0 : static_cast<double>(st.column_int64(0)) / window_h;
       if (hours > 0 && s.finished > 0) s.runs_per_hour_overall = s.finished / hours;
     }
   }

@@ -212,10 +212,33 @@ std::optional<Field> field_from_identifier(std::string_view source, std::string_
   return std::nullopt;
 }
 
+bool is_run_state(std::string_view word) {
+  try {
+    parse_run_status(lower(word));
+    return true;
+  } catch (const StoreError&) {
+    return false;
+  }
+}
+
+// `value_side`: the identifier stands where a value is expected (after an operator), as in
+// `status = done`: most likely an unquoted string.
 [[noreturn]] void unknown_field(std::string_view source, std::string_view text,
-                                const std::string& ident, int column) {
+                                const std::string& ident, int column, bool value_side = false) {
   std::string hint;
   std::string low = lower(ident);
+  if (value_side && (low.find('.') == std::string::npos || is_run_state(ident))) {
+    hint = is_run_state(ident)
+               ? fmt::format("text values are quoted: \"{}\"", ident)
+               : fmt::format("text values are quoted: \"{}\"; a metric is written summary.{}",
+                             ident, ident);
+    throw QueryError(source, text, column,
+                     fmt::format("'{}' is neither a value nor a field ({}). A value is a "
+                                 "number or a quoted string; a field is params.KEY, "
+                                 "summary.NAME, status, campaign, number, repeat, attempts, "
+                                 "steps_done or objective",
+                                 ident, hint));
+  }
   if (low.rfind("param.", 0) == 0) {
     hint = fmt::format(" (did you mean 'params.{}'?)", ident.substr(6));
   } else if (low.rfind("summaries.", 0) == 0) {
@@ -300,7 +323,7 @@ class Parser {
     return parse_comparison();
   }
 
-  std::variant<Field, Literal> parse_operand(const char* where) {
+  std::variant<Field, Literal> parse_operand(const char* where, bool value_side) {
     const Token& t = peek();
     switch (t.kind) {
       case Tok::kNumber:
@@ -312,7 +335,7 @@ class Parser {
       case Tok::kIdent: {
         next();
         if (auto f = field_from_identifier("--where", text_, t.text, t.column)) return *f;
-        unknown_field("--where", text_, t.text, t.column);
+        unknown_field("--where", text_, t.text, t.column, value_side);
       }
       default:
         fail(t, fmt::format("expected a field, number or quoted string {}, found {}", where,
@@ -323,7 +346,7 @@ class Parser {
   WhereExpr parse_comparison() {
     WhereExpr e;
     e.kind = WhereExpr::Kind::kCompare;
-    e.lhs = parse_operand("at the start of a comparison");
+    e.lhs = parse_operand("at the start of a comparison", false);
     const Token& op = peek();
     if (op.kind != Tok::kOp) {
       fail(op, fmt::format("expected a comparison operator (=, !=, <, <=, >, >=), found {}",
@@ -336,7 +359,7 @@ class Parser {
     for (const auto& [text, value] : kOps) {
       if (op.text == text) e.op = value;
     }
-    e.rhs = parse_operand(fmt::format("after '{}'", op.text).c_str());
+    e.rhs = parse_operand(fmt::format("after '{}'", op.text).c_str(), true);
     return e;
   }
 
@@ -380,7 +403,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-std::string join(const std::set<std::string>& names, std::string_view prefix) {
+std::string join(const NameSet& names, std::string_view prefix) {
   if (names.empty()) return "(none)";
   std::string out;
   for (const auto& n : names) {
@@ -433,6 +456,60 @@ void check_status_literal(const std::variant<Field, Literal>& field_side,
   }
 }
 
+// `summary.val_bps > "abc"` would compare a REAL with TEXT, which SQLite orders by type: it
+// matches every run or none, silently. Refuse it.
+void check_literal_type(const std::variant<Field, Literal>& field_side,
+                        const std::variant<Field, Literal>& literal_side, const KnownNames& known,
+                        std::string_view text) {
+  const Field* f = std::get_if<Field>(&field_side);
+  const Literal* l = std::get_if<Literal>(&literal_side);
+  if (!f || !l) return;
+  const bool is_string = std::holds_alternative<std::string>(l->value);
+  const std::string literal = operand_text(literal_side);
+  auto fail = [&](const std::string& message) {
+    throw QueryError("--where", text, l->column, message);
+  };
+  switch (f->kind) {
+    case Field::Kind::kSummary:
+    case Field::Kind::kObjective:
+    case Field::Kind::kNumber:
+    case Field::Kind::kRepeat:
+    case Field::Kind::kAttempts:
+    case Field::Kind::kStepsDone:
+      if (is_string) {
+        fail(fmt::format("{} is a number but is compared with the string {}: write a number "
+                         "without quotes, e.g. {} > 0.5",
+                         f->text(), literal, f->text()));
+      }
+      return;
+    case Field::Kind::kCampaign:
+      if (!is_string) {
+        fail(fmt::format("campaign is a name but is compared with the number {}: quote it, "
+                         "e.g. campaign = \"{}\"",
+                         literal, literal));
+      }
+      return;
+    case Field::Kind::kStatus:
+      return;  // check_status_literal
+    case Field::Kind::kParam: {
+      const bool numeric = known.numeric_params.count(f->name) > 0;
+      const bool textual = known.text_params.count(f->name) > 0;
+      if (!numeric && !textual) return;  // types unknown
+      if (is_string && !textual) {
+        fail(fmt::format("{} has only numeric values but is compared with the string {}: "
+                         "write the number without quotes",
+                         f->text(), literal));
+      }
+      if (!is_string && !numeric) {
+        fail(fmt::format("{} has only text values but is compared with the number {}: quote "
+                         "it, e.g. {} = \"{}\"",
+                         f->text(), literal, f->text(), literal));
+      }
+      return;
+    }
+  }
+}
+
 void compile_into(const WhereExpr& e, const KnownNames& known, std::string_view text,
                   SqlFragment& out) {
   switch (e.kind) {
@@ -444,6 +521,8 @@ void compile_into(const WhereExpr& e, const KnownNames& known, std::string_view 
       out.sql += fmt::format(" {} ", op_sql(e.op));
       compile_operand(e.rhs, known, text, out);
       out.sql += ")";
+      check_literal_type(e.lhs, e.rhs, known, text);
+      check_literal_type(e.rhs, e.lhs, known, text);
       return;
     case WhereExpr::Kind::kNot:
       out.sql += "(NOT ";
@@ -463,11 +542,11 @@ void compile_into(const WhereExpr& e, const KnownNames& known, std::string_view 
   }
 }
 
-std::set<std::string> distinct_names(Database& db, const std::string& table,
-                                      const std::vector<int64_t>& campaign_ids) {
+NameSet distinct_names(Database& db, const std::string& table,
+                       const std::vector<int64_t>& campaign_ids) {
   // Loose index scan over the (name, value) index: O(distinct names · log rows), so that a
   // database of millions of rows answers at once.
-  std::set<std::string> all;
+  NameSet all;
   Statement st(db, fmt::format("WITH RECURSIVE n(name) AS (SELECT min(name) FROM {0} UNION ALL "
                                "SELECT (SELECT min(name) FROM {0} WHERE name > n.name) FROM n "
                                "WHERE n.name IS NOT NULL) SELECT name FROM n WHERE name IS NOT "
@@ -475,7 +554,7 @@ std::set<std::string> distinct_names(Database& db, const std::string& table,
                                table));
   while (st.step()) all.insert(st.column_text(0));
   if (campaign_ids.empty()) return all;
-  std::set<std::string> present;
+  NameSet present;
   Statement exists(db, fmt::format("SELECT EXISTS (SELECT 1 FROM {} t JOIN runs r ON r.id = "
                                    "t.run_id WHERE t.name = ? AND r.campaign_id = ?)",
                                    table));
@@ -554,16 +633,60 @@ Field parse_field(std::string_view text, std::string_view source) {
   unknown_field(source, text, trimmed, column);
 }
 
+bool NaturalLess::operator()(std::string_view a, std::string_view b) const {
+  auto digit = [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)) != 0; };
+  std::size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (digit(a[i]) && digit(b[j])) {
+      std::size_t a_end = i, b_end = j;
+      while (a_end < a.size() && digit(a[a_end])) ++a_end;
+      while (b_end < b.size() && digit(b[b_end])) ++b_end;
+      std::size_t a_start = i, b_start = j;  // skip leading zeros, keep one digit
+      while (a_start + 1 < a_end && a[a_start] == '0') ++a_start;
+      while (b_start + 1 < b_end && b[b_start] == '0') ++b_start;
+      std::string_view na = a.substr(a_start, a_end - a_start);
+      std::string_view nb = b.substr(b_start, b_end - b_start);
+      if (na.size() != nb.size()) return na.size() < nb.size();
+      if (int c = na.compare(nb); c != 0) return c < 0;
+      i = a_end;
+      j = b_end;
+    } else {
+      if (a[i] != b[j]) {
+        return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[j]);
+      }
+      ++i;
+      ++j;
+    }
+  }
+  if (i == a.size() && j == b.size()) return a < b;  // naturally equal: "s01" vs "s1"
+  return i == a.size();                               // a prefix comes first
+}
+
 KnownNames known_names(Database& db, const std::vector<int64_t>& campaign_ids) {
-  return {distinct_names(db, "params", campaign_ids),
-          distinct_names(db, "summaries", campaign_ids)};
+  KnownNames known{distinct_names(db, "params", campaign_ids),
+                   distinct_names(db, "summaries", campaign_ids), {}, {}};
+  // Index seeks on params_by_name (name, value_real, value_text); a value is either REAL or
+  // TEXT.
+  Statement numeric(db, "SELECT EXISTS (SELECT 1 FROM params WHERE name = ? AND value_real IS "
+                        "NOT NULL)");
+  Statement textual(db, "SELECT EXISTS (SELECT 1 FROM params WHERE name = ? AND value_real IS "
+                        "NULL AND value_text IS NOT NULL)");
+  for (const auto& name : known.params) {
+    numeric.reset();
+    numeric.bind(1, name);
+    if (numeric.step() && numeric.column_int64(0) != 0) known.numeric_params.insert(name);
+    textual.reset();
+    textual.bind(1, name);
+    if (textual.step() && textual.column_int64(0) != 0) known.text_params.insert(name);
+  }
+  return known;
 }
 
 void check_field(const Field& field, const KnownNames& known, std::string_view source,
                  std::string_view text) {
   const bool is_param = field.kind == Field::Kind::kParam;
   if (!is_param && field.kind != Field::Kind::kSummary) return;
-  const std::set<std::string>& names = is_param ? known.params : known.summaries;
+  const NameSet& names = is_param ? known.params : known.summaries;
   if (names.count(field.name)) return;
   // Did-you-mean: the closest known name of either kind.
   std::string best;

@@ -103,10 +103,26 @@ WhereExpr parse_where(std::string_view text);
 /// QueryError naming `source` on anything else.
 Field parse_field(std::string_view text, std::string_view source = "--sort");
 
+/// Orders names the way people count: "s2" before "s10", "layer9.w" before "layer10.w".
+/// Runs of digits compare by value, everything else byte by byte; names equal in that sense
+/// ("s01", "s1") fall back to byte order, so this is a strict weak ordering.
+struct NaturalLess {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const;
+};
+
+/// A set of param or summary names in natural order (listings, wildcard columns).
+using NameSet = std::set<std::string, NaturalLess>;
+
 /// The names a campaign's runs actually have; a filter naming anything else is an error.
 struct KnownNames {
-  std::set<std::string> params;     // dotted keys, e.g. "model.latent_dim"
-  std::set<std::string> summaries;  // e.g. "val_bps"
+  NameSet params;     // dotted keys, e.g. "model.latent_dim"
+  NameSet summaries;  // e.g. "val_bps"
+  /// Params with at least one numeric / at least one text value. Comparing a param with a
+  /// literal of a type it never has is an error (it would match all or nothing). A param in
+  /// `params` but in neither set is not type-checked (KnownNames built by hand).
+  NameSet numeric_params;
+  NameSet text_params;
 };
 
 /// Reads the param and summary names present in the given campaigns (all when empty).
@@ -129,9 +145,11 @@ struct SqlFragment {
 SqlFragment field_sql(const Field& field);
 
 /// Compiles a parsed filter to a boolean SQL expression over `r` and `c`. Every param and
-/// summary must be in `known` (else QueryError listing them); comparing `status` with a
-/// string that is not a run state is a QueryError listing the states. `text` is the source
-/// for error carets.
+/// summary must be in `known` (else QueryError listing them). Type errors are QueryErrors at
+/// the literal's column: a summary, number, repeat, attempts, steps_done or objective
+/// compared with a string; status or campaign compared with a number; a param compared with
+/// a literal of a type none of its values has; status compared with a string that is not a
+/// run state (listing the states). `text` is the source for error carets.
 SqlFragment compile_where(const WhereExpr& expr, const KnownNames& known, std::string_view text);
 
 }  // namespace jslds::store

@@ -1,6 +1,7 @@
 #include "store/run_table.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <numeric>
 #include <set>
@@ -261,7 +262,8 @@ const std::vector<std::string>& run_column_names() {
   return names;
 }
 
-std::vector<int64_t> resolve_campaigns(Database& db, const std::vector<std::string>& names) {
+std::vector<int64_t> resolve_campaigns(Database& db, const std::vector<std::string>& names,
+                                       std::string_view source) {
   std::vector<int64_t> ids;
   for (const auto& name : names) {
     Statement st(db, "SELECT id FROM campaigns WHERE name = ?");
@@ -273,7 +275,7 @@ std::vector<int64_t> resolve_campaigns(Database& db, const std::vector<std::stri
     std::string known;
     Statement all(db, "SELECT name FROM campaigns ORDER BY name");
     while (all.step()) known += (known.empty() ? "" : ", ") + all.column_text(0);
-    throw QueryError("--campaign", name, 1,
+    throw QueryError(source, name, 1,
                      fmt::format("no campaign '{}' in the database; campaigns: {}", name,
                                  known.empty() ? "(none yet)" : known));
   }
@@ -342,16 +344,67 @@ Table query_runs(Database& db, const RunQuery& query) {
 }
 
 Table export_campaign(Database& db, const std::string& campaign) {
-  std::vector<int64_t> ids = resolve_campaigns(db, {campaign});
+  std::vector<int64_t> ids = resolve_campaigns(db, {campaign}, "CAMPAIGN");
   KnownNames known = known_names(db, ids);
-  std::vector<std::string> columns = {"campaign", "number",     "repeat",     "run_id",
-                                      "status",   "attempts",   "steps_done", "duration_s",
-                                      "worker",   "device",     "started_at", "finished_at",
-                                      "run_dir",  "error",      "params.*",   "summary.*"};
+  std::vector<std::string> columns = {
+      "campaign", "number",      "repeat",  "run_id", "status", "attempts",      "steps_done",
+      "duration_s", "worker",    "device",  "started_at", "finished_at", "run_dir", "error",
+      "config_sha256", "objective", "params.*", "summary.*"};
   return select_table(db, plan_columns(columns, known), ids, {}, {}, 0);
 }
 
+SortKey parse_sort(std::string_view text) {
+  std::vector<std::pair<std::string, int>> words;  // word, 1-based column
+  for (std::size_t i = 0; i < text.size();) {
+    if (std::isspace(static_cast<unsigned char>(text[i]))) {
+      ++i;
+      continue;
+    }
+    std::size_t end = i;
+    while (end < text.size() && !std::isspace(static_cast<unsigned char>(text[end]))) ++end;
+    words.emplace_back(std::string(text.substr(i, end - i)), static_cast<int>(i) + 1);
+    i = end;
+  }
+  if (words.empty()) {
+    throw QueryError("--sort", text, 1, "expected a field, optionally followed by asc or desc");
+  }
+  if (words.size() > 2) {
+    throw QueryError("--sort", text, words[2].second,
+                     fmt::format("unexpected '{}': --sort takes one field and an optional asc "
+                                 "or desc",
+                                 words[2].first));
+  }
+  SortKey key{words[0].first, false};
+  if (words.size() == 2) {
+    std::string direction = words[1].first;
+    for (char& ch : direction) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (direction != "asc" && direction != "desc") {
+      throw QueryError("--sort", text, words[1].second,
+                       fmt::format("the direction '{}' is not asc or desc", words[1].first));
+    }
+    key.descending = direction == "desc";
+  }
+  return key;
+}
+
+std::string bare_metric(std::string_view metric) {
+  constexpr std::string_view kPrefix = "summary.";
+  if (metric.size() > kPrefix.size()) {
+    bool prefixed = true;
+    for (std::size_t i = 0; i < kPrefix.size(); ++i) {
+      if (std::tolower(static_cast<unsigned char>(metric[i])) != kPrefix[i]) prefixed = false;
+    }
+    if (prefixed) return std::string(metric.substr(kPrefix.size()));
+  }
+  return std::string(metric);
+}
+
 std::vector<Objective> parse_objectives(std::string_view text) {
+  if (text.find_first_not_of(" \t") == std::string_view::npos) {
+    throw QueryError("--pareto", text, 1,
+                     "the list is empty: expected METRIC:max|min items separated by commas, "
+                     "e.g. val_bps:max,rel_state_error:min");
+  }
   std::vector<Objective> out;
   std::size_t start = 0;
   while (start <= text.size()) {
@@ -366,7 +419,18 @@ std::vector<Objective> parse_objectives(std::string_view text) {
     }
     std::string goal(item.substr(colon + 1));
     Objective o;
-    o.metric = std::string(item.substr(0, colon));
+    o.metric = bare_metric(item.substr(0, colon));
+    o.source = "--pareto";
+    o.source_text = std::string(text);
+    o.column = column;
+    for (const auto& earlier : out) {
+      if (earlier.metric == o.metric) {
+        throw QueryError("--pareto", text, column,
+                         fmt::format("{} is listed twice (at columns {} and {}); list each "
+                                     "metric once",
+                                     o.metric, earlier.column, column));
+      }
+    }
     if (goal == "max" || goal == "maximize") {
       o.maximize = true;
     } else if (goal == "min" || goal == "minimize") {
@@ -425,14 +489,12 @@ std::vector<std::size_t> pareto_front(const std::vector<std::vector<double>>& po
 }
 
 BestRuns best_runs(Database& db, const std::string& campaign,
-                   const std::vector<Objective>& objectives) {
-  if (objectives.empty()) throw StoreError("best_runs: no objective given");
-  std::vector<int64_t> ids = resolve_campaigns(db, {campaign});
+                   const std::vector<Objective>& given) {
+  if (given.empty()) throw StoreError("best_runs: no objective given");
+  std::vector<Objective> objectives = given;
+  for (auto& o : objectives) o.metric = bare_metric(o.metric);
+  std::vector<int64_t> ids = resolve_campaigns(db, {campaign}, "CAMPAIGN");
   KnownNames known = known_names(db, ids);
-  for (const auto& o : objectives) {
-    Field f{Field::Kind::kSummary, o.metric, 1};
-    check_field(f, known, "--metric", o.metric);
-  }
   // Values of every objective for the campaign's done runs: one index scan per metric.
   std::vector<int64_t> run_ids;
   std::unordered_map<int64_t, std::size_t> index;
@@ -443,6 +505,18 @@ BestRuns best_runs(Database& db, const std::string& campaign,
       index.emplace(st.column_int64(0), run_ids.size());
       run_ids.push_back(st.column_int64(0));
     }
+  }
+  BestRuns result;
+  if (run_ids.empty()) {
+    // Nothing done yet: nothing to rank, and no summary name to check the objectives against.
+    result.table.columns = {"number", "status"};
+    for (const auto& p : known.params) result.table.columns.push_back("params." + p);
+    for (const auto& o : objectives) result.table.columns.push_back("summary." + o.metric);
+    return result;
+  }
+  for (const auto& o : objectives) {
+    Field f{Field::Kind::kSummary, o.metric, o.column};
+    check_field(f, known, o.source, o.source_text.empty() ? o.metric : o.source_text);
   }
   const double nan = std::nan("");
   std::vector<std::vector<double>> points(run_ids.size(),
@@ -456,7 +530,6 @@ BestRuns best_runs(Database& db, const std::string& campaign,
       if (it != index.end()) points[it->second][j] = values.column_double(1);
     }
   }
-  BestRuns result;
   std::vector<std::size_t> chosen;
   for (const auto& p : points) {
     bool complete = std::none_of(p.begin(), p.end(), [](double v) { return std::isnan(v); });

@@ -43,6 +43,18 @@ struct RunQuery {
   std::vector<std::string> columns;
 };
 
+/// A --sort argument split into its field and direction.
+struct SortKey {
+  std::string field;
+  bool descending = false;
+};
+
+/// Parses "FIELD", "FIELD asc" or "FIELD desc" (the direction in any case: DESC works too),
+/// as one argument or as the two words joined by a space. The field is checked later, by
+/// query_runs. Throws QueryError (source "--sort") for an empty text, a direction other than
+/// asc/desc, or more than two words.
+SortKey parse_sort(std::string_view text);
+
 /// Run columns a table can show besides query.h fields: run_id, epoch, worker, device,
 /// run_dir, error, started_at, finished_at, duration_s (seconds; a running run counts until
 /// now), config_sha256.
@@ -54,25 +66,41 @@ const std::vector<std::string>& run_column_names();
 std::vector<std::string> default_columns(Database& db, const std::vector<int64_t>& campaign_ids,
                                          const std::string& where, const std::string& sort);
 
-/// Campaign names → ids. Throws QueryError listing the known campaigns for an unknown name.
-std::vector<int64_t> resolve_campaigns(Database& db, const std::vector<std::string>& names);
+/// Campaign names → ids. Throws QueryError listing the known campaigns for an unknown name;
+/// `source` names where the name was given ("--campaign", or "CAMPAIGN" for a positional).
+std::vector<int64_t> resolve_campaigns(Database& db, const std::vector<std::string>& names,
+                                       std::string_view source = "--campaign");
 
 /// Runs the query. Throws QueryError for syntax errors and unknown names (with the column of
 /// the offending text), StoreError for database failures.
 Table query_runs(Database& db, const RunQuery& query);
 
-/// The wide table of `jslds export`: run fields, one column per swept param (params.KEY) and
-/// per summary (summary.NAME), every run of the campaign ordered by number.
+/// The wide table of `jslds export`: run fields (campaign, number, repeat, run_id, status,
+/// attempts, steps_done, duration_s, worker, device, started_at, finished_at, run_dir, error,
+/// config_sha256), the objective value, one column per swept param (params.KEY) and per
+/// summary (summary.NAME, natural order), every run of the campaign ordered by number.
+/// An unknown campaign is a QueryError with source "CAMPAIGN".
 Table export_campaign(Database& db, const std::string& campaign);
 
 /// One objective of `jslds best`: summary name and direction.
 struct Objective {
+  /// Summary name; a leading "summary." (as in --where) is accepted and ignored.
   std::string metric;
   bool maximize = true;
+  /// Where the metric was written, for error messages: the option, its whole text and the
+  /// 1-based column of the metric in it (empty text: the metric alone).
+  std::string source = "--metric";
+  std::string source_text{};
+  int column = 1;
 };
 
-/// Parses "val_bps:max,rel_state_error:min" (also maximize/minimize). Throws QueryError
-/// (source "--pareto") on an empty item, a missing goal or an unknown goal.
+/// "summary.val_bps" → "val_bps" (the prefix in any case, as --where writes it); other text
+/// is returned unchanged.
+std::string bare_metric(std::string_view metric);
+
+/// Parses "val_bps:max,rel_state_error:min" (also maximize/minimize, and summary.NAME).
+/// Throws QueryError (source "--pareto") on an empty text or item, a missing or unknown goal,
+/// or a metric listed twice.
 std::vector<Objective> parse_objectives(std::string_view text);
 
 /// Indices of the non-dominated points (the Pareto front) among `points` (each of
@@ -89,12 +117,15 @@ struct BestRuns {
                             // first objective
   int64_t considered = 0;   // `done` runs with every objective present
   int64_t missing = 0;      // `done` runs lacking at least one objective (skipped)
+  /// considered + missing = the campaign's done runs; 0 means there is nothing to rank yet
+  /// (then the objective names are not checked and the table is empty).
 };
 
 /// `jslds best`: among the campaign's `done` runs, the run with the best value of the single
 /// objective (ties: every run sharing the best value), or the Pareto front of several. The
 /// table shows number, status, the swept params and one column per objective
-/// (summary.NAME). Throws QueryError for an unknown campaign or an objective no run has.
+/// (summary.NAME). Throws QueryError for an unknown campaign (source "CAMPAIGN") or, when the
+/// campaign has done runs, an objective no run has (at the objective's source and column).
 BestRuns best_runs(Database& db, const std::string& campaign,
                    const std::vector<Objective>& objectives);
 

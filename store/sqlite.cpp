@@ -2,9 +2,11 @@
 
 #include <sys/statfs.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include <fmt/format.h>
 #include <sqlite3.h>
@@ -55,6 +57,17 @@ bool is_network_filesystem(const std::string& path) {
   return false;
 }
 
+bool is_sqlite_file(const std::string& path) {
+  static constexpr char kHeader[16] = {'S', 'Q', 'L', 'i', 't', 'e', ' ', 'f',
+                                       'o', 'r', 'm', 'a', 't', ' ', '3', '\0'};
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return false;
+  std::ifstream file(path, std::ios::binary);
+  char header[16] = {};
+  if (!file.read(header, sizeof header)) return false;
+  return std::equal(std::begin(header), std::end(header), std::begin(kHeader));
+}
+
 // ---- Database -------------------------------------------------------------------------
 
 void Database::Closer::operator()(sqlite3* db) const noexcept {
@@ -71,6 +84,11 @@ Database::Database(const std::string& path, const OpenOptions& options)
     flags |= SQLITE_OPEN_READWRITE;
     if (options.create) flags |= SQLITE_OPEN_CREATE;
   }
+  std::error_code ec;
+  if (path != ":memory:" && !path.empty() && std::filesystem::is_directory(path, ec)) {
+    throw StoreError(fmt::format(
+        "cannot open database '{}': it is a directory, not a database file", path));
+  }
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   db_.reset(raw);  // owned even on failure: sqlite3_open_v2 may allocate a handle anyway
@@ -81,6 +99,17 @@ Database::Database(const std::string& path, const OpenOptions& options)
   }
   sqlite3_extended_result_codes(raw, 1);
   sqlite3_busy_timeout(raw, options.busy_timeout_ms);
+  // sqlite3_open_v2 does not read the file; reading the schema does. Say what is wrong with
+  // the file here, before a PRAGMA fails with SQLite's terse "file is not a database".
+  rc = sqlite3_exec(raw, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+  if ((rc & 0xff) == SQLITE_NOTADB) {
+    throw StoreError(fmt::format("cannot open database '{}': the file is not an SQLite "
+                                 "database (give the experiment database written by "
+                                 "`jslds sweep`)",
+                                 path),
+                     rc);
+  }
+  if (rc != SQLITE_OK) throw_sqlite(raw, rc, fmt::format("cannot read database '{}'", path));
 
   if (read_only_) {
     exec("PRAGMA query_only = ON");

@@ -77,12 +77,19 @@ std::string sqlite_version();
 /// Detected with statfs(2) magic numbers; false when statfs fails.
 bool is_network_filesystem(const std::string& path);
 
+/// True when the file at `path` starts with the 16-byte SQLite 3 header ("SQLite format 3\0"),
+/// i.e. it is an SQLite database of any kind (jslds or not). False for a missing, unreadable,
+/// short or other file; never throws. Used to refuse overwriting a database with an export.
+bool is_sqlite_file(const std::string& path);
+
 /// One SQLite connection, owned by a unique_ptr whose deleter calls sqlite3_close_v2.
 ///
 /// Opening a writer applies the journal policy (`journal_mode`), `foreign_keys = ON`,
 /// `synchronous = NORMAL` under WAL (FULL under rollback) and the busy timeout. Opening a
 /// reader applies the busy timeout and `query_only`.
-/// Throws StoreError when the file cannot be opened (message names the path).
+/// Throws StoreError when the file cannot be opened, naming the path and saying why in the
+/// user's terms: "is a directory", "is not an SQLite database", "does not exist" (readers),
+/// or SQLite's message.
 class Database {
  public:
   /// `path` is a file name or ":memory:" (an in-memory database, always a writer).

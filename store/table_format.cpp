@@ -22,7 +22,7 @@ std::string exact_value(const SqlValue& v) {
   return std::get<std::string>(v);
 }
 
-nlohmann::json json_value(const SqlValue& v) {
+nlohmann::ordered_json json_value(const SqlValue& v) {
   if (const auto* i = std::get_if<int64_t>(&v)) return *i;
   if (const auto* d = std::get_if<double>(&v)) {
     if (!std::isfinite(*d)) return nullptr;
@@ -74,9 +74,10 @@ void write_table(std::ostream& out, const Table& table, TableFormat format) {
       return;
     }
     case TableFormat::kJson: {
-      nlohmann::json array = nlohmann::json::array();
+      // ordered_json: keys in column order (--columns), not alphabetical.
+      nlohmann::ordered_json array = nlohmann::ordered_json::array();
       for (const auto& row : table.rows) {
-        nlohmann::json object = nlohmann::json::object();
+        nlohmann::ordered_json object = nlohmann::ordered_json::object();
         for (std::size_t c = 0; c < row.size(); ++c) object[table.columns[c]] = json_value(row[c]);
         array.push_back(std::move(object));
       }

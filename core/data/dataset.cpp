@@ -10,6 +10,8 @@
 #include <map>
 #include <random>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include "core/data/hdf5_file.h"
@@ -49,6 +51,21 @@ DataError::DataError(std::string file, std::string object, const std::string& me
       detail_(message) {}
 
 namespace data_detail {
+namespace {
+
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+
+// The (B, T, N) float32 tensor of binned counts must fit (see check_memory).
+void check_binned_size(double trials, int64_t bins, int64_t neurons, double bin_ms,
+                       const std::string& file, const std::string& object) {
+  check_memory(trials * static_cast<double>(bins) * static_cast<double>(neurons), 4.0, file,
+               object,
+               fmt::format("binning at {} ms: {} trials × {} bins × {} neurons", bin_ms, trials,
+                           bins, neurons),
+               "a larger data.bin_ms or a smaller data.window_bins");
+}
+
+}  // namespace
 
 const char* format_name(Format f) {
   switch (f) {
@@ -59,7 +76,35 @@ const char* format_name(Format f) {
   return "?";
 }
 
-void log_data(const std::string& message) { std::cerr << "data: " << message << "\n"; }
+namespace {
+thread_local std::vector<std::string>* g_log_capture = nullptr;
+}  // namespace
+
+LogCapture::LogCapture() : previous_(g_log_capture) { g_log_capture = &lines_; }
+LogCapture::~LogCapture() { g_log_capture = previous_; }
+
+void log_data(const std::string& message) {
+  if (g_log_capture) g_log_capture->push_back(message);
+  else std::cerr << "data: " << message << "\n";
+}
+
+void note_unused_options(const std::string& file, Format format, const DataOptions& o) {
+  const DataOptions defaults;
+  std::vector<std::string> unused;
+  auto quoted = [](const std::string& v) { return "'" + v + "'"; };
+  const bool nwb = format == Format::kNwb, mat = format == Format::kMat;
+  if (!nwb && o.trials != defaults.trials) unused.push_back("data.trials = " + quoted(o.trials));
+  if (!mat && o.variable != defaults.variable)
+    unused.push_back("data.variable = " + quoted(o.variable));
+  if (!mat && o.field != defaults.field) unused.push_back("data.field = " + quoted(o.field));
+  if (!mat && o.source_bin_ms != defaults.source_bin_ms)
+    unused.push_back(fmt::format("data.source_bin_ms = {}", o.source_bin_ms));
+  if (format == Format::kHdf5 && o.condition_field != defaults.condition_field)
+    unused.push_back("data.condition_field = " + quoted(o.condition_field));
+  if (unused.empty()) return;
+  log_data(fmt::format("{}: {} not used for {} files: ignored", file, fmt::join(unused, ", "),
+                       nwb ? "NWB" : mat ? "MAT" : "project-layout HDF5"));
+}
 
 void throw_bad_count(const std::string& file, const std::string& object,
                      const std::string& element, double value) {
@@ -79,6 +124,8 @@ Format detect_format(const std::filesystem::path& file, const std::string& reque
   if (!std::filesystem::exists(file, ec)) throw DataError(name, "", "no such file");
   if (std::filesystem::is_directory(file, ec))
     throw DataError(name, "", "is a directory, expected a data file");
+  if (std::filesystem::file_size(file, ec) == 0 && !ec)
+    throw DataError(name, "", "is empty (0 bytes), expected an NWB, HDF5 or MATLAB .mat file");
   if (requested == "hdf5") return Format::kHdf5;
   if (requested == "nwb") return Format::kNwb;
   if (requested == "mat") return Format::kMat;
@@ -105,8 +152,28 @@ Format detect_format(const std::filesystem::path& file, const std::string& reque
                               ext));
 }
 
+void check_memory(double elements, double bytes_per_element, const std::string& file,
+                  const std::string& object, const std::string& what, const std::string& advice) {
+  const double pages = static_cast<double>(::sysconf(_SC_PHYS_PAGES));
+  const double page_size = static_cast<double>(::sysconf(_SC_PAGE_SIZE));
+  const double memory = pages > 0 && page_size > 0 ? pages * page_size : 8.0 * kGiB;
+  const double bytes = elements * bytes_per_element;
+  if (bytes <= memory / 2) return;
+  throw DataError(file, object,
+                  fmt::format("{} = {:.4g} values ({:.4g} GiB) need more than half of this "
+                              "machine's {:.1f} GiB of memory: expected {}",
+                              what, elements, bytes / kGiB, memory / kGiB, advice));
+}
+
+int64_t whole_bins(double duration_s, double bin_s) {
+  const double bins = std::floor(duration_s / bin_s + 1e-9);
+  constexpr double kMax = 4611686018427387904.0;  // 2^62
+  return bins >= kMax ? static_cast<int64_t>(kMax) : static_cast<int64_t>(bins);
+}
+
 WindowPlan plan_windows(const std::vector<int64_t>& trial_bins, int64_t window_bins,
-                        double bin_ms, const std::string& file, const std::string& object) {
+                        double bin_ms, int64_t neurons, const std::string& file,
+                        const std::string& object) {
   if (trial_bins.empty()) throw DataError(file, object, "zero trials: expected at least one");
   WindowPlan plan;
   const auto [min_it, max_it] = std::minmax_element(trial_bins.begin(), trial_bins.end());
@@ -118,6 +185,8 @@ WindowPlan plan_windows(const std::vector<int64_t>& trial_bins, int64_t window_b
                                   "trial to hold at least one bin (or set data.window_bins to "
                                   "drop short trials)",
                                   min_it - trial_bins.begin(), bin_ms));
+    check_binned_size(static_cast<double>(trial_bins.size()), shortest, neurons, bin_ms, file,
+                      object);
     plan.bins = shortest;
     for (size_t i = 0; i < trial_bins.size(); ++i)
       plan.windows.push_back({static_cast<int64_t>(i), 0});
@@ -133,6 +202,9 @@ WindowPlan plan_windows(const std::vector<int64_t>& trial_bins, int64_t window_b
                                 "{} bins = {} ms): expected data.window_bins <= {}",
                                 window_bins, window_bins * bin_ms, longest, longest * bin_ms,
                                 longest));
+  double n_windows = 0;
+  for (int64_t n : trial_bins) n_windows += static_cast<double>(n / window_bins);
+  check_binned_size(n_windows, window_bins, neurons, bin_ms, file, object);
   plan.bins = window_bins;
   int64_t dropped = 0, unused = 0;
   for (size_t i = 0; i < trial_bins.size(); ++i) {
@@ -167,7 +239,9 @@ Dataset load_dataset(const DataOptions& options) {
   if (!(options.bin_ms > 0) || !std::isfinite(options.bin_ms))
     throw DataError(options.path, "", fmt::format("data.bin_ms = {}: expected > 0", options.bin_ms));
   const std::filesystem::path file(options.path);
-  switch (detect_format(file, options.format)) {
+  const Format format = detect_format(file, options.format);
+  note_unused_options(options.path, format, options);
+  switch (format) {
     case Format::kHdf5: return read_project_h5(file, options);
     case Format::kNwb: return read_nwb(file, options);
     case Format::kMat: return read_mat(file, options);

@@ -304,6 +304,8 @@ std::optional<std::string> File::attribute_string(const std::string& path,
   Handle space(H5Aget_space(attr.get()), H5Sclose);
   if (H5Sget_simple_extent_npoints(space.get()) != 1) return std::nullopt;
   Handle mem_type(H5Tcopy(H5T_C_S1), H5Tclose);
+  // HDF5 does not convert between ASCII and UTF-8: read in the stored character set.
+  H5Tset_cset(mem_type.get(), H5Tget_cset(type.get()));
   if (H5Tis_variable_str(type.get()) > 0) {
     H5Tset_size(mem_type.get(), H5T_VARIABLE);
     char* s = nullptr;

@@ -149,6 +149,16 @@ Dataset read_project_h5(const std::filesystem::path& file, const DataOptions& op
 
 void write_dataset_h5(const Dataset& data, const std::filesystem::path& file) {
   const std::string name = file.string();
+  {
+    std::error_code ec;
+    if (std::filesystem::is_directory(file, ec))
+      throw DataError(name, "", "is a directory: expected a file name, e.g. " +
+                                    (file / "session.h5").string());
+    const auto parent = file.parent_path();
+    if (!parent.empty() && !std::filesystem::is_directory(parent, ec))
+      throw DataError(name, "", fmt::format("directory {} does not exist: create it first",
+                                            parent.string()));
+  }
   auto check_float = [&](const at::Tensor& t, const char* what) {
     if (t.defined() && !torch::isfinite(t).all().item<bool>())
       throw DataError(name, what, "holds non-finite values: refusing to write them");

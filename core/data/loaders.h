@@ -18,7 +18,7 @@
 namespace jslds {
 
 /// Bad or unreadable input data. what() reads "FILE: OBJECT: problem (expected …)";
-/// `file` is the data file (or "simulate:KIND" for simulators) and `object` the dataset,
+/// `file` is the data file (or "simulate KIND" for simulators) and `object` the dataset,
 /// table, variable or field inside it ("" when the problem concerns the whole file).
 class DataError : public std::runtime_error {
  public:
@@ -43,7 +43,8 @@ class DataError : public std::runtime_error {
 /// integers. A relative data.path is relative to the current directory.
 /// Throws DataError naming the file and object for missing files, wrong formats, missing
 /// datasets/variables (listing what is there), negative, fractional or non-finite counts,
-/// zero neurons or trials, windows longer than every trial and inconsistent shapes.
+/// zero neurons or trials, windows longer than every trial, inconsistent shapes, and binned
+/// tensors larger than half of the machine's memory (checked before allocating).
 Dataset load_dataset(const DataOptions& options);
 
 /// Splits trials into train/validation and neurons into held-in/held-out (co-smoothing).
@@ -63,8 +64,9 @@ Split make_split(const Dataset& data, const DataOptions& options);
 /// options.freq_hz, and all randomness from options.sim_seed: the same options give a
 /// bit-identical Dataset. flipflop yields task data (inputs_btk K=6, targets_bto O=3,
 /// mask_bt, spikes undefined); the others yield float32 Poisson counts spikes_btn.
-/// Throws DataError for an unknown kind or impossible sizes (e.g. freq_hz at or above the
-/// Nyquist frequency 500/bin_ms Hz).
+/// Throws DataError for an unknown kind, a negative sim_seed or impossible sizes (negative,
+/// too large for half of the machine's memory, lorenz with fewer than 2 samples, flipflop
+/// with ≤ 5 bins, freq_hz at or above the Nyquist frequency 500/bin_ms Hz).
 Dataset simulate(const std::string& kind, const DataOptions& options);
 
 /// Writes `data` in the project's HDF5 layout (DESIGN §4): /spikes (B,T,N) uint32 counts,
@@ -72,7 +74,8 @@ Dataset simulate(const std::string& kind, const DataOptions& options);
 /// and /neuron_ids (N) strings when present, /truth/NAME for every truth tensor (its own
 /// dtype), root attributes bin_ms (float64) and provenance (string). Object modification
 /// times are not recorded, so equal datasets give byte-identical files. Overwrites `file`.
-/// Throws DataError when the file cannot be created or a write fails.
+/// Throws DataError when `file` is a directory, its directory does not exist, the file
+/// cannot be created or a write fails.
 void write_dataset_h5(const Dataset& data, const std::filesystem::path& file);
 
 }  // namespace jslds

@@ -138,7 +138,7 @@ Dataset read_mat(const std::filesystem::path& file, const DataOptions& options) 
     log_data(fmt::format("{}: re-binning {} ms → {} ms left {} source bin(s) at trial ends "
                          "unused",
                          name, options.source_bin_ms, options.bin_ms, leftover));
-  WindowPlan plan = plan_windows(trial_bins, options.window_bins, options.bin_ms, name,
+  WindowPlan plan = plan_windows(trial_bins, options.window_bins, options.bin_ms, N, name,
                                  variable + "." + options.field);
   if (!plan.note.empty()) log_data(fmt::format("{}: {}", name, plan.note));
 

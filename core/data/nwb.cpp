@@ -14,6 +14,23 @@
 
 namespace jslds::data_detail {
 
+std::vector<std::string> nwb_interval_tables(const h5::File& f) {
+  std::vector<std::string> out;
+  if (f.kind("/intervals") != h5::ObjectKind::kGroup) return out;
+  for (const auto& m : f.members("/intervals"))
+    if (f.kind("/intervals/" + m) == h5::ObjectKind::kGroup) out.push_back("intervals/" + m);
+  return out;
+}
+
+std::string nwb_trials_table(const h5::File& f, const std::string& requested) {
+  if (requested.empty()) return f.has("/intervals/trials") ? "/intervals/trials" : "";
+  std::string table = requested[0] == '/' ? requested : "/" + requested;
+  if (f.kind(table) != h5::ObjectKind::kGroup && requested.find('/') == std::string::npos &&
+      f.kind("/intervals" + table) == h5::ObjectKind::kGroup)
+    table = "/intervals" + table;  // a bare table name, e.g. "encoding_table"
+  return table;
+}
+
 Dataset read_nwb(const std::filesystem::path& file, const DataOptions& options) {
   auto f = h5::File::open_read(file);
   const std::string name = f.name();
@@ -73,18 +90,20 @@ Dataset read_nwb(const std::filesystem::path& file, const DataOptions& options) 
   }
 
   // Trials: an intervals table, or one continuous stretch cut into windows.
-  std::string table = options.trials;
-  if (table.empty() && f.has("/intervals/trials")) table = "/intervals/trials";
+  const std::string table = nwb_trials_table(f, options.trials);
+  const auto tables = nwb_interval_tables(f);
+  const std::string table_list =
+      tables.empty() ? "(none: the file has no /intervals tables)"
+                     : fmt::format("{}", fmt::join(tables, ", "));
   std::vector<double> starts, stops;
   std::vector<std::string> labels;
   std::string object, source;
   if (!table.empty()) {
-    if (table[0] != '/') table = "/" + table;
     if (f.kind(table) != h5::ObjectKind::kGroup)
       throw DataError(name, table,
-                      fmt::format("intervals table not found; /intervals holds: {}",
-                                  f.has("/intervals") ? f.describe_members("/intervals")
-                                                      : "(no /intervals group)"));
+                      fmt::format("intervals table not found: expected data.trials to name one "
+                                  "of {}",
+                                  table_list));
     for (const char* column : {"/start_time", "/stop_time"})
       if (!f.has(table + column))
         throw DataError(name, table + column,
@@ -120,10 +139,10 @@ Dataset read_nwb(const std::filesystem::path& file, const DataOptions& options) 
     if (options.window_bins <= 0)
       throw DataError(name, "/intervals/trials",
                       fmt::format("no trials table and data.window_bins = 0: set data.trials to "
-                                  "one of the intervals tables ({}) or data.window_bins to cut "
+                                  "one of the intervals tables, {}, or data.window_bins to cut "
                                   "the continuous session into windows",
-                                  f.has("/intervals") ? f.describe_members("/intervals")
-                                                      : "there are none"));
+                                  tables.empty() ? "(the file has none)"
+                                                 : fmt::format("{}", fmt::join(tables, ", "))));
     double last = 0;
     for (const auto& v : unit_times)
       if (!v.empty()) last = std::max(last, v.back());
@@ -135,8 +154,8 @@ Dataset read_nwb(const std::filesystem::path& file, const DataOptions& options) 
 
   std::vector<int64_t> trial_bins;
   for (size_t i = 0; i < starts.size(); ++i)
-    trial_bins.push_back(static_cast<int64_t>(std::floor((stops[i] - starts[i]) / bin_s + 1e-9)));
-  WindowPlan plan = plan_windows(trial_bins, options.window_bins, options.bin_ms, name, object);
+    trial_bins.push_back(whole_bins(stops[i] - starts[i], bin_s));
+  WindowPlan plan = plan_windows(trial_bins, options.window_bins, options.bin_ms, N, name, object);
   if (!plan.note.empty()) log_data(fmt::format("{}: {}", name, plan.note));
 
   const auto B = static_cast<int64_t>(plan.windows.size());

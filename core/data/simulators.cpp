@@ -51,23 +51,55 @@ struct Sizes {
   int64_t trials, bins, neurons;
 };
 
-Sizes resolve_sizes(const std::string& source, const DataOptions& o, Sizes defaults) {
+// Bytes the simulators hold per (trial, bin, neuron) element at their peak: ring-theta keeps
+// about six float64 (B,T,N) intermediates alive at once.
+constexpr double kSimulatorBytesPerElement = 48.0;
+
+// `values_per_bin`: elements per (trial, bin) at the peak (N, or the input channels of task
+// data), for the memory estimate.
+Sizes resolve_sizes(const std::string& source, const DataOptions& o, Sizes defaults,
+                    int64_t values_per_bin = -1) {
   auto pick = [&](int64_t v, int64_t d, const char* key) {
-    if (v < 0) throw DataError(source, key, fmt::format("{}: expected ≥ 0 (0 = default {})", v, d));
+    if (v < 0)
+      throw DataError(source, key, fmt::format("is {}, expected ≥ 0 (0 = the default, {})", v, d));
     return v == 0 ? d : v;
   };
-  return {pick(o.sim_trials, defaults.trials, "data.sim_trials"),
+  Sizes s{pick(o.sim_trials, defaults.trials, "data.sim_trials"),
           pick(o.sim_bins, defaults.bins, "data.sim_bins"),
           pick(o.sim_neurons, defaults.neurons, "data.sim_neurons")};
+  const double per_bin = static_cast<double>(values_per_bin >= 0 ? values_per_bin : s.neurons);
+  data_detail::check_memory(
+      static_cast<double>(s.trials) * static_cast<double>(s.bins) * std::max(per_bin, 1.0),
+      kSimulatorBytesPerElement, source, "data.sim_trials × data.sim_bins × data.sim_neurons",
+      fmt::format("{} trials × {} bins × {} neurons", s.trials, s.bins, s.neurons),
+      "smaller data.sim_trials, data.sim_bins or data.sim_neurons");
+  return s;
 }
 
 void check_frequency(const std::string& source, const DataOptions& o) {
   const double nyquist = 500.0 / o.bin_ms;
   if (!(o.freq_hz > 0) || !(o.freq_hz < nyquist))
     throw DataError(source, "data.freq_hz",
-                    fmt::format("{} Hz: expected 0 < freq_hz < {} Hz (the Nyquist frequency of "
-                                "{} ms bins)",
+                    fmt::format("is {} Hz, expected 0 < freq_hz < {} Hz (the Nyquist frequency "
+                                "of {} ms bins)",
                                 o.freq_hz, nyquist, o.bin_ms));
+}
+
+// Simulators without an oscillation say so when data.freq_hz differs from its default.
+void note_unused_frequency(const std::string& kind, const DataOptions& o) {
+  if (o.freq_hz != DataOptions{}.freq_hz)
+    data_detail::log_data(fmt::format("{} has no oscillation: data.freq_hz = {} ignored", kind,
+                                      o.freq_hz));
+}
+
+// Poisson counts for per-bin rates, after checking that every rate is finite and ≥ 0 (a
+// NaN rate would otherwise surface as an opaque Torch error).
+at::Tensor poisson_counts(const at::Tensor& rate_bin, at::Generator& gen, const std::string& source) {
+  if (!(torch::isfinite(rate_bin).all().item<bool>() && (rate_bin >= 0).all().item<bool>()))
+    throw DataError(source, "rates",
+                    "some Poisson rates are negative or not finite with these options: expected "
+                    "finite rates (try other data.sim_* sizes or data.bin_ms)");
+  return at::poisson(rate_bin, gen);
 }
 
 at::Tensor uniform(at::IntArrayRef size, double lo, double hi, at::Generator& gen) {
@@ -90,14 +122,15 @@ std::vector<std::string> neuron_names(int64_t n) {
 }
 
 Dataset flipflop(const DataOptions& o, at::Generator& gen) {
-  const std::string source = "simulate:flipflop";
-  Sizes s = resolve_sizes(source, o, {kFlipflopTrials, kFlipflopBins, 0});
+  const std::string source = "simulate flipflop";
+  Sizes s = resolve_sizes(source, o, {kFlipflopTrials, kFlipflopBins, 0}, 9);
   if (s.bins <= kFlipflopMaskFrom)
     throw DataError(source, "data.sim_bins",
-                    fmt::format("{}: expected more than {} bins (the mask starts at t = {})",
+                    fmt::format("is {}, expected more than {} bins (the mask starts at t = {})",
                                 s.bins, kFlipflopMaskFrom, kFlipflopMaskFrom));
   if (o.sim_neurons != 0)
     data_detail::log_data("flipflop is task data without neurons: data.sim_neurons ignored");
+  note_unused_frequency("flipflop", o);
   s.neurons = 0;
   const int64_t B = s.trials, T = s.bins;
   auto pulse = torch::rand({B, T, 3}, gen, torch::kFloat64) < kFlipflopPulseProbability;
@@ -132,7 +165,7 @@ Dataset flipflop(const DataOptions& o, at::Generator& gen) {
 }
 
 Dataset oscillator(const DataOptions& o, at::Generator& gen) {
-  const std::string source = "simulate:oscillator";
+  const std::string source = "simulate oscillator";
   check_frequency(source, o);
   const Sizes s = resolve_sizes(source, o, {kOscillatorTrials, kOscillatorBins, kOscillatorNeurons});
   const int64_t B = s.trials, T = s.bins, N = s.neurons;
@@ -161,7 +194,7 @@ Dataset oscillator(const DataOptions& o, at::Generator& gen) {
   }
   auto latents = torch::stack(steps, 1);                         // (B,T,2)
   auto rate_bin = torch::exp(torch::matmul(latents, loading.t()) + bias);  // (B,T,N) per bin
-  auto counts = at::poisson(rate_bin, gen);
+  auto counts = poisson_counts(rate_bin, gen, source);
 
   Dataset d;
   d.spikes_btn = counts.to(torch::kFloat32);
@@ -182,7 +215,7 @@ Dataset oscillator(const DataOptions& o, at::Generator& gen) {
 }
 
 Dataset ring_theta(const DataOptions& o, at::Generator& gen) {
-  const std::string source = "simulate:ring-theta";
+  const std::string source = "simulate ring-theta";
   check_frequency(source, o);
   const Sizes s = resolve_sizes(source, o, {kRingTrials, kRingBins, kRingNeurons});
   const int64_t B = s.trials, T = s.bins, N = s.neurons;
@@ -240,7 +273,7 @@ Dataset ring_theta(const DataOptions& o, at::Generator& gen) {
   auto tuning = torch::exp(kRingKappa * (torch::cos(position.unsqueeze(-1) - mu) - 1.0));
   auto theta_mod = 1.0 + kRingThetaDepth * torch::cos(phase.unsqueeze(-1) + offset);
   auto rates_hz = (kRingBaseHz + peak * tuning) * theta_mod;
-  auto counts = at::poisson(rates_hz * dt, gen);
+  auto counts = poisson_counts(rates_hz * dt, gen, source);
 
   Dataset d;
   d.spikes_btn = counts.to(torch::kFloat32);
@@ -260,9 +293,15 @@ Dataset ring_theta(const DataOptions& o, at::Generator& gen) {
 }
 
 Dataset lorenz(const DataOptions& o, at::Generator& gen) {
-  const std::string source = "simulate:lorenz";
+  const std::string source = "simulate lorenz";
+  note_unused_frequency("lorenz", o);
   const Sizes s = resolve_sizes(source, o, {kLorenzTrials, kLorenzBins, kLorenzNeurons});
   const int64_t B = s.trials, T = s.bins, N = s.neurons;
+  if (B * T < 2)
+    throw DataError(source, "data.sim_trials × data.sim_bins",
+                    fmt::format("is {} × {} = {} sample, expected at least 2: the latents are "
+                                "the Lorenz coordinates standardised over all trials and bins",
+                                B, T, B * T));
   const double dt = o.bin_ms / 1000.0;
   auto loading = torch::randn({N, 3}, gen, torch::kFloat64) * kLorenzGainSd;
   auto bias = torch::full({N}, std::log(kLorenzRateHz * dt), torch::kFloat64);
@@ -301,7 +340,7 @@ Dataset lorenz(const DataOptions& o, at::Generator& gen) {
   auto flat = states.reshape({-1, 3});
   auto latents = (states - flat.mean(0)) / flat.std(0);
   auto rate_bin = torch::exp(torch::matmul(latents, loading.t()) + bias);
-  auto counts = at::poisson(rate_bin, gen);
+  auto counts = poisson_counts(rate_bin, gen, source);
 
   Dataset d;
   d.spikes_btn = counts.to(torch::kFloat32);
@@ -323,9 +362,12 @@ Dataset lorenz(const DataOptions& o, at::Generator& gen) {
 }  // namespace
 
 Dataset simulate(const std::string& kind, const DataOptions& options) {
-  const std::string source = "simulate:" + kind;
+  const std::string source = "simulate " + kind;
   if (!(options.bin_ms > 0) || !std::isfinite(options.bin_ms))
-    throw DataError(source, "data.bin_ms", fmt::format("{}: expected > 0", options.bin_ms));
+    throw DataError(source, "data.bin_ms", fmt::format("is {}, expected > 0", options.bin_ms));
+  if (options.sim_seed < 0)
+    throw DataError(source, "data.sim_seed",
+                    fmt::format("is {}, expected a non-negative integer", options.sim_seed));
   auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(options.sim_seed));
   if (kind == "flipflop") return flipflop(options, gen);
   if (kind == "oscillator") return oscillator(options, gen);

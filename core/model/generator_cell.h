@@ -109,8 +109,12 @@ class GeneratorCellImpl : public torch::nn::Cloneable<GeneratorCellImpl> {
 
   /// step(h, uw) and jvp(e, δh, duw, u* drive) in one pass, equal to calling both: the three
   /// products with each recurrent weight matrix (h, e and δh) run as one stacked matrix
-  /// product, and the gate derivatives use the fused sigmoid/tanh backward kernels. This is
-  /// what the co-training time loop calls.
+  /// product. This is what the co-training time loop calls. For the GRU on the CPU (float or
+  /// double, `use_fused_backward` true) the whole step is ONE autograd node with a
+  /// hand-written backward (exact, including the second derivatives of σ and tanh that the
+  /// JVP's gradient needs); it is differentiable once (a create_graph backward through it
+  /// throws c10::Error). Otherwise (tanh cell, CUDA, `use_fused_backward` false) it is
+  /// built from ordinary differentiable ops with the fused sigmoid/tanh backward kernels.
   CellCoStep co_step(const torch::Tensor& h_bn, const torch::Tensor& uw_bq, const torch::Tensor& e_bn,
                      const torch::Tensor& dh_bn, const torch::Tensor& duw_bq, const torch::Tensor& ustar_drive_bq,
                      const PackedCell& packed) const;
@@ -124,7 +128,17 @@ class GeneratorCellImpl : public torch::nn::Cloneable<GeneratorCellImpl> {
   /// Width q of the input drive: 3n (gru) or n (tanh).
   int64_t drive_dim() const;
 
+ private:
+  bool fused_backward_eligible(const torch::Tensor& h_bn, const torch::Tensor& e_bn, const torch::Tensor& dh_bn,
+                               const torch::Tensor& uw_bq, const torch::Tensor& duw_bq,
+                               const torch::Tensor& ustar_drive_bq) const;
+
+ public:
+
   GeneratorCellOptions options;
+  /// co_step's single-node GRU path with the hand-written backward (default). False selects
+  /// the plain autograd composition (the reference the tests compare it against).
+  bool use_fused_backward = true;
   // gru
   torch::Tensor w_rzh, w_ch, b_rz, b_c, fg_bias;
   // tanh

@@ -47,6 +47,10 @@ class EncoderImpl : public torch::nn::Cloneable<EncoderImpl> {
 
   EncoderOptions options;
   torch::nn::GRU gru{nullptr};
+  /// On the CPU (float/double) run each direction of `gru` as one autograd node with a
+  /// hand-written backward through time (same parameters and math as torch::nn::GRU,
+  /// differentiable once). False: call torch::nn::GRU itself.
+  bool use_fused_gru = true;
   torch::nn::Linear ic{nullptr};  // 2E → 2n: [μ_0; log σ_0²]
 };
 TORCH_MODULE(Encoder);

@@ -35,7 +35,7 @@ using json = nlohmann::json;
 
 volatile std::sig_atomic_t g_stop_signal = 0;
 
-extern "C" void on_train_stop_signal(int signal_number) {
+extern "C" void jslds_train_on_stop_signal(int signal_number) {
   if (g_stop_signal == 0) g_stop_signal = signal_number;
 }
 
@@ -47,7 +47,7 @@ class StopSignals {
   StopSignals() {
     g_stop_signal = 0;
     struct sigaction action {};
-    action.sa_handler = on_train_stop_signal;
+    action.sa_handler = jslds_train_on_stop_signal;
     sigemptyset(&action.sa_mask);
     for (size_t i = 0; i < kSignals.size(); ++i) ::sigaction(kSignals[i], &action, &previous_[i]);
     struct sigaction ignore {};

@@ -64,3 +64,96 @@ TEST(DataCli, InputErrorsExitWithStatusTwo) {
   EXPECT_NE(r.output.find("Nyquist"), std::string::npos) << r.output;
   EXPECT_EQ(run("simulate pendulum --out /tmp/never.h5").code, 2);
 }
+
+// Scratch directory of one test, removed afterwards.
+struct ScratchDir {
+  fs::path dir = fs::temp_directory_path() /
+                 ("jslds_data_cli_" + std::to_string(::getpid()) + "_" +
+                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  ScratchDir() { fs::create_directories(dir); }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  std::string operator/(const std::string& name) const { return (dir / name).string(); }
+};
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// Findings of a fresh-user tester (B5, B6, A4, B9 and the simulate/inspect polish list).
+TEST(DataCli, InspectExitsTwoWhenTheFileOrTheOptionsFail) {
+  ScratchDir d;
+  std::ofstream(d / "fake.mat") << "hello\n";
+  std::ofstream{d / "empty.mat"};
+  auto r = run("data inspect " + (d / "fake.mat"));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "not a MATLAB .mat file")) << r.output;
+  r = run("data inspect " + (d / "empty.mat"));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "is empty (0 bytes)")) << r.output;
+  // A readable file the options cannot bin: the summary still prints, the exit status is 2
+  // and the reason is on stderr.
+  ASSERT_EQ(run("simulate oscillator -o " + (d / "osc.h5") + " --set data.sim_trials=3").code, 0);
+  r = run("data inspect " + (d / "osc.h5") + " --set data.format=nwb");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "binned:   not possible with these options")) << r.output;
+  EXPECT_TRUE(contains(r.output, "error: " + (d / "osc.h5") + ": /units/spike_times: not found"))
+      << r.output;
+  // Keys inspect would ignore are rejected.
+  EXPECT_EQ(run("data inspect " + (d / "osc.h5") + " --set model.latent_dim=4").code, 2);
+  EXPECT_EQ(run("data inspect " + (d / "osc.h5") + " --set data.path=x.nwb").code, 2);
+}
+
+TEST(DataCli, SimulateRejectsWhatItWouldIgnoreAndNamesWhatItWrote) {
+  ScratchDir d;
+  const std::string out = d / "s.h5";
+  auto r = run("simulate lorenz -o " + out + " --seed -1");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "--seed -1: expected a non-negative integer")) << r.output;
+  r = run("simulate lorenz -o " + out + " --seed 1 --set data.sim_seed=2");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "disagree")) << r.output;
+  for (const char* key : {"data.simulate=flipflop", "data.path=x.nwb", "model.latent_dim=4"}) {
+    r = run("simulate lorenz -o " + out + " --set " + key);
+    EXPECT_EQ(r.code, 2) << key << ": " << r.output;
+    EXPECT_TRUE(contains(r.output, "simulate reads only")) << r.output;
+  }
+  r = run("simulate lorenz -o " + out + " --set data.sim_trials=1 --set data.sim_bins=1");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "error: simulate lorenz: ")) << r.output;
+  EXPECT_FALSE(contains(r.output, "Exception raised")) << r.output;
+  r = run("simulate lorenz -o " + d.dir.string());
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "is a directory")) << r.output;
+  EXPECT_FALSE(fs::exists(out));
+
+  r = run("simulate flipflop -o " + out + " --seed 3 --set data.sim_trials=20");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "20 trials × 25 bins of task data, 6 inputs, 3 targets"))
+      << r.output;
+  r = run("data inspect " + out);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "written:  by simulate flipflop seed=3")) << r.output;
+  EXPECT_TRUE(contains(r.output, "binned:   20 trials × 25 bins at 20 ms: task data, 6 inputs, "
+                                 "3 targets"))
+      << r.output;
+}
+
+// The shared recordings (skipped when absent): a 0.001 ms bin width used to die in Torch's
+// allocator (A3), and the intervals-table hint must be something data.trials accepts (B7).
+TEST(DataCli, InspectOnTheSharedNwbFile) {
+  const fs::path nwb = fs::path(JSLDS_SHARED_DATA_DIR) / "human_mtl_zheng2022_sub4.nwb";
+  if (!fs::exists(nwb)) GTEST_SKIP() << nwb << " is absent (see ../shared/data/README.md)";
+  auto r = run("data inspect " + nwb.string() +
+               " --set data.trials=intervals/encoding_table --set data.bin_ms=0.001");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "of memory: expected a larger data.bin_ms")) << r.output;
+  r = run("data inspect " + nwb.string());
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "intervals/encoding_table")) << r.output;
+  r = run("data inspect " + nwb.string() + " --set data.trials=encoding_table");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "binned:   90 trials × 343 bins × 35 neurons at 20 ms")) << r.output;
+}

@@ -11,7 +11,10 @@
 #include <hdf5.h>
 #include <torch/torch.h>
 
+#include <fmt/format.h>
+
 #include "core/data/hdf5_file.h"
+#include "core/data/inspect.h"
 #include "core/data/loaders.h"
 #include "core/data/mat_file.h"
 
@@ -236,6 +239,9 @@ TEST_F(DataFiles, ProjectLayoutRoundTripsEveryTensorAndTheTruth) {
   EXPECT_TRUE(torch::equal(t.inputs_btk, task.inputs_btk));
   EXPECT_TRUE(torch::equal(t.targets_bto, task.targets_bto));
   EXPECT_TRUE(torch::equal(t.mask_bt, task.mask_bt));
+  // The writer's provenance comes back as a tag (a UTF-8 attribute: HDF5 will not convert
+  // it to ASCII, which once made the tag silently disappear).
+  EXPECT_NE(t.provenance.find("[" + task.provenance + "]"), std::string::npos) << t.provenance;
 }
 
 TEST_F(DataFiles, MissingFileAndWrongFormatNameTheFile) {
@@ -250,6 +256,77 @@ TEST_F(DataFiles, MissingFileAndWrongFormatNameTheFile) {
   std::ofstream(path("text.mat")) << "not a MAT file either\n";
   o = mat_options(path("text.mat"));
   expect_data_error(o, {"text.mat", "not a MATLAB .mat file"});
+  std::ofstream{path("empty.mat")};  // libmatio opens a 0-byte file as an empty MAT file
+  o = mat_options(path("empty.mat"));
+  expect_data_error(o, {"empty.mat", "is empty (0 bytes)"});
+}
+
+// Found by a tester: `data inspect` printed a summary and exited 0 for a file that is not a
+// MAT file (or is empty); the file must fail to open like it does for load_dataset.
+TEST_F(DataFiles, InspectRejectsFilesThatCannotBeOpened) {
+  std::ofstream(path("fake.mat")) << "hello\n";
+  std::ofstream{path("empty.mat")};
+  for (const char* name : {"fake.mat", "empty.mat"}) {
+    try {
+      inspect_data_file(path(name), DataOptions{});
+      FAIL() << "expected DataError for " << name;
+    } catch (const DataError& e) {
+      EXPECT_EQ(e.file(), path(name).string());
+    }
+  }
+}
+
+// Found by a tester: with a wrong data.field the summary read "neurons: 0, duration 0 s";
+// unknown values are now unknown, with the reason, while the file's trials still show.
+TEST_F(DataFiles, InspectSaysWhatItCannotKnowAndCountsConditions) {
+  write_mat(path("r.mat"), {constant_trial(2, 40, 1.0, "left"), constant_trial(2, 40, 0.0, "right"),
+                            constant_trial(2, 60, 1.0, "left")});
+  DataOptions o;
+  o.field = "dat";
+  DataFileReport r = inspect_data_file(path("r.mat"), o);
+  EXPECT_FALSE(r.neurons.has_value());
+  EXPECT_FALSE(r.duration_s.has_value());
+  EXPECT_EQ(r.trials, 3);
+  EXPECT_NE(r.summary_note.find("'dat' is not a field of D (fields: data, condition)"),
+            std::string::npos)
+      << r.summary_note;
+  EXPECT_NE(r.binned_error.find("D.dat"), std::string::npos) << r.binned_error;
+  EXPECT_NE(format_report(r).find("neurons:  unknown"), std::string::npos);
+
+  o = DataOptions{};
+  o.condition_field = "condition";
+  o.trials = "intervals/trials";  // an NWB option: noted as ignored, not silently dropped
+  r = inspect_data_file(path("r.mat"), o);
+  EXPECT_EQ(r.neurons, 2);
+  EXPECT_EQ(r.total_spikes, 2 * 40 + 2 * 60);  // every count in the file
+  ASSERT_TRUE(r.binned_error.empty()) << r.binned_error;
+  EXPECT_EQ(r.binned_shape, (std::vector<int64_t>{3, 2, 2}));  // cropped to 40 ms
+  EXPECT_EQ(r.binned_spikes, 2 * 40 + 2 * 40);
+  using Count = std::pair<std::string, int64_t>;
+  EXPECT_EQ(r.condition_counts, (std::vector<Count>{{"left", 2}, {"right", 1}}));
+  bool noted = false;
+  for (const auto& n : r.binned_notes)
+    noted = noted || n.find("data.trials = 'intervals/trials' not used for MAT files") !=
+                         std::string::npos;
+  EXPECT_TRUE(noted) << fmt::format("{}", fmt::join(r.binned_notes, " | "));
+  const std::string text = format_report(r);
+  EXPECT_NE(text.find("conditions: 2, trials each: left (2), right (1)"), std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("binned:", text.find("binned:") + 1), std::string::npos) << text;
+}
+
+// Found by a tester: the hint listed "encoding_table/" but data.trials = encoding_table
+// failed. The hint now lists "intervals/NAME", and the bare name is accepted too.
+TEST_F(DataFiles, NwbTrialsTableByBareNameAndHintsThatWork) {
+  write_nwb(path("t.nwb"), {0.01, 0.05, 0.07}, {3}, {0.0, 0.04}, {0.04, 0.08});
+  DataOptions o;
+  o.path = path("t.nwb").string();
+  o.trials = "trials";
+  Dataset d = load_dataset(o);
+  EXPECT_EQ(d.n_trials(), 2);
+  EXPECT_EQ(d.spikes_btn.sum().item<double>(), 3.0);
+  o.trials = "nope";
+  expect_data_error(o, {"/nope", "expected data.trials to name one of intervals/trials"});
 }
 
 TEST_F(DataFiles, MissingObjectsListWhatTheFileHolds) {
@@ -267,7 +344,7 @@ TEST_F(DataFiles, MissingObjectsListWhatTheFileHolds) {
   write_nwb(path("s.nwb"), {0.1, 0.2}, {1, 2}, {0.0}, {1.0});
   o.path = path("s.nwb").string();
   o.trials = "intervals/encoding_table";
-  expect_data_error(o, {"/intervals/encoding_table", "intervals table not found", "trials/"});
+  expect_data_error(o, {"/intervals/encoding_table", "intervals table not found", "expected data.trials to name one of intervals/trials"});
   // MAT: missing variable and missing field list what is there.
   write_mat(path("m.mat"), {constant_trial(2, 40, 1.0)});
   o = mat_options(path("m.mat"));
@@ -369,6 +446,19 @@ TEST_F(DataFiles, WindowLongerThanEveryTrialIsRejected) {
   EXPECT_EQ(d.n_trials(), 3);
   EXPECT_EQ(d.spikes_btn.sum().item<double>(), 1.0);  // 1.5 s falls after the last window
   EXPECT_EQ(d.spikes_btn[1][0][0].item<double>(), 1.0);
+}
+
+// Found by a tester: a 0.001 ms bin width asked Torch for 86 GB and died with its stack
+// trace. The size is now estimated before anything is allocated.
+TEST_F(DataFiles, BinnedTensorLargerThanMemoryIsRejectedBeforeAllocating) {
+  write_nwb(path("big.nwb"), {0.5, 1.5}, {2}, {0.0}, {10.0});
+  DataOptions o;
+  o.path = path("big.nwb").string();
+  o.bin_ms = 1e-9;  // 10 s of 1e-12 s bins: 1e13 bins
+  expect_data_error(o, {"/intervals/trials", "binning at 1e-09 ms", "of memory",
+                        "expected a larger data.bin_ms"});
+  o.window_bins = 1;  // 1e13 windows of one bin
+  expect_data_error(o, {"of memory"});
 }
 
 TEST_F(DataFiles, InconsistentShapesAreRejected) {

@@ -167,3 +167,43 @@ TEST(Simulators, BadKindAndSizesAreDataErrors) {
   o.sim_bins = 5;
   EXPECT_THROW(simulate("flipflop", o), DataError);
 }
+
+// Found by a tester: one Lorenz sample cannot be standardised (NaN rates reached Torch's
+// Poisson sampler and printed a stack trace). Two samples are enough.
+TEST(Lorenz, FewerThanTwoSamplesIsADataErrorAndTwoWork) {
+  DataOptions o;
+  o.sim_trials = 1;
+  o.sim_bins = 1;
+  try {
+    simulate("lorenz", o);
+    FAIL() << "expected DataError";
+  } catch (const DataError& e) {
+    EXPECT_EQ(e.file(), "simulate lorenz");
+    EXPECT_NE(std::string(e.what()).find("expected at least 2"), std::string::npos) << e.what();
+  }
+  o.sim_bins = 2;
+  o.sim_neurons = 3;
+  Dataset d = simulate("lorenz", o);
+  EXPECT_TRUE(torch::isfinite(d.truth.at("latents")).all().item<bool>());
+  EXPECT_EQ(d.spikes_btn.sizes(), (at::IntArrayRef{1, 2, 3}));
+}
+
+// Sizes that cannot fit in memory are rejected before anything is allocated, and a negative
+// seed is rejected like in a run configuration.
+TEST(Simulators, OversizedSessionsAndNegativeSeedsAreDataErrors) {
+  DataOptions o;
+  o.sim_trials = 1'000'000'000'000;
+  for (const char* kind : {"flipflop", "oscillator", "ring-theta", "lorenz"}) {
+    try {
+      simulate(kind, o);
+      FAIL() << "expected DataError for " << kind;
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find("of memory: expected smaller data.sim_trials"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  o = DataOptions{};
+  o.sim_seed = -1;
+  EXPECT_THROW(simulate("oscillator", o), DataError);
+}

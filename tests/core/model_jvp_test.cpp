@@ -6,6 +6,7 @@
 
 #include "core/model/expansion_network.h"
 #include "core/model/generator_cell.h"
+#include "core/model/inference_networks.h"
 #include "core/model/jslds_model.h"
 #include "core/train/loss.h"
 
@@ -111,6 +112,108 @@ INSTANTIATE_TEST_SUITE_P(BothCells, ClosedFormJvp,
                            return std::string(cell_kind_name(c.kind)) + "_n" + std::to_string(c.n) + "_p" +
                                   std::to_string(c.p) + (c.random_ustar ? "_random_ustar" : "_zero_ustar");
                          });
+
+// The GRU co_step's hand-written backward (one autograd node) against the plain autograd
+// composition of the same formulas: gradients of a random linear functional of
+// (F(h), F(e*), JVP) w.r.t. every input and parameter, double precision, relative 1e-8.
+struct FusedBackwardCase {
+  int64_t n, p, batch;
+  bool ustar;      // a learned input expansion point u* (else u* = 0)
+  bool duw_is_uw;  // δu = u (the model passes the same tensor when u* = 0)
+};
+
+void check_fused_backward(const FusedBackwardCase& c) {
+  torch::manual_seed(4242);
+  GeneratorCell cell = make_cell(CellKind::kGru, c.n, c.p, /*forget_bias=*/0.5);
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  const at::Tensor h = torch::randn({c.batch, c.n}, f64).requires_grad_(true);
+  const at::Tensor e = torch::randn({c.batch, c.n}, f64).requires_grad_(true);
+  const at::Tensor dh = torch::randn({c.batch, c.n}, f64).requires_grad_(true);
+  const at::Tensor u = torch::randn({c.batch, c.p}, f64).requires_grad_(true);
+  const at::Tensor du = torch::randn({c.batch, c.p}, f64).requires_grad_(true);
+  const at::Tensor us = torch::randn({c.batch, c.p}, f64).requires_grad_(true);
+  const at::Tensor wa = torch::randn({c.batch, c.n}, f64);
+  const at::Tensor wb = torch::randn({c.batch, c.n}, f64);
+  const at::Tensor wc = torch::randn({c.batch, c.n}, f64);
+  std::vector<at::Tensor> inputs{h, e, dh};
+  if (c.p > 0) {
+    inputs.push_back(u);
+    if (!c.duw_is_uw) inputs.push_back(du);
+    if (c.ustar) inputs.push_back(us);
+  }
+  for (const auto& param : cell->parameters()) inputs.push_back(param);
+  auto gradients = [&](bool fused) {
+    cell->use_fused_backward = fused;
+    const PackedCell packed = cell->pack();
+    const at::Tensor uw = cell->input_drive(c.p > 0 ? u : at::Tensor());
+    const at::Tensor duw = c.duw_is_uw ? uw : cell->input_drive(c.p > 0 ? du : at::Tensor());
+    const at::Tensor ustar_drive = c.ustar ? cell->input_drive(us) : at::Tensor();
+    const CellCoStep s = cell->co_step(h, uw, e, dh, duw, ustar_drive, packed);
+    const at::Tensor loss = (wa * s.f_h_bn).sum() + (wb * s.f_e_bn).sum() + (wc * s.jvp_bn).sum();
+    return std::make_pair(torch::autograd::grad({loss}, inputs), torch::stack({s.f_h_bn, s.f_e_bn, s.jvp_bn}));
+  };
+  const auto [want, want_out] = gradients(false);
+  const auto [got, got_out] = gradients(true);
+  cell->use_fused_backward = true;
+  const std::string where = "n=" + std::to_string(c.n) + " p=" + std::to_string(c.p) +
+                            (c.ustar ? " learned u*" : " u*=0") + (c.duw_is_uw ? " du=u" : "");
+  EXPECT_LT(((got_out - want_out).abs().max() / want_out.abs().max()).item<double>(), 1e-12) << where;
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_TRUE(got[i].defined() && want[i].defined()) << where << " input " << i;
+    const double scale = want[i].abs().max().item<double>();
+    EXPECT_GT(scale, 1e-6) << where << " input " << i << " has a vanishing gradient: the check would be empty";
+    EXPECT_LT(((got[i] - want[i]).abs().max()).item<double>() / scale, 1e-8) << where << " input " << i
+                                                                              << " of shape " << want[i].sizes();
+  }
+}
+
+TEST(FusedGruCoStep, BackwardMatchesAutogradInDoublePrecision) {
+  for (const FusedBackwardCase& c : {FusedBackwardCase{7, 3, 5, false, false}, FusedBackwardCase{7, 3, 5, true, false},
+                                     FusedBackwardCase{7, 3, 5, false, true}, FusedBackwardCase{16, 0, 4, false, false}}) {
+    check_fused_backward(c);
+  }
+}
+
+TEST(FusedGruCoStep, RefusesASecondDerivative) {
+  GeneratorCell cell = make_cell(CellKind::kGru, 4, 0, 0.5);
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  const at::Tensor e = torch::randn({2, 4}, f64).requires_grad_(true);
+  const CellCoStep s = cell->co_step(e, {}, e, e, {}, {}, cell->pack());
+  EXPECT_THROW(torch::autograd::grad({s.jvp_bn.sum()}, {e}, {}, /*retain_graph=*/true, /*create_graph=*/true),
+               c10::Error);
+}
+
+// The encoder's fused GRU sequence (one node per direction, hand-written backward through
+// time) against torch::nn::GRU: outputs and every parameter gradient, double precision.
+TEST(FusedEncoderGru, MatchesTorchGruInDoublePrecision) {
+  torch::manual_seed(31);
+  Encoder encoder(EncoderOptions(/*neurons=*/6, /*encoder_dim=*/5, /*latent_dim=*/4));
+  encoder->to(torch::kFloat64);
+  const at::Tensor spikes = torch::poisson(torch::full({3, 7, 6}, 1.5, torch::kFloat64));
+  const at::Tensor w_seq = torch::randn({3, 7, 10}, torch::kFloat64);
+  const at::Tensor w_mean = torch::randn({3, 4}, torch::kFloat64);
+  const at::Tensor w_logvar = torch::randn({3, 4}, torch::kFloat64);
+  const std::vector<at::Tensor> params = encoder->parameters();
+  auto run = [&](bool fused) {
+    encoder->use_fused_gru = fused;
+    const EncoderOutput out = encoder->forward(spikes);
+    const at::Tensor loss = (w_seq * out.per_step_bte).sum() + (w_mean * out.ic_mean_bn).sum() +
+                            (w_logvar * out.ic_logvar_bn).sum();
+    return std::make_pair(torch::autograd::grad({loss}, params),
+                          torch::cat({out.per_step_bte.flatten(), out.ic_mean_bn.flatten(), out.ic_logvar_bn.flatten()}));
+  };
+  const auto [want, want_out] = run(false);
+  const auto [got, got_out] = run(true);
+  EXPECT_LT(((got_out - want_out).abs().max() / want_out.abs().max()).item<double>(), 1e-12);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double scale = want[i].abs().max().item<double>();
+    EXPECT_GT(scale, 1e-6) << "parameter " << i;
+    EXPECT_LT((got[i] - want[i]).abs().max().item<double>() / scale, 1e-8) << "parameter " << i << " of shape "
+                                                                           << want[i].sizes();
+  }
+}
 
 // L(θ, φ) = Σ a² + Σ (F(e*) − e*)² for one JSLDS step a = e* + J(e*)(a_prev − e*) + J_u u,
 // e* = E(a_prev): autograd gradients w.r.t. every parameter vs central differences.

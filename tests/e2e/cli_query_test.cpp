@@ -170,6 +170,120 @@ TEST_F(Cli, ExportWritesTheWideTable) {
   EXPECT_EQ(lines, 4);
 }
 
+TEST_F(Cli, SortDirectionAsOneWordOrTwoInAnyCase) {
+  for (const char* sort : {"--sort 'summary.val_bps desc'", "--sort summary.val_bps DESC"}) {
+    Result r = jslds("query" + db() + " " + sort + " --columns number --format csv", dir_);
+    ASSERT_EQ(r.exit_code, 0) << sort << ": " << r.err;
+    EXPECT_EQ(r.out, "number\r\n3\r\n2\r\n1\r\n4\r\n") << sort;
+  }
+}
+
+TEST_F(Cli, QueryJsonKeepsTheColumnOrder) {
+  Result r = jslds("query" + db() + " --columns summary.val_bps,number --format json --limit 1",
+                   dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_LT(r.out.find("summary.val_bps"), r.out.find("number")) << r.out;
+}
+
+TEST_F(Cli, CountOptionsRejectNegativeNumbersBriefly) {
+  Result r = jslds("query" + db() + " --limit -1", dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--limit: must be a whole number >= 0, got '-1'"), std::string::npos)
+      << r.err;
+  EXPECT_LT(r.err.size(), 200u) << r.err;
+}
+
+TEST_F(Cli, BestErrorsNameTheOptionOrTheCampaign) {
+  Result r = jslds("best reach-v1 --metric summary.rel_state_error --goal min --format csv" + db(),
+                   dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\r\n1,done,16,0.01\r\n"), std::string::npos) << r.out;
+  r = jslds("best reach-v1 --pareto val_bps:max,nope:min" + db(), dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--pareto, column 13: unknown summary 'nope'"), std::string::npos)
+      << r.err;
+  r = jslds("best nope" + db(), dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("CAMPAIGN, column 1: no campaign 'nope'"), std::string::npos) << r.err;
+  r = jslds("best reach-v1 --pareto ''" + db(), dir_);
+  EXPECT_EQ(r.exit_code, 2) << "an empty --pareto fell back to the objective";
+  r = jslds("best reach-v1 --pareto val_bps:max,val_bps:min" + db(), dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("listed twice"), std::string::npos) << r.err;
+  {
+    ExperimentStore store(db_);
+    auto c = store.create_or_load_campaign({"idle", "spec", "sha", "grid", "s1", "maximize"});
+    NewRun run;
+    run.number = 1;
+    run.config_json = "{}";
+    run.config_sha256 = "x";
+    run.run_dir = r_dir(9);
+    store.insert_runs(c.id, std::vector<NewRun>{run});
+  }
+  r = jslds("best idle" + db(), dir_);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("campaign 'idle' has no done runs yet (1 pending)"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("--metric"), std::string::npos) << r.err;
+}
+
+TEST_F(Cli, ShowSaysWhatWasNotRecorded) {
+  Result r = jslds("show reach-v1/2" + db(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* section : {"\nfixed points\n  (none recorded)\n",
+                              "\nslowest modes\n  (none recorded)\n",
+                              "\nfiles\n  (none recorded)\n"}) {
+    EXPECT_NE(r.out.find(section), std::string::npos) << "missing '" << section << "' in\n"
+                                                      << r.out;
+  }
+}
+
+TEST_F(Cli, StatusOfAFinishedCampaignWithAMultiLineError) {
+  {
+    ExperimentStore store(db_);
+    auto runs = store.list_runs(1);
+    store.transition_run(runs[3].id, RunStatus::kRunning);
+    store.transition_run(runs[3].id, RunStatus::kFailed,
+                         {.error = "child exited with status 1\nlast lines:\n  bad config"});
+  }
+  Result r = jslds("status reach-v1" + db(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("remaining   none: complete, all 4 runs finished (3 done)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("child exited with status 1 | last lines: | bad config\n"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST_F(Cli, ExportNeverOverwritesADatabase) {
+  std::string other = (dir_ / "other.sqlite").string();
+  { ExperimentStore store(other); }
+  for (const std::string& out : {db_, db_ + "-wal", (dir_ / "." / "jslds.sqlite").string(), other,
+                                 dir_.string()}) {
+    Result r = jslds("export reach-v1 --out '" + out + "'" + db(), dir_);
+    EXPECT_EQ(r.exit_code, 2) << out;
+    EXPECT_NE(r.err.find("--out '" + out + "'"), std::string::npos) << r.err;
+  }
+  EXPECT_TRUE(is_sqlite_file(db_));
+  EXPECT_TRUE(is_sqlite_file(other));
+  Result r = jslds("query" + db(), dir_);
+  EXPECT_EQ(r.exit_code, 0) << "the database was damaged: " << r.err;
+}
+
+TEST_F(Cli, AFileThatIsNotADatabaseIsNamed) {
+  std::string text = (dir_ / "notes.txt").string();
+  { std::ofstream(text) << "hello\n"; }
+  Result r = jslds("query --db '" + text + "'", dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("'" + text + "': the file is not an SQLite database"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("PRAGMA"), std::string::npos) << r.err;
+  r = jslds("status --db '" + dir_.string() + "'", dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("is a directory"), std::string::npos) << r.err;
+}
+
 TEST_F(Cli, StatusWorksWhileAnotherProcessWrites) {
   pid_t writer = fork();
   ASSERT_GE(writer, 0);

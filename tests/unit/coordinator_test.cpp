@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -128,6 +129,26 @@ TEST_F(CoordinatorTest, CampaignEndsWithEveryRunDoneAndItsResultsRecorded) {
   EXPECT_EQ(again.runs_finished, 0);
   auto runs2 = db.list_runs(campaign->id);
   for (size_t i = 0; i < runs.size(); ++i) EXPECT_EQ(runs2[i].finished_at, runs[i].finished_at);
+}
+
+TEST_F(CoordinatorTest, StringParamsAreStoredAsPlainValues) {
+  store::ExperimentStore db(":memory:");
+  SweepSpec s = parse_sweep_spec(
+      "[campaign]\nname = \"cells\"\n[base]\ndata.simulate = \"oscillator\"\n"
+      "train.steps = 10\ntrain.eval_every = 10\ntrain.checkpoint_every = 10\n[parameters]\n"
+      "\"model.cell\" = { values = [\"gru\", \"tanh\"] }\n",
+      "cells.toml", root_);
+  launch(db, s, options());
+  auto runs = db.list_runs(db.find_campaign("cells")->id);
+  ASSERT_EQ(runs.size(), 2u);
+  std::set<std::string> cells;
+  for (const auto& r : runs) {
+    auto params = db.run_params(r.id);
+    ASSERT_EQ(params.size(), 1u);
+    ASSERT_TRUE(std::holds_alternative<std::string>(params[0].value));
+    cells.insert(std::get<std::string>(params[0].value));
+  }
+  EXPECT_EQ(cells, (std::set<std::string>{"gru", "tanh"}));  // not "\"gru\""
 }
 
 TEST_F(CoordinatorTest, ACrashingChildFailsOnlyItsRunAndRetryFailedReRunsIt) {

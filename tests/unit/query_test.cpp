@@ -77,6 +77,51 @@ TEST(WhereParser, ErrorsPointAtTheColumn) {
   }
 }
 
+TEST(WhereParser, AnUnquotedWordAsAValueSaysToQuoteIt) {
+  for (const char* text : {"status = done", "campaign = reach"}) {
+    try {
+      parse_where(text);
+      FAIL() << text;
+    } catch (const QueryError& e) {
+      std::string what = e.what();
+      EXPECT_NE(what.find("text values are quoted"), std::string::npos) << what;
+      EXPECT_EQ(what.find("did you mean"), std::string::npos) << what;
+    }
+  }
+}
+
+TEST(SortKey, FieldAndDirectionInAnyCaseAsOneOrTwoWords) {
+  SortKey k = parse_sort("summary.val_bps desc");
+  EXPECT_EQ(k.field, "summary.val_bps");
+  EXPECT_TRUE(k.descending);
+  EXPECT_TRUE(parse_sort("  summary.val_bps   DESC ").descending);
+  EXPECT_FALSE(parse_sort("number Asc").descending);
+  k = parse_sort("number");
+  EXPECT_EQ(k.field, "number");
+  EXPECT_FALSE(k.descending);
+  auto column = [](const char* text) {
+    try {
+      parse_sort(text);
+    } catch (const QueryError& e) {
+      return e.column();
+    }
+    return -1;
+  };
+  EXPECT_EQ(column("number down"), 8);
+  EXPECT_EQ(column("number desc x"), 13);
+  EXPECT_EQ(column("  "), 1);
+}
+
+TEST(NaturalOrder, NumbersInNamesCountUp) {
+  NameSet names = {"s10", "s2", "s1", "s0", "layer10.w", "layer9.w", "s01", "a", "s"};
+  EXPECT_EQ(std::vector<std::string>(names.begin(), names.end()),
+            (std::vector<std::string>{"a", "layer9.w", "layer10.w", "s", "s0", "s01", "s1",
+                                      "s2", "s10"}));
+  NaturalLess less;
+  EXPECT_FALSE(less("s1", "s1"));
+  EXPECT_TRUE(less("s01", "s1") != less("s1", "s01"));  // distinct names are ordered
+}
+
 // ---- compiled SQL on a small campaign ---------------------------------------------------
 
 class SmallCampaign : public ::testing::Test {
@@ -178,6 +223,35 @@ TEST_F(SmallCampaign, UnknownNamesListTheKnownOnes) {
   EXPECT_THROW(query_runs(store_.database(), q), QueryError);
 }
 
+int where_error_column(Database& db, const std::string& where, std::string* what = nullptr) {
+  RunQuery q;
+  q.where = where;
+  try {
+    query_runs(db, q);
+  } catch (const QueryError& e) {
+    if (what) *what = e.what();
+    return e.column();
+  }
+  return -1;
+}
+
+TEST_F(SmallCampaign, ComparingWithALiteralOfTheWrongTypeIsAnError) {
+  Database& db = store_.database();
+  std::string what;
+  EXPECT_EQ(where_error_column(db, "summary.val_bps > \"abc\"", &what), 19);
+  EXPECT_NE(what.find("is a number but is compared with the string"), std::string::npos) << what;
+  EXPECT_EQ(where_error_column(db, "number = '3'"), 10);
+  EXPECT_EQ(where_error_column(db, "campaign = 3"), 12);
+  EXPECT_EQ(where_error_column(db, "params.model.latent_dim < 'x'"), 27);
+  EXPECT_EQ(where_error_column(db, "params.model.cell = 1", &what), 21);
+  EXPECT_NE(what.find("only text values"), std::string::npos) << what;
+  // Well-typed comparisons (also literal first) still work.
+  EXPECT_EQ(where_error_column(db, "0.2 < summary.val_bps AND params.model.cell = 'gru'"), -1);
+  KnownNames known = known_names(db, {});
+  EXPECT_EQ(known.numeric_params, (NameSet{"model.latent_dim"}));
+  EXPECT_EQ(known.text_params, (NameSet{"model.cell"}));
+}
+
 TEST_F(SmallCampaign, StringLiteralsAreDataNotSql) {
   Database& db = store_.database();
   RunQuery q;
@@ -213,6 +287,46 @@ TEST_F(SmallCampaign, BestAndParetoFront) {
   BestRuns one = best_runs(db, "demo", parse_objectives("val_bps:max,rel_state_error:min"));
   EXPECT_EQ(numbers(one.table), (std::vector<int64_t>{4}));
   EXPECT_THROW(best_runs(db, "demo", {{"val_bsp", true}}), QueryError);
+  // The --where spelling of a summary is accepted.
+  EXPECT_EQ(numbers(best_runs(db, "demo", {{"summary.val_bps", true}}).table),
+            (std::vector<int64_t>{5}));
+}
+
+TEST_F(SmallCampaign, BestErrorsNameWhereTheBadTextWasGiven) {
+  Database& db = store_.database();
+  try {
+    best_runs(db, "demo", parse_objectives("val_bps:max,nope:min"));
+    FAIL();
+  } catch (const QueryError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("--pareto, column 13: unknown summary 'nope'", 0), 0u)
+        << e.what();
+  }
+  try {
+    best_runs(db, "other", {{"val_bps", true}});
+    FAIL();
+  } catch (const QueryError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("CAMPAIGN, column 1: no campaign 'other'", 0), 0u)
+        << e.what();
+  }
+  // A campaign with nothing done yet has nothing to rank, whatever the metric.
+  store_.create_or_load_campaign({"empty", "spec", "sha", "grid", "val_bps", "maximize"});
+  BestRuns none = best_runs(db, "empty", {{"not_yet_recorded", true}});
+  EXPECT_EQ(none.considered + none.missing, 0);
+  EXPECT_TRUE(none.table.rows.empty());
+}
+
+TEST_F(SmallCampaign, ExportHasRunFieldsObjectiveParamsAndSummaries) {
+  Table t = export_campaign(store_.database(), "demo");
+  for (const char* column : {"config_sha256", "objective", "params.model.cell",
+                             "summary.rel_state_error", "summary.val_bps"}) {
+    EXPECT_NE(std::find(t.columns.begin(), t.columns.end(), column), t.columns.end()) << column;
+  }
+  ASSERT_EQ(t.rows.size(), 6u);
+  auto at = [&](const char* column) {
+    return std::find(t.columns.begin(), t.columns.end(), column) - t.columns.begin();
+  };
+  EXPECT_EQ(std::get<std::string>(t.rows[1][at("config_sha256")]), "sha2");
+  EXPECT_DOUBLE_EQ(std::get<double>(t.rows[1][at("objective")]), 0.2);  // val_bps of run 2
 }
 
 // ---- Pareto ----------------------------------------------------------------------------
@@ -278,6 +392,17 @@ TEST(Pareto, HandMadePoints) {
   auto parsed = parse_objectives("val_bps:max,rel_state_error:minimize");
   ASSERT_EQ(parsed.size(), 2u);
   EXPECT_FALSE(parsed[1].maximize);
+  EXPECT_EQ(parsed[1].column, 13);
+  EXPECT_EQ(parsed[1].source, "--pareto");
+  EXPECT_EQ(parse_objectives("summary.val_bps:max,s1:min")[0].metric, "val_bps");
+  EXPECT_THROW(parse_objectives(""), QueryError);
+  try {
+    parse_objectives("val_bps:max,summary.val_bps:min");
+    FAIL() << "a duplicate metric was accepted";
+  } catch (const QueryError& e) {
+    EXPECT_EQ(e.column(), 13);
+    EXPECT_NE(std::string(e.what()).find("listed twice"), std::string::npos) << e.what();
+  }
 }
 
 // ---- formats ---------------------------------------------------------------------------
@@ -312,6 +437,15 @@ TEST(TableFormat, JsonParsesBack) {
   EXPECT_TRUE(j[1]["value"].is_null());
   EXPECT_TRUE(j[2]["value"].is_null());  // NaN is not JSON
   EXPECT_EQ(j[2]["number"], 3);
+  // Keys keep the column order (--columns), not alphabetical order.
+  Table reordered;
+  reordered.columns = {"summary.s0", "number", "status"};
+  reordered.rows = {{0.5, int64_t{7}, std::string("done")}};
+  std::ostringstream ordered;
+  write_table(ordered, reordered, TableFormat::kJson);
+  std::string text = ordered.str();
+  EXPECT_LT(text.find("summary.s0"), text.find("number")) << text;
+  EXPECT_LT(text.find("number"), text.find("status")) << text;
 }
 
 TEST(TableFormat, AlignedTable) {

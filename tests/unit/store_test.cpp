@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <regex>
 #include <set>
 #include <string>
@@ -142,6 +143,42 @@ TEST(Schema, ReaderRefusesAMissingFile) {
   EXPECT_THROW(ExperimentStore((dir / "absent.sqlite").string(), {.read_only = true}),
                StoreError);
   EXPECT_FALSE(fs::exists(dir / "absent.sqlite"));
+}
+
+TEST(Database, ATextFileOrADirectoryIsRefusedByName) {
+  TempDir dir;
+  std::string text = (dir / "notes.txt").string();
+  { std::ofstream(text) << "hello\n"; }
+  for (bool read_only : {true, false}) {
+    try {
+      Database db(text, {.read_only = read_only});
+      FAIL() << "a text file was opened as a database";
+    } catch (const StoreError& e) {
+      std::string message = e.what();
+      EXPECT_NE(message.find("'" + text + "'"), std::string::npos) << message;
+      EXPECT_NE(message.find("not an SQLite database"), std::string::npos) << message;
+      EXPECT_EQ(message.find("PRAGMA"), std::string::npos) << "leaks the SQL: " << message;
+    }
+  }
+  EXPECT_EQ(std::ifstream(text).rdbuf()->sgetc(), 'h') << "the text file was modified";
+  try {
+    Database db((dir / "").string(), {.read_only = true});
+    FAIL() << "a directory was opened as a database";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("is a directory"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Database, RecognisesSqliteFilesByTheirHeader) {
+  TempDir dir;
+  std::string db = (dir / "a.sqlite").string();
+  { ExperimentStore store(db); }
+  std::string text = (dir / "a.csv").string();
+  { std::ofstream(text) << "SQLite format 2,but text\n"; }
+  EXPECT_TRUE(is_sqlite_file(db));
+  EXPECT_FALSE(is_sqlite_file(text));
+  EXPECT_FALSE(is_sqlite_file((dir / "absent").string()));
+  EXPECT_FALSE(is_sqlite_file((dir / "").string()));  // a directory
 }
 
 // ---- journal policy --------------------------------------------------------------------

@@ -255,6 +255,53 @@ TEST(SweepSpec, CrossFieldRulesApplyToTheWholeRunNotToEachParameter) {
   EXPECT_EQ(runs[0].config.data.simulate, "");
 }
 
+TEST(SweepSpec, BaseOverridesChangeEveryRunAndTheSpecIdentity) {
+  SweepSpec spec = parse(kGrid);
+  const std::string before = spec.sha256;
+  apply_base_overrides(spec, {"base.train.steps=7", "base.data.simulate=ring-theta"});
+  EXPECT_NE(spec.sha256, before) << "a campaign resumed with other overrides is another spec";
+  EXPECT_NE(spec.canonical.find("steps = 7"), std::string::npos) << spec.canonical;
+  for (const auto& run : expand(spec)) {
+    EXPECT_EQ(run.config.train.steps, 7);
+    EXPECT_EQ(run.config.data.simulate, "ring-theta");
+  }
+  SweepSpec same = parse(kGrid);
+  apply_base_overrides(same, {"base.train.steps=7", "base.data.simulate=ring-theta"});
+  EXPECT_EQ(same.sha256, spec.sha256);
+}
+
+TEST(SweepSpec, BaseOverrideOfADataPathIsTakenFromTheCurrentDirectory) {
+  SweepSpec spec = parse(R"([campaign]
+name = "files"
+[base]
+data.path = "rec.mat"
+)");
+  EXPECT_EQ(spec.base.data.path, "/data/rec.mat");  // the spec's directory
+  apply_base_overrides(spec, {"base.data.path=mine/session.nwb"});
+  EXPECT_EQ(spec.base.data.path,
+            (std::filesystem::current_path() / "mine/session.nwb").lexically_normal().string());
+}
+
+TEST(SweepSpec, BadBaseOverridesSayWhatAndChangeNothing) {
+  SweepSpec spec = parse(kGrid);
+  const std::string before = spec.sha256;
+  auto expect_set_error = [&](const std::string& assignment, const std::string& needle) {
+    try {
+      apply_base_overrides(spec, {"base.train.steps=9", assignment});
+      ADD_FAILURE() << "no error for " << assignment;
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(e.file(), "--set") << e.what();
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(spec.sha256, before) << "a failed override must change nothing";
+    EXPECT_EQ(spec.base.train.steps, 20);
+  };
+  expect_set_error("train.steps=5", "base.data.path=");            // no base. prefix
+  expect_set_error("base.model.latent_dim=4", "swept in [parameters]");
+  expect_set_error("base.train.stepz=5", "stepz");
+  expect_set_error("base.train.steps=-1", "train.steps");
+}
+
 TEST(SweepSpec, EveryExampleInSweepsParsesAndExpands) {
   namespace fs = std::filesystem;
   fs::path dir = fs::path(JSLDS_SOURCE_DIR) / "sweeps";
