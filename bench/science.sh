@@ -7,7 +7,7 @@
 #
 #   BUILD_DIR  holds cli/jslds (default: build/ beside bench/)
 #   OUT_DIR    run directories and logs (default: a new temporary directory)
-#   NAME…      any of flipflop oscillator ring_theta (default: all three)
+#   NAME…      any of flipflop oscillator ring_theta (default: all three), or ring_theta_4s
 # Environment: SCIENCE_REUSE=1 keeps a run whose result.json already exists in OUT_DIR (only
 # the evaluation is redone).
 #
@@ -97,7 +97,7 @@ for name in names:
         checks["val_bps_gt_0"] = bps is not None and bps > 0
         checks["val_bps_jslds_within_10pct"] = bps is not None and bpsj is not None and abs(bpsj - bps) <= 0.1 * abs(bps)
         checks["dominant_freq_within_0.5_of_8"] = f is not None and abs(f - 8.0) <= 0.5
-    elif name == "ring_theta":
+    elif name.startswith("ring_theta"):
         checks["ring_score_ge_0.6"] = (s.get("ring_score") or 0) >= 0.6
         checks["n_stable_clusters_ge_2"] = (s.get("n_stable_clusters") or 0) >= 2
         checks["theta_mode_eq_1"] = s.get("theta_mode") == 1
