@@ -107,23 +107,6 @@ struct Reader {
   }
 };
 
-std::string real_literal(double v) {
-  std::string s = fmt::format("{}", v);
-  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
-  return s;
-}
-
-std::string quote(std::string_view s) {
-  // Canonical text only ever quotes keys and names checked against [A-Za-z0-9._-] or
-  // dotted config keys, so escaping quotes and backslashes is enough.
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
 // Makes a relative data.path absolute against `directory`.
 void resolve_data_path(RunConfig& config, const std::filesystem::path& directory) {
   if (config.data.path.empty()) return;
@@ -212,7 +195,7 @@ SweepParameter read_parameter(const std::string& source, const toml::key& key,
     p.std = need("std");
     if (!(p.std > 0))
       fail(source, table->get("std")->source(), fmt::format("std of {} must be > 0", where));
-    apply_literal(scratch, p, real_literal(p.mean), source);
+    apply_literal(scratch, p, toml_real_literal(p.mean), source);
     return p;
   }
   r.only({"distribution", "min", "max"});
@@ -240,8 +223,8 @@ SweepParameter read_parameter(const std::string& source, const toml::key& key,
     apply_literal(scratch, p, fmt::format("{}", static_cast<int64_t>(p.min)), source);
     apply_literal(scratch, p, fmt::format("{}", static_cast<int64_t>(p.max)), source);
   } else {
-    apply_literal(scratch, p, real_literal(p.min), source);
-    apply_literal(scratch, p, real_literal(p.max), source);
+    apply_literal(scratch, p, toml_real_literal(p.min), source);
+    apply_literal(scratch, p, toml_real_literal(p.max), source);
   }
   return p;
 }
@@ -251,21 +234,21 @@ std::string canonical_text(const SweepSpec& s) {
       "[campaign]\nname = {}\nmethod = {}\nmax_runs = {}\nrepeats = {}\nseed = {}\n"
       "objective = {{ metric = {}, goal = {} }}\nmax_attempts = {}\n\n[base]\n{}\n"
       "[parameters]\n",
-      quote(s.name), quote(to_string(s.method)), s.max_runs, s.repeats, s.seed,
-      quote(s.objective_metric), quote(s.objective_goal), s.max_attempts, to_toml(s.base));
+      toml_quote(s.name), toml_quote(to_string(s.method)), s.max_runs, s.repeats, s.seed,
+      toml_quote(s.objective_metric), toml_quote(s.objective_goal), s.max_attempts, to_toml(s.base));
   for (const auto& p : s.parameters) {
     switch (p.distribution) {
       case Distribution::kValues:
-        out += fmt::format("{} = {{ values = [{}] }}\n", quote(p.key), fmt::join(p.values, ", "));
+        out += fmt::format("{} = {{ values = [{}] }}\n", toml_quote(p.key), fmt::join(p.values, ", "));
         break;
       case Distribution::kNormal:
         out += fmt::format("{} = {{ distribution = \"normal\", mean = {}, std = {} }}\n",
-                           quote(p.key), real_literal(p.mean), real_literal(p.std));
+                           toml_quote(p.key), toml_real_literal(p.mean), toml_real_literal(p.std));
         break;
       default:
-        out += fmt::format("{} = {{ distribution = {}, min = {}, max = {} }}\n", quote(p.key),
-                           quote(to_string(p.distribution)), real_literal(p.min),
-                           real_literal(p.max));
+        out += fmt::format("{} = {{ distribution = {}, min = {}, max = {} }}\n", toml_quote(p.key),
+                           toml_quote(to_string(p.distribution)), toml_real_literal(p.min),
+                           toml_real_literal(p.max));
     }
   }
   return out;
@@ -294,12 +277,12 @@ std::pair<std::string, std::optional<double>> draw_value(const SweepParameter& p
     }
     case Distribution::kUniform: {
       double v = p.min + u * (p.max - p.min);
-      return {real_literal(v), v};
+      return {toml_real_literal(v), v};
     }
     case Distribution::kLogUniform: {
       double v = std::exp(std::log(p.min) + u * (std::log(p.max) - std::log(p.min)));
       v = std::clamp(v, p.min, p.max);
-      return {real_literal(v), v};
+      return {toml_real_literal(v), v};
     }
     case Distribution::kIntUniform: {
       auto lo = static_cast<int64_t>(p.min), hi = static_cast<int64_t>(p.max);
@@ -309,7 +292,7 @@ std::pair<std::string, std::optional<double>> draw_value(const SweepParameter& p
     }
     case Distribution::kNormal: {
       double v = boost::math::quantile(boost::math::normal(p.mean, p.std), u);
-      return {real_literal(v), v};
+      return {toml_real_literal(v), v};
     }
   }
   return {"", std::nullopt};

@@ -225,35 +225,12 @@ std::vector<Section> sections(const RunConfig& c) {
 // Formatting
 // ---------------------------------------------------------------------------------------
 
-std::string format_real(double v) {
-  std::string s = fmt::format("{}", v);
-  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";  // 20 -> 20.0 (n: inf/nan)
-  return s;
-}
-
-std::string quote(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char ch : s) {
-    switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (ch < 0x20 || ch == 0x7f) out += fmt::format("\\u{:04X}", ch);
-        else out += static_cast<char>(ch);
-    }
-  }
-  return out + "\"";
-}
-
 std::string value_text(const Field& f) {
   switch (f.kind) {
     case Kind::kBool: return *static_cast<bool*>(f.ptr) ? "true" : "false";
     case Kind::kInt: return std::to_string(*static_cast<int64_t*>(f.ptr));
-    case Kind::kReal: return format_real(*static_cast<double*>(f.ptr));
-    case Kind::kString: return quote(*static_cast<std::string*>(f.ptr));
+    case Kind::kReal: return toml_real_literal(*static_cast<double*>(f.ptr));
+    case Kind::kString: return toml_quote(*static_cast<std::string*>(f.ptr));
     case Kind::kIntList: {
       auto& v = *static_cast<std::vector<int64_t>*>(f.ptr);
       return fmt::format("[{}]", fmt::join(v, ", "));
@@ -261,7 +238,7 @@ std::string value_text(const Field& f) {
     case Kind::kRealList: {
       auto& v = *static_cast<std::vector<double>*>(f.ptr);
       std::vector<std::string> parts;
-      for (double x : v) parts.push_back(format_real(x));
+      for (double x : v) parts.push_back(toml_real_literal(x));
       return fmt::format("[{}]", fmt::join(parts, ", "));
     }
   }
@@ -283,7 +260,7 @@ const char* kind_name(Kind k) {
 std::string range_text(const Field& f) {
   bool integer = f.kind == Kind::kInt || f.kind == Kind::kIntList;
   auto num = [&](double v) {
-    return integer ? std::to_string(static_cast<int64_t>(v)) : format_real(v);
+    return integer ? std::to_string(static_cast<int64_t>(v)) : toml_real_literal(v);
   };
   std::string s;
   if (f.min) s += fmt::format("{} {}", f.min->exclusive ? ">" : ">=", num(f.min->value));
@@ -351,7 +328,7 @@ void check_bounds(const Field& f, double v, const std::string& key, const Where&
   bool integer = f.kind == Kind::kInt || f.kind == Kind::kIntList;
   if (!ok)
     fail(w, fmt::format("{} = {} is out of range: expected {}", key,
-                        integer ? std::to_string(static_cast<int64_t>(v)) : format_real(v),
+                        integer ? std::to_string(static_cast<int64_t>(v)) : toml_real_literal(v),
                         range_text(f)));
 }
 
@@ -403,14 +380,14 @@ void set_field(const Field& f, const toml::node& n, const std::string& key, cons
       if (!f.choices.empty() &&
           std::find(f.choices.begin(), f.choices.end(), v) == f.choices.end()) {
         std::vector<std::string> shown;
-        for (const auto& c : f.choices) shown.push_back(quote(c));
-        fail(w, fmt::format("{} = {} is not allowed: expected one of {}", key, quote(v),
+        for (const auto& c : f.choices) shown.push_back(toml_quote(c));
+        fail(w, fmt::format("{} = {} is not allowed: expected one of {}", key, toml_quote(v),
                             fmt::join(shown, ", ")));
       }
       if (f.check_text) {
         std::string expected = f.check_text(v);
         if (!expected.empty())
-          fail(w, fmt::format("{} = {} is not allowed: expected {}", key, quote(v), expected));
+          fail(w, fmt::format("{} = {} is not allowed: expected {}", key, toml_quote(v), expected));
       }
       *static_cast<std::string*>(f.ptr) = v;
       return;
@@ -438,8 +415,8 @@ void set_field(const Field& f, const toml::node& n, const std::string& key, cons
         fail(w, fmt::format("{} = [{}, {}]: expected start <= end", key,
                             static_cast<int64_t>(vals[0]), static_cast<int64_t>(vals[1])));
       if (f.pair == 2 && !(vals[0] < vals[1]))
-        fail(w, fmt::format("{} = [{}, {}]: expected low < high", key, format_real(vals[0]),
-                            format_real(vals[1])));
+        fail(w, fmt::format("{} = [{}, {}]: expected low < high", key, toml_real_literal(vals[0]),
+                            toml_real_literal(vals[1])));
       if (ints) {
         auto& out = *static_cast<std::vector<int64_t>*>(f.ptr);
         out.clear();
@@ -526,7 +503,7 @@ void read_table(RunConfig& c, const toml::table& root, const std::string& source
   if (!c.data.path.empty() && !c.data.simulate.empty())
     fail(simulate_at, fmt::format("data.path = {} and data.simulate = {} are both set: expected "
                                   "one of them",
-                                  quote(c.data.path), quote(c.data.simulate)));
+                                  toml_quote(c.data.path), toml_quote(c.data.simulate)));
 }
 
 std::string read_file(const std::filesystem::path& file) {
@@ -644,7 +621,7 @@ void validate(const RunConfig& c, const std::string& source_name) {
                     fmt::join(tb, ", ")));
   if (!c.data.path.empty() && !c.data.simulate.empty())
     bad(fmt::format("data.path = {} and data.simulate = {} are both set: expected one of them",
-                    quote(c.data.path), quote(c.data.simulate)));
+                    toml_quote(c.data.path), toml_quote(c.data.simulate)));
 }
 
 std::string to_toml(const RunConfig& config) {
@@ -668,7 +645,7 @@ std::string defaults_toml_commented() {
       std::string extra;
       if (!f.choices.empty()) {
         std::vector<std::string> shown;
-        for (const auto& ch : f.choices) shown.push_back(quote(ch));
+        for (const auto& ch : f.choices) shown.push_back(toml_quote(ch));
         extra = fmt::format(" [one of {}]", fmt::join(shown, ", "));
       } else if (f.min || f.max) {
         extra = fmt::format(" [{}]", range_text(f));
@@ -677,6 +654,29 @@ std::string defaults_toml_commented() {
     }
   }
   return out;
+}
+
+std::string toml_real_literal(double v) {
+  std::string s = fmt::format("{}", v);
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";  // 20 -> 20.0 (n: inf/nan)
+  return s;
+}
+
+std::string toml_quote(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char ch : s) {
+    switch (ch) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (ch < 0x20 || ch == 0x7f) out += fmt::format("\\u{:04X}", ch);
+        else out += static_cast<char>(ch);
+    }
+  }
+  return out + "\"";
 }
 
 std::string sha256_hex(std::string_view bytes) {

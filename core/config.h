@@ -165,6 +165,14 @@ std::vector<std::string> config_keys();
 /// Throws ConfigError for an unknown key.
 std::string config_value_text(const RunConfig& config, std::string_view dotted_key);
 
+/// The canonical TOML literal of a number (shortest round-trip form, always with a '.' or an
+/// exponent so it reads back as a float: 20 -> "20.0", 2e-05 -> "2e-05").
+std::string toml_real_literal(double value);
+
+/// A TOML basic string literal: quoted, with quotes, backslashes and control characters
+/// escaped.
+std::string toml_quote(std::string_view text);
+
 /// Lower-case hex sha256 of arbitrary bytes (OpenSSL).
 std::string sha256_hex(std::string_view bytes);
 
