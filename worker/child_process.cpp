@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -105,17 +106,25 @@ ChildProcess ChildProcess::spawn(const SpawnOptions& o) {
   ChildProcess child;
   child.pid_ = pid;
   child.report_ = std::move(read_end);
+#ifdef SYS_pidfd_open
+  // Not yet reaped, so the pid cannot have been reused. ENOSYS (old kernel) or any other
+  // failure just leaves the supervisor on its timed waitpid checks.
+  child.exit_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+#endif
   return child;  // write_end and log close here: only the child holds them now
 }
 
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept
-    : pid_(std::exchange(other.pid_, -1)), report_(std::move(other.report_)) {}
+    : pid_(std::exchange(other.pid_, -1)),
+      report_(std::move(other.report_)),
+      exit_(std::move(other.exit_)) {}
 
 ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
   if (this != &other) {
     kill_and_reap();
     pid_ = std::exchange(other.pid_, -1);
     report_ = std::move(other.report_);
+    exit_ = std::move(other.exit_);
   }
   return *this;
 }
@@ -130,6 +139,7 @@ void ChildProcess::kill_and_reap() noexcept {
   }
   StopSignals::unregister_child_group(pid_);
   pid_ = -1;
+  exit_.reset();
 }
 
 void ChildProcess::signal_group(int signal) noexcept {
@@ -147,6 +157,7 @@ std::optional<int> ChildProcess::try_wait() {
   }
   StopSignals::unregister_child_group(pid_);
   pid_ = -1;
+  exit_.reset();
   return status;
 }
 

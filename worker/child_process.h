@@ -70,6 +70,10 @@ class ChildProcess {
   pid_t pid() const { return pid_; }
   /// Read end of the report pipe (non-blocking, close-on-exec); -1 after close_report().
   int report_fd() const { return report_.get(); }
+  /// A Linux pidfd (pidfd_open(2), kernel ≥ 5.3) that poll(2) reports readable once the child
+  /// has ended, so a supervisor can sleep until the exit instead of polling waitpid on a
+  /// timer; -1 where the kernel lacks pidfd_open or after the child is reaped.
+  int exit_fd() const { return exit_.get(); }
   void close_report() { report_.reset(); }
 
   /// Sends `signal` to the child's process group; harmless once the child is reaped.
@@ -85,6 +89,7 @@ class ChildProcess {
 
   pid_t pid_ = -1;
   FileDescriptor report_;
+  FileDescriptor exit_;
 };
 
 }  // namespace jslds

@@ -326,12 +326,18 @@ SupervisorUpdate Supervisor::poll(std::chrono::milliseconds timeout) {
     task_.reset();
     return update;
   }
-  if (child_->report_fd() >= 0) {
-    pollfd p{child_->report_fd(), POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) > 0) read_report(update);
+  // Sleep until the report stream has data or closes, or the child ends (its pidfd turns
+  // readable), whichever comes first: a run's end is seen at once, not at the next tick.
+  pollfd fds[2];
+  nfds_t n_fds = 0;
+  if (child_->report_fd() >= 0) fds[n_fds++] = pollfd{child_->report_fd(), POLLIN, 0};
+  if (child_->exit_fd() >= 0) fds[n_fds++] = pollfd{child_->exit_fd(), POLLIN, 0};
+  if (n_fds > 0) {
+    if (::poll(fds, n_fds, static_cast<int>(timeout.count())) > 0) read_report(update);
   } else {
-    // The report stream is closed but the child may still run: check it every few ms.
-    std::this_thread::sleep_for(std::min(timeout, std::chrono::milliseconds(5)));
+    // No pidfd (old kernel) and the report stream is closed while the child may still
+    // run: check it every millisecond.
+    std::this_thread::sleep_for(std::min(timeout, std::chrono::milliseconds(1)));
   }
   if (stop_requested_ && !killed_after_grace_ && std::chrono::steady_clock::now() >= kill_at_) {
     killed_after_grace_ = true;

@@ -80,7 +80,8 @@ class Supervisor {
   const std::optional<Task>& task() const { return task_; }
 
   /// Reads the report stream and checks the child for up to `timeout` (poll(2) on the
-  /// pipe, so it returns as soon as something arrives). Sends SIGKILL once a stop's grace
+  /// pipe and on the child's pidfd, so it returns as soon as something arrives or the child
+  /// ends). Sends SIGKILL once a stop's grace
   /// has passed. After the update that carries `result`, the supervisor is idle again.
   SupervisorUpdate poll(std::chrono::milliseconds timeout);
 

@@ -9,12 +9,14 @@
 #include <fstream>
 #include <sstream>
 
+#include <poll.h>
 #include <sys/wait.h>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "core/config.h"
+#include "worker/child_process.h"
 
 namespace jslds {
 namespace {
@@ -259,6 +261,34 @@ TEST(ClassifyChildEnd, EveryEnding) {
   EXPECT_EQ(r.outcome, RunOutcome::kFailed);
   EXPECT_NE(r.message.find("SIGSEGV"), std::string::npos);
   EXPECT_EQ(r.step, 130);
+}
+
+// A child that closes its report stream early and keeps running: the end of the stream says
+// nothing, and the supervisor learns of the exit from the child's pidfd (it turns readable
+// only once the child has ended), not from a waitpid timer.
+TEST(ChildProcessTest, ExitDescriptorTurnsReadableOnlyWhenTheChildEnds) {
+  const fs::path log = fs::temp_directory_path() / ("jslds_child_exit_" + std::to_string(::getpid()));
+  SpawnOptions o;
+  o.executable = "/bin/sh";
+  o.argv = {"/bin/sh", "-c", "exec 3>&-; kill -STOP $$; exit 5"};  // stops itself first
+  o.log_file = log;
+  ChildProcess child = ChildProcess::spawn(o);
+  ASSERT_GE(child.exit_fd(), 0) << "pidfd_open is missing: kernel older than 5.3?";
+  // Wait until the child has stopped itself, then check its pidfd is not readable.
+  siginfo_t info{};
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(child.pid()), &info, WSTOPPED | WNOWAIT), 0);
+  pollfd p{child.exit_fd(), POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 0), 0) << "a stopped, living child must not read as ended";
+  EXPECT_FALSE(child.try_wait().has_value());
+  ::kill(child.pid(), SIGCONT);
+  ASSERT_EQ(::poll(&p, 1, 30000), 1) << "the pidfd never turned readable after the exit";
+  EXPECT_TRUE(p.revents & POLLIN);
+  auto status = child.try_wait();
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 5);
+  EXPECT_EQ(child.exit_fd(), -1) << "the pidfd is closed once the child is reaped";
+  fs::remove(log);
 }
 
 }  // namespace
