@@ -309,9 +309,11 @@ LaunchSummary Coordinator::run() {
     task.device = run.config.runtime.device;
     task.threads = run.config.runtime.threads;
     if (lease->resume) {
+      // Resume even without a recorded checkpoint: the supervisor may find one written after
+      // the last launch lost contact, vouched for by the trainer's receipt.
+      task.resume = true;
       for (const auto& a : store_.artifacts(lease->run_id)) {  // newest step first
         if (a.kind != "checkpoint" || a.sha256.empty()) continue;
-        task.resume = true;
         task.checkpoint_sha256 = a.sha256;
         task.checkpoint_step = a.step.value_or(0);
         break;

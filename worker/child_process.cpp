@@ -80,6 +80,8 @@ ChildProcess ChildProcess::spawn(const SpawnOptions& o) {
   posix_spawn_file_actions_adddup2(&sa.actions, log.get(), 1);
   posix_spawn_file_actions_adddup2(&sa.actions, log.get(), 2);
   posix_spawn_file_actions_adddup2(&sa.actions, write_end.get(), o.report_fd);
+  for (const auto& [here, there] : o.inherit_fds)
+    posix_spawn_file_actions_adddup2(&sa.actions, here, there);
   posix_spawnattr_setpgroup(&sa.attr, 0);  // a process group of its own
   // Default dispositions and an empty mask: the worker's handlers and blocked signals must
   // not leak into the child (it installs its own SIGTERM handler).

@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <sys/types.h>
@@ -53,6 +54,9 @@ struct SpawnOptions {
   std::vector<std::string> unset_environment;     // removed from the child's environment
   std::filesystem::path log_file;                 // stdout and stderr, appended (created)
   int report_fd = 3;                              // the child writes its report stream here
+  /// Descriptors the child inherits: (descriptor here, number in the child). Each becomes a
+  /// plain descriptor in the child (no close-on-exec), e.g. the run directory's lock.
+  std::vector<std::pair<int, int>> inherit_fds;
 };
 
 /// A running or finished child. The destructor SIGKILLs the child's process group if the

@@ -9,7 +9,9 @@
 #include <sstream>
 #include <thread>
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "coordinator/signals.h"
+#include "core/checkpoint_receipt.h"
 #include "core/config.h"
 
 namespace jslds {
@@ -28,6 +31,7 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 constexpr int kReportFd = 3;
+constexpr int kRunLockFd = 4;  // the child's copy of RUN_DIR/run.lock
 constexpr size_t kLogTailBytes = 600;
 
 // The last `bytes` of a file, starting at a line boundary when possible.
@@ -162,6 +166,21 @@ void Supervisor::start(const Task& task) {
   started_ = std::chrono::steady_clock::now();
 
   const fs::path dir(task.run_dir);
+  run_lock_.reset();
+  adopted_.reset();
+  {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+  }
+  if (std::string why = lock_run_directory(dir); !why.empty()) {
+    Result r;
+    r.run_id = task.run_id;
+    r.attempt = task.attempt;
+    r.outcome = RunOutcome::kFailed;
+    r.message = why;
+    start_failure_ = r;
+    return;
+  }
   bool resume = task.resume;
   if (resume) {
     const fs::path checkpoint = dir / "checkpoint.pt";
@@ -171,11 +190,30 @@ void Supervisor::start(const Task& task) {
     } catch (const std::exception&) {
       found = "";
     }
-    if (task.checkpoint_sha256.empty() || found != task.checkpoint_sha256) {
+    const auto receipt = read_checkpoint_receipt(dir);
+    const bool recorded = !task.checkpoint_sha256.empty() && found == task.checkpoint_sha256;
+    if (!recorded && !found.empty() && receipt && receipt->path == "checkpoint.pt" &&
+        receipt->sha256 == found && receipt->step >= task.checkpoint_step) {
+      // Written after the database last heard from this run; the receipt vouches for it.
+      CheckpointInfo c;
+      c.step = receipt->step;
+      c.path = fs::absolute(checkpoint).string();
+      c.bytes = receipt->bytes;
+      c.sha256 = receipt->sha256;
+      adopted_ = c;
+      checkpoint_step_ = c.step;
+      last_step_ = c.step;
+      if (!note_.empty()) note_ += "; ";
+      note_ += fmt::format(
+          "adopted checkpoint.pt of step {} (sha256 {}), written after the last recorded "
+          "checkpoint (step {}); its sha256 matches the trainer's receipt checkpoint.json",
+          c.step, c.sha256.substr(0, 12), task.checkpoint_step);
+    } else if (!recorded) {
       resume = false;
       std::error_code ec;
       if (!found.empty()) fs::rename(checkpoint, dir / "checkpoint.pt.unverified", ec);
-      note_ = found.empty()
+      if (!note_.empty()) note_ += "; ";
+      note_ += found.empty()
                   ? "no checkpoint.pt to resume from: restarted from step 0"
                   : fmt::format("checkpoint.pt (sha256 {}) does not match the recorded checkpoint "
                                 "(step {}, sha256 {}): not loaded, kept as "
@@ -188,6 +226,12 @@ void Supervisor::start(const Task& task) {
       checkpoint_step_ = task.checkpoint_step;
       last_step_ = task.checkpoint_step;
     }
+  }
+
+  if (!resume) {
+    // A fresh start: a receipt left by an earlier attempt must never vouch for this one.
+    std::error_code ec;
+    fs::remove(checkpoint_receipt_path(dir), ec);
   }
 
   SpawnOptions spawn;
@@ -207,18 +251,23 @@ void Supervisor::start(const Task& task) {
                         "PMI_RANK"})
     spawn.unset_environment.emplace_back(v);
 
+  spawn.inherit_fds.emplace_back(run_lock_.get(), kRunLockFd);
   try {
-    std::error_code ec;
-    fs::create_directories(dir, ec);
     {
       std::ofstream log(spawn.log_file, std::ios::app);
       log << fmt::format("=== {} attempt {} of run {} ({}){}\n", utc_now(), task.attempt,
                          task.run_number,
-                         resume ? fmt::format("resuming from step {}", task.checkpoint_step)
+                         resume ? fmt::format("resuming from step {}", checkpoint_step_)
                                 : std::string("from step 0"),
                          note_.empty() ? "" : "; " + note_);
     }
     child_ = ChildProcess::spawn(spawn);
+    // The holder's pid, for a later start that finds the lock still held.
+    const std::string pid = std::to_string(child_->pid()) + "\n";
+    if (::ftruncate(run_lock_.get(), 0) != 0 ||
+        ::pwrite(run_lock_.get(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size()))
+      note_ += note_.empty() ? "could not write the pid into run.lock"
+                             : "; could not write the pid into run.lock";
   } catch (const std::exception& e) {
     Result r;
     r.run_id = task.run_id;
@@ -227,6 +276,56 @@ void Supervisor::start(const Task& task) {
     r.message = fmt::format("cannot start the training process: {}", e.what());
     start_failure_ = r;
   }
+}
+
+std::string Supervisor::lock_run_directory(const fs::path& dir) {
+  const fs::path file = dir / "run.lock";
+  FileDescriptor fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd)
+    return fmt::format("cannot open {}: {}", file.string(), std::strerror(errno));
+  // Above the child's fixed descriptors (0–4), so the dup2s that set them up never collide.
+  if (fd.get() <= kRunLockFd) {
+    int moved = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 10);
+    if (moved < 0) return fmt::format("cannot move the descriptor of {}: {}", file.string(),
+                                      std::strerror(errno));
+    fd.reset(moved);
+  }
+  auto try_lock = [&] { return ::flock(fd.get(), LOCK_EX | LOCK_NB) == 0; };
+  if (!try_lock()) {
+    if (errno != EWOULDBLOCK)
+      return fmt::format("cannot lock {}: {}", file.string(), std::strerror(errno));
+    // An earlier training process of this run still holds it (its worker was killed before
+    // it ended). Ask it to checkpoint and exit, as a stop would, then wait for the lock.
+    char text[32] = {};
+    const ssize_t n = ::pread(fd.get(), text, sizeof text - 1, 0);
+    const pid_t holder = n > 0 ? static_cast<pid_t>(std::atol(text)) : 0;
+    if (holder > 1) ::kill(-holder, SIGTERM);
+    const auto kill_at = std::chrono::steady_clock::now() + options_.stop_grace;
+    const auto give_up = kill_at + std::chrono::seconds(10);
+    bool killed = false;
+    while (!try_lock()) {
+      const auto now = std::chrono::steady_clock::now();
+      if (!killed && now >= kill_at && holder > 1) {
+        ::kill(-holder, SIGKILL);
+        killed = true;
+      }
+      if (now >= give_up)
+        return fmt::format("{} is still locked by another process (pid {}) {} s after asking it "
+                           "to stop: two trainings must not share a run directory",
+                           file.string(), holder > 1 ? std::to_string(holder) : "unknown",
+                           std::chrono::duration_cast<std::chrono::seconds>(
+                               options_.stop_grace + std::chrono::seconds(10))
+                               .count());
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    const std::string what = fmt::format(
+        "a training process of an earlier launch (pid {}) still ran in the run directory: sent "
+        "it SIGTERM{} and waited for it to exit",
+        holder > 1 ? std::to_string(holder) : "unknown", killed ? " then SIGKILL" : "");
+    note_ = note_.empty() ? what : note_ + "; " + what;
+  }
+  run_lock_ = std::move(fd);
+  return "";
 }
 
 void Supervisor::stop() {
@@ -324,7 +423,12 @@ SupervisorUpdate Supervisor::poll(std::chrono::milliseconds timeout) {
     update.result = *start_failure_;
     update.result->child_seconds = seconds_since_start();
     task_.reset();
+    run_lock_.reset();
     return update;
+  }
+  if (adopted_) {
+    update.checkpoint = std::move(*adopted_);
+    adopted_.reset();
   }
   // Sleep until the report stream has data or closes, or the child ends (its pidfd turns
   // readable), whichever comes first: a run's end is seen at once, not at the next tick.
@@ -355,6 +459,7 @@ SupervisorUpdate Supervisor::poll(std::chrono::milliseconds timeout) {
     update.result = std::move(r);
     child_.reset();
     task_.reset();
+    run_lock_.reset();  // the child's copy closed with it: the directory is free
   }
   return update;
 }

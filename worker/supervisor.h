@@ -69,11 +69,21 @@ class Supervisor {
   /// SIGKILLs and reaps a child that is still running. Never throws.
   ~Supervisor() = default;
 
-  /// Starts the child for `task` (run_dir/config.toml must exist). With task.resume, the
-  /// run directory's checkpoint.pt is used only if its sha256 equals
-  /// task.checkpoint_sha256; otherwise it is renamed checkpoint.pt.unverified and the run
-  /// starts from step 0 (the result's message says so). A child that cannot be started
-  /// gives a `failed` result at the next poll. Throws std::logic_error while busy.
+  /// Starts the child for `task` (run_dir/config.toml must exist).
+  ///
+  /// First it takes RUN_DIR/run.lock, which the child inherits and holds for its lifetime: a
+  /// training process of an earlier launch that still runs in the directory (its worker rank
+  /// was killed) gets SIGTERM, so it checkpoints, and the start waits for it to exit
+  /// (stop_grace, then SIGKILL); two processes never train in one directory.
+  ///
+  /// With task.resume, the run directory's checkpoint.pt is used only if its sha256 equals
+  /// task.checkpoint_sha256 (the newest recorded checkpoint), or else equals the sha256 in
+  /// the trainer's receipt RUN_DIR/checkpoint.json (core/checkpoint_receipt.h) for a step at
+  /// least as late: a checkpoint written after its worker was killed, which the next poll
+  /// hands over (SupervisorUpdate::checkpoint) so the database records it. Otherwise it is
+  /// renamed checkpoint.pt.unverified and the run starts from step 0 (the result's message
+  /// says so). A child that cannot be started gives a `failed` result at the next poll.
+  /// Throws std::logic_error while busy.
   void start(const Task& task);
 
   bool busy() const { return task_.has_value(); }
@@ -94,9 +104,16 @@ class Supervisor {
   void handle_line(std::string_view line, SupervisorUpdate& update);
   Result finish(int wait_status);
 
+  /// Takes RUN_DIR/run.lock (flock) for this run, stopping a previous training process that
+  /// still holds it (an orphan whose worker was killed). Returns an empty string on success,
+  /// else why the run cannot start.
+  std::string lock_run_directory(const std::filesystem::path& dir);
+
   SupervisorOptions options_;
   std::optional<Task> task_;
   std::optional<ChildProcess> child_;
+  FileDescriptor run_lock_;                  // held from start until the child is reaped
+  std::optional<CheckpointInfo> adopted_;    // a receipted checkpoint to record, sent once
   std::optional<Result> start_failure_;
   std::string note_;  // prepended to the result's message (e.g. an unverified checkpoint)
   std::string buffer_;

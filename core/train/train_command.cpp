@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "core/checkpoint_receipt.h"
 #include "core/config.h"
 #include "core/data/loaders.h"
 #include "core/train/checkpoint.h"
@@ -255,6 +256,10 @@ int run_train_command(const TrainCommandOptions& options) {
     report.emit({{"event", "progress"}, {"step", step}, {"metrics", metrics}});
   };
   hooks.on_checkpoint = [&](int64_t step, const fs::path& path, const FileDigest& digest) {
+    // The receipt first: if the supervisor is gone (its rank was killed), the receipt is
+    // what lets a resumed campaign adopt this checkpoint (core/checkpoint_receipt.h).
+    write_checkpoint_receipt(run_dir, {step, path.filename().string(),
+                                       digest.bytes, digest.sha256});
     report.emit({{"event", "checkpoint"},
                  {"step", step},
                  {"path", path.string()},

@@ -1,8 +1,10 @@
 // Signals at the CLI level (DESIGN §2, issue 6): SIGUSR1 to mpirun and SIGTERM to the ranks
 // directly both end the job within 60 s with no run left `running`, and the same command
-// resumes the rest; readers polling the database during a campaign never fail and never make
+// resumes the rest; plain SIGTERM to mpirun (ranks SIGKILLed a second later) loses no
+// checkpoint; readers polling the database during a campaign never fail and never make
 // the writer fail.
 #include <map>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -112,6 +114,70 @@ TEST_F(SweepSignals, SigTermToTheRanksStopsGracefullyWithin60Seconds) {
   expect_clean_stop_then_resume();
 }
 
+// Plain SIGTERM to mpirun: Open MPI forwards it to the ranks and SIGKILLs them about a second
+// later, before a slow stop checkpoint (3 s here, like a large model's) is written, so the
+// database never hears of it. Resumed at once, the supervisors stop any trainer still running
+// in its run directory, adopt each stop checkpoint through the trainer's receipt, and the runs
+// continue from it instead of from step 0 (there are no periodic checkpoints to fall back on).
+TEST_F(SweepSignals, SigTermToMpirunLosesNoCheckpointWrittenAfterTheRanksDie) {
+  std::string spec = kSpec;
+  spec.replace(spec.find("train.checkpoint_every = 50"), 27, "train.checkpoint_every = 100000");
+  std::ofstream(dir_ / "spec.toml") << spec;
+  env_["FAKE_TRAIN_STOP_CHECKPOINT_MS"] = "3000";
+  ChildProcess job = start(argv_, dir_ / "first.log", env_);
+  // Wait until a run has trained a little (progress recorded).
+  bool under_way = false;
+  for (int i = 0; i < 1200 && !under_way; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    under_way = read_db(db_, [](store::ExperimentStore& s) {
+                  auto c = s.find_campaign("signals");
+                  if (!c) return false;
+                  for (const auto& r : s.list_runs(c->id, RunStatus::kRunning))
+                    if (r.steps_done >= 20) return true;
+                  return false;
+                }).value_or(false);
+    ASSERT_FALSE(job.try_wait()) << slurp(dir_ / "first.log");
+  }
+  ASSERT_TRUE(under_way) << slurp(dir_ / "first.log");
+  ASSERT_EQ(::kill(job.pid(), SIGTERM), 0);
+  auto status = wait_for(job, std::chrono::seconds(60));
+  ASSERT_TRUE(status) << "mpirun still running 60 s after SIGTERM:\n" << slurp(dir_ / "first.log");
+
+  env_["FAKE_TRAIN_STEP_MS"] = "2";
+  ChildProcess resume = start(argv_, dir_ / "second.log", env_);
+  auto second = wait_for(resume, std::chrono::seconds(180));
+  ASSERT_TRUE(second) << slurp(dir_ / "second.log");
+  EXPECT_EQ(exit_code(*second), 0) << slurp(dir_ / "second.log");
+  auto runs = read_db(db_, [](store::ExperimentStore& s) {
+    return s.list_runs(s.find_campaign("signals")->id);
+  });
+  ASSERT_TRUE(runs);
+  int continued = 0, adopted = 0;
+  for (const auto& r : *runs) {
+    SCOPED_TRACE(r.number);
+    EXPECT_EQ(r.status, RunStatus::kDone);
+    std::istringstream history(slurp(fs::path(r.run_dir) / "fake_history.txt"));
+    std::vector<long> starts;
+    for (std::string word; history >> word;) {
+      long step = -1;
+      history >> step;
+      starts.push_back(step);
+    }
+    ASSERT_FALSE(starts.empty());
+    EXPECT_EQ(starts.front(), 0);
+    if (starts.size() >= 2) {
+      EXPECT_GT(starts[1], 0) << "an interrupted run restarted from step 0";
+      ++continued;
+    }
+    if (slurp(fs::path(r.run_dir) / "log.txt").find("adopted checkpoint.pt of step") !=
+        std::string::npos)
+      ++adopted;
+  }
+  EXPECT_GE(continued, 1) << "no run was under way at the SIGTERM";
+  EXPECT_EQ(adopted, continued) << "each continued run used a checkpoint the database never "
+                                   "recorded, vouched for by its receipt";
+}
+
 TEST_F(SweepSignals, ReadersDuringACampaignNeverFailAndNeverDisturbTheWriter) {
   env_["FAKE_TRAIN_STEP_MS"] = "10";  // 2 s per run, 6 s in all
   ChildProcess job = start(argv_, dir_ / "first.log", env_);
@@ -129,13 +195,14 @@ TEST_F(SweepSignals, ReadersDuringACampaignNeverFailAndNeverDisturbTheWriter) {
       return 0;
     });
     if (cli_status) {
-      int rc = std::system((std::string(JSLDS_EXE) + " status signals --db " + db_.string() +
-                            " >/dev/null 2>>" + (dir_ / "status.err").string())
-                               .c_str());
-      // Before the campaign exists, status may report that; afterwards it must succeed.
+      // Before the campaign exists, status may report that; once it exists (checked before
+      // the call, or the check would race with its creation) status must succeed.
       bool exists = read_db(db_, [](store::ExperimentStore& s) {
                       return s.find_campaign("signals").has_value();
                     }).value_or(false);
+      int rc = std::system((std::string(JSLDS_EXE) + " status signals --db " + db_.string() +
+                            " >/dev/null 2>" + (dir_ / "status.err").string())
+                               .c_str());
       if (exists) {
         EXPECT_EQ(rc, 0) << slurp(dir_ / "status.err");
       }

@@ -11,6 +11,9 @@
 //
 // FAKE_TRAIN_FAIL="3:abort,5:segv,6:exit7,8:diverge" makes the runs whose directory is named
 // 3, 5, … abort, segfault, exit with status 7 or diverge halfway through.
+// FAKE_TRAIN_STOP_CHECKPOINT_MS delays the checkpoint written on SIGTERM (a large model's
+// checkpoint that outlasts mpirun's 1 s between SIGTERM and SIGKILL for the ranks). Like the
+// real trainer, every checkpoint is followed by its receipt (core/checkpoint_receipt.h).
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -30,6 +33,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/checkpoint_receipt.h"
 #include "core/config.h"
 
 namespace {
@@ -88,6 +92,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   std::signal(SIGTERM, on_term);
+  std::signal(SIGPIPE, SIG_IGN);  // as the real trainer: a dead report reader must not kill it
   const fs::path run_dir = fs::absolute(run_dir_text);
   const jslds::RunConfig config = jslds::load_config(config_file);
   const int64_t steps = config.train.steps;
@@ -127,6 +132,8 @@ int main(int argc, char** argv) {
     std::string bytes = fmt::format("fake-checkpoint step={}\nconfig={}\n", at,
                                     jslds::config_sha256(config));
     write_durably(checkpoint, bytes);
+    jslds::write_checkpoint_receipt(
+        run_dir, {at, "checkpoint.pt", static_cast<int64_t>(bytes.size()), jslds::sha256_hex(bytes)});
     emit(report_fd, {{"event", "checkpoint"},
                      {"step", at},
                      {"path", checkpoint.string()},
@@ -136,6 +143,8 @@ int main(int argc, char** argv) {
 
   while (step < steps) {
     if (g_stop.load()) {
+      if (const char* delay = std::getenv("FAKE_TRAIN_STOP_CHECKPOINT_MS"))
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(delay)));
       save_checkpoint(step);
       std::fprintf(stderr, "fake_train: SIGTERM at step %ld, checkpoint written\n",
                    static_cast<long>(step));

@@ -38,7 +38,7 @@ inline std::vector<std::string> sweep_command(int np, const std::vector<std::str
   if (np > 0)
     argv = {"mpirun", "-np", std::to_string(np), "--oversubscribe", "--allow-run-as-root",
             "--bind-to", "none", "-x", "JSLDS_TRAIN_EXE", "-x", "FAKE_TRAIN_STEP_MS",
-            "-x", "FAKE_TRAIN_FAIL"};
+            "-x", "FAKE_TRAIN_FAIL", "-x", "FAKE_TRAIN_STOP_CHECKPOINT_MS"};
   argv.push_back(JSLDS_EXE);
   argv.push_back("sweep");
   argv.insert(argv.end(), args.begin(), args.end());
@@ -56,6 +56,7 @@ inline ChildProcess start(const std::vector<std::string>& argv, const fs::path& 
   env.emplace("OMPI_MCA_rmaps_base_oversubscribe", "1");
   env.emplace("FAKE_TRAIN_STEP_MS", "0");
   env.emplace("FAKE_TRAIN_FAIL", "");
+  env.emplace("FAKE_TRAIN_STOP_CHECKPOINT_MS", "0");
   o.environment = env;
   return ChildProcess::spawn(o);
 }

@@ -8,13 +8,18 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "core/checkpoint_receipt.h"
 #include "core/config.h"
 #include "worker/child_process.h"
 
@@ -188,6 +193,136 @@ TEST_F(SupervisorTest, CheckpointWithAnotherHashIsNeverLoaded) {
       << r.message;
   EXPECT_EQ(slurp(fs::path(t.run_dir) / "fake_history.txt"), "start 0\n");
   EXPECT_TRUE(fs::exists(fs::path(t.run_dir) / "checkpoint.pt.unverified"));
+}
+
+// The stop checkpoint's report is lost (as when mpirun SIGKILLs the worker rank a second
+// after SIGTERM): the next start adopts it because its sha256 matches the trainer's receipt,
+// hands it over for the database, and continues from its step; a receipt that does not match
+// the file vouches for nothing.
+TEST_F(SupervisorTest, ResumeAdoptsACheckpointVouchedForByItsReceiptOnly) {
+  ::setenv("FAKE_TRAIN_STEP_MS", "20", 1);
+  Supervisor s = make_supervisor();
+  Task t = make_task(10, 100000);
+  s.start(t);
+  std::optional<CheckpointInfo> recorded;  // what the database would hold
+  for (int i = 0; i < 3000 && !recorded; ++i) {
+    auto u = s.poll(std::chrono::milliseconds(10));
+    if (u.checkpoint) recorded = u.checkpoint;
+    ASSERT_FALSE(u.result) << u.result->message;
+  }
+  ASSERT_TRUE(recorded);
+  // Train on past the periodic checkpoint before the stop.
+  int64_t step = 0;
+  for (int i = 0; i < 3000 && step <= recorded->step; ++i)
+    for (const auto& p : s.poll(std::chrono::milliseconds(10)).points)
+      step = std::max(step, p.step);
+  s.stop();
+  std::optional<CheckpointInfo> lost;  // the stop checkpoint: never reaches the database
+  Result r = run_to_end(s, nullptr, &lost);
+  ASSERT_EQ(r.outcome, RunOutcome::kInterrupted) << r.message;
+  ASSERT_TRUE(lost);
+  ASSERT_GT(lost->step, recorded->step) << "the stop came after the periodic checkpoint";
+  auto receipt = read_checkpoint_receipt(t.run_dir);
+  ASSERT_TRUE(receipt);
+  EXPECT_EQ(receipt->step, lost->step);
+  EXPECT_EQ(receipt->sha256, lost->sha256);
+
+  t.resume = true;
+  t.checkpoint_sha256 = recorded->sha256;
+  t.checkpoint_step = recorded->step;
+  ::setenv("FAKE_TRAIN_STEP_MS", "0", 1);
+  {
+    // Shorten the run so it finishes: the config's steps are read by the child.
+    RunConfig c = load_config(fs::path(t.run_dir) / "config.toml");
+    c.train.steps = lost->step + 30;
+    std::ofstream(fs::path(t.run_dir) / "config.toml") << to_toml(c);
+  }
+  s.start(t);
+  std::optional<CheckpointInfo> handed;
+  auto first = s.poll(std::chrono::milliseconds(0));
+  handed = first.checkpoint;
+  ASSERT_TRUE(handed) << "the adopted checkpoint is handed over at the first poll";
+  EXPECT_EQ(handed->step, lost->step);
+  EXPECT_EQ(handed->sha256, lost->sha256);
+  EXPECT_EQ(handed->path, fs::absolute(fs::path(t.run_dir) / "checkpoint.pt").string());
+  Result done = run_to_end(s);
+  EXPECT_EQ(done.outcome, RunOutcome::kDone) << done.message;
+  EXPECT_NE(done.message.find("adopted checkpoint.pt of step " + std::to_string(lost->step)),
+            std::string::npos)
+      << done.message;
+  EXPECT_EQ(slurp(fs::path(t.run_dir) / "fake_history.txt"),
+            "start 0\nstart " + std::to_string(lost->step) + "\n");
+
+  // A receipt whose sha256 is not the file's: not adopted, the file is set aside, step 0.
+  receipt = read_checkpoint_receipt(t.run_dir);
+  ASSERT_TRUE(receipt);
+  receipt->sha256 = std::string(64, 'a');
+  write_checkpoint_receipt(t.run_dir, *receipt);
+  t.checkpoint_sha256.clear();
+  t.checkpoint_step = 0;
+  s.start(t);
+  Result fresh = run_to_end(s);
+  EXPECT_EQ(fresh.outcome, RunOutcome::kDone) << fresh.message;
+  EXPECT_NE(fresh.message.find("not loaded, kept as checkpoint.pt.unverified"), std::string::npos)
+      << fresh.message;
+  EXPECT_EQ(slurp(fs::path(t.run_dir) / "fake_history.txt"),
+            "start 0\nstart " + std::to_string(lost->step) + "\nstart 0\n");
+}
+
+// A trainer of an earlier launch still runs in the run directory (its worker was killed and
+// nobody stopped it): the next start stops it with SIGTERM, waits for it to checkpoint and
+// exit, and continues from that checkpoint; the two never train in the directory together.
+TEST_F(SupervisorTest, StartStopsAnOrphanedTrainerOfTheRunAndContinuesFromItsCheckpoint) {
+  ::setenv("FAKE_TRAIN_STEP_MS", "20", 1);
+  Task t = make_task(11, 100000);
+  const fs::path dir(t.run_dir);
+  // The orphan: started the way a supervisor starts a child, holding run.lock.
+  FileDescriptor lock(::open((dir / "run.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  ASSERT_TRUE(lock);
+  ASSERT_EQ(::flock(lock.get(), LOCK_EX | LOCK_NB), 0);
+  int moved = ::fcntl(lock.get(), F_DUPFD_CLOEXEC, 10);
+  ASSERT_GE(moved, 10);
+  lock.reset(moved);
+  SpawnOptions o;
+  o.executable = JSLDS_FAKE_TRAIN_EXE;
+  o.argv = {JSLDS_FAKE_TRAIN_EXE, "train", (dir / "config.toml").string(), "--run-dir",
+            dir.string(), "--report-fd", "3"};
+  o.log_file = dir / "orphan.log";
+  o.inherit_fds = {{lock.get(), 4}};
+  ChildProcess orphan = ChildProcess::spawn(o);
+  const pid_t orphan_pid = orphan.pid();
+  const std::string pid = std::to_string(orphan_pid) + "\n";
+  ASSERT_EQ(::pwrite(lock.get(), pid.data(), pid.size(), 0), static_cast<ssize_t>(pid.size()));
+  lock.reset();  // only the orphan holds the lock now
+  // Let it train a little: its first checkpoint comes at step 20.
+  for (int i = 0; i < 3000 && !read_checkpoint_receipt(dir); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(read_checkpoint_receipt(dir)) << slurp(dir / "orphan.log");
+
+  Supervisor s = make_supervisor();
+  t.resume = true;  // nothing recorded: the database never heard of the orphan's checkpoints
+  s.start(t);
+  auto orphan_status = orphan.try_wait();
+  ASSERT_TRUE(orphan_status) << "start returned while the orphan still held the lock";
+  EXPECT_TRUE(WIFEXITED(*orphan_status));
+  EXPECT_EQ(WEXITSTATUS(*orphan_status), 143) << "the orphan checkpointed on SIGTERM";
+  auto receipt = read_checkpoint_receipt(dir);
+  ASSERT_TRUE(receipt);
+  auto u = s.poll(std::chrono::milliseconds(0));
+  ASSERT_TRUE(u.checkpoint);
+  EXPECT_EQ(u.checkpoint->step, receipt->step);
+  // Let the new child start training (its first progress report) before stopping it.
+  for (int i = 0; i < 3000; ++i)
+    if (!s.poll(std::chrono::milliseconds(10)).points.empty()) break;
+  s.stop();
+  Result r = run_to_end(s);
+  EXPECT_EQ(r.outcome, RunOutcome::kInterrupted) << r.message;
+  EXPECT_NE(r.message.find("a training process of an earlier launch (pid " +
+                           std::to_string(orphan_pid) + ") still ran in the run directory"),
+            std::string::npos)
+      << r.message;
+  const std::string history = slurp(dir / "fake_history.txt");
+  EXPECT_EQ(history, "start 0\nstart " + std::to_string(receipt->step) + "\n") << history;
 }
 
 TEST_F(SupervisorTest, MissingExecutableFailsTheRun) {
