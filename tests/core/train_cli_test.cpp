@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "core/checkpoint_receipt.h"
 #include "core/config.h"
 
 namespace jslds {
@@ -85,6 +86,13 @@ TEST_F(TrainCli, ReportStreamAndResultJsonFollowTheReportFormat) {
   ASSERT_EQ(last_checkpoint["event"], "checkpoint");
   EXPECT_EQ(last_checkpoint["sha256"], file_sha256(dir_ / "run" / "checkpoint.pt"));
   EXPECT_EQ(last_checkpoint["bytes"], static_cast<int64_t>(fs::file_size(dir_ / "run" / "checkpoint.pt")));
+  // … and so does its receipt, which a resumed campaign may adopt it by.
+  auto receipt = read_checkpoint_receipt(dir_ / "run");
+  ASSERT_TRUE(receipt);
+  EXPECT_EQ(receipt->step, 20);
+  EXPECT_EQ(receipt->path, "checkpoint.pt");
+  EXPECT_EQ(receipt->sha256, last_checkpoint["sha256"]);
+  EXPECT_EQ(receipt->bytes, last_checkpoint["bytes"]);
   const json& result = events.back();
   EXPECT_EQ(result["event"], "result");
   EXPECT_EQ(result["status"], "done");
