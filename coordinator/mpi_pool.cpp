@@ -16,14 +16,15 @@ void MpiPool::send(int worker, const Message& message) {
   if (worker < 0 || worker >= size())
     throw std::out_of_range(fmt::format("MpiPool::send: no worker {} (pool of {})", worker, size()));
   mailbox_.send(worker + 1, encode(message));
+  backoff_.activity();
 }
 
 std::optional<WorkerMessage> MpiPool::receive(std::chrono::milliseconds timeout) {
   using clock = std::chrono::steady_clock;
   const auto end = clock::now() + timeout;
-  auto nap = std::chrono::microseconds(100);
   while (true) {
     if (auto got = mailbox_.try_receive()) {
+      backoff_.activity();
       int worker = got->first - 1;
       if (worker < 0 || worker >= size())
         throw ProtocolError(fmt::format("message from rank {}, which is not a worker", got->first));
@@ -34,10 +35,7 @@ std::optional<WorkerMessage> MpiPool::receive(std::chrono::milliseconds timeout)
     }
     auto now = clock::now();
     if (now >= end) return std::nullopt;
-    // Back off from 0.1 ms to at most 1 ms: a result waits at most about 1 ms for rank 0,
-    // and rank 0 stays far below 5% of a core (bench/dispatch measures both).
-    std::this_thread::sleep_for(std::min<clock::duration>(nap, end - now));
-    nap = std::min(nap * 2, std::chrono::microseconds(1000));
+    backoff_.sleep(end - now);
   }
 }
 

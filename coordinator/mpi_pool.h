@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "coordinator/idle_backoff.h"
 #include "coordinator/mpi.h"
 #include "coordinator/worker_pool.h"
 
@@ -27,6 +28,7 @@ class MpiPool : public WorkerPool {
 
  private:
   MpiMailbox mailbox_;
+  IdleBackoff backoff_;  // between checks for results (coordinator/idle_backoff.h)
   std::vector<std::string> names_;
 };
 

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "coordinator/idle_backoff.h"
 #include "coordinator/signals.h"
 
 namespace jslds {
@@ -18,11 +19,12 @@ void run_worker_loop(WorkerChannel& channel, const Hello& hello, WorkerLoopOptio
   bool signalled = false;
   Progress pending;  // points (and a checkpoint) not yet sent for the current run
   auto last_sent = clock::now();
-  auto nap = std::chrono::microseconds(100);
+  IdleBackoff backoff;  // between checks for a task (coordinator/idle_backoff.h)
 
   auto flush = [&] {
     if (pending.points.empty() && !pending.checkpoint) return;
     channel.send(pending);
+    backoff.activity();
     pending.points.clear();
     pending.checkpoint.reset();
     last_sent = clock::now();
@@ -69,19 +71,15 @@ void run_worker_loop(WorkerChannel& channel, const Hello& hello, WorkerLoopOptio
           clock::now() - last_sent >= options.progress_interval)
         flush();
       if (update.result) channel.send(*update.result);
-      nap = std::chrono::microseconds(100);
+      backoff.activity();
       continue;
     }
     if (shutdown) return;
     if (active) {
-      nap = std::chrono::microseconds(100);
+      backoff.activity();
       continue;
     }
-    // Idle: back off from 0.1 ms to at most 1 ms between checks for a task. The cap bounds
-    // the gap between the coordinator's reply and the next run's start (bench/dispatch);
-    // a check is one MPI_Iprobe, so 1,000 wake-ups a second cost well under 1% of a core.
-    std::this_thread::sleep_for(nap);
-    nap = std::min(nap * 2, std::chrono::microseconds(1000));
+    backoff.sleep();
   }
 }
 
