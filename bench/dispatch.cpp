@@ -6,6 +6,8 @@
 //                per run = (4 × busy wall − Σ child lifetimes) / runs, i.e. every cost that
 //                is not the child process itself (messages, scheduling, database writes,
 //                writing config.toml, idle gaps); goal ≤ 2 ms. Also runs per second.
+//   noop1:       300 such runs with one worker (mpirun -np 2): the same overhead where the
+//                children cannot saturate the cores (on 2 cores, four no-op children do).
 //   long_cpu:    4 runs of 10-second children: rank 0's CPU time over that wall time;
 //                goal < 5% of one core.
 //   utilisation: 8 runs of 1-second children: Σ child lifetimes / (4 × busy wall);
@@ -26,9 +28,9 @@ namespace {
 using namespace jslds::test;
 using json = nlohmann::json;
 
-// One campaign under mpirun -np 5; returns the coordinator's --stats plus the total wall time.
+// One campaign under mpirun -np NP (default 5); returns the coordinator's --stats plus the total wall time.
 json campaign(const fs::path& dir, const std::string& name, const std::string& method_and_size,
-              int64_t steps, int step_ms) {
+              int64_t steps, int step_ms, int np = 5) {
   const fs::path spec = dir / (name + ".toml");
   std::ofstream(spec) << "[campaign]\nname = \"" << name << "\"\n" << method_and_size
                       << "\n[base]\ndata.simulate = \"oscillator\"\ntrain.steps = " << steps
@@ -36,7 +38,7 @@ json campaign(const fs::path& dir, const std::string& name, const std::string& m
                          "[parameters]\n\"loss.w_fp\" = { distribution = \"uniform\", min = 1.0, "
                          "max = 1000.0 }\n";
   const fs::path stats = dir / (name + ".stats.json");
-  auto argv = sweep_command(5, {spec.string(), "--db", (dir / "bench.sqlite").string(), "--stats",
+  auto argv = sweep_command(np, {spec.string(), "--db", (dir / "bench.sqlite").string(), "--stats",
                                 stats.string()});
   auto t0 = std::chrono::steady_clock::now();
   jslds::ChildProcess job = start(argv, dir / (name + ".log"),
@@ -62,6 +64,10 @@ int main() {
     const double runs = noop["runs_finished"].get<double>();
     const double busy = noop["busy_seconds"].get<double>();
     const double child = noop["child_seconds"].get<double>();
+    // The same with one worker (mpirun -np 2): on a 2-core machine, four workers' no-op
+    // children alone saturate both cores, and waiting for a core then counts as overhead.
+    json single = campaign(dir, "noop1", "method = \"random\"\nmax_runs = 300", 0, 0, 2);
+    const double single_runs = single["runs_finished"].get<double>();
     json long_cpu = campaign(dir, "long", "method = \"random\"\nmax_runs = 4", 100, 100);
     json util = campaign(dir, "util", "method = \"random\"\nmax_runs = 8", 10, 100);
 
@@ -77,6 +83,10 @@ int main() {
         {"noop_child_ms_mean", 1e3 * child / runs},
         {"coordinator_overhead_ms_per_run", 1e3 * (workers * busy - child) / runs},
         {"runs_per_second", runs / busy},
+        {"one_worker_overhead_ms_per_run",
+         1e3 * (single["busy_seconds"].get<double>() - single["child_seconds"].get<double>()) /
+             single_runs},
+        {"one_worker_child_ms_mean", 1e3 * single["child_seconds"].get<double>() / single_runs},
         {"noop_job_wall_seconds_with_mpirun_startup", noop["job_wall_seconds"]},
         {"noop_coordinator_cpu_ms_per_run", 1e3 * noop["cpu_seconds"].get<double>() / runs},
         {"long_children_seconds_each", long_cpu["child_seconds"].get<double>() / 4},
