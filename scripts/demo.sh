@@ -64,7 +64,7 @@ echo
 cat <<EOF
 database:        $(cd "$(dirname "$DB")" && pwd)/$(basename "$DB")
 run directories: $(cd "$RUNS" && pwd)/$CAMPAIGN/<run number>/
-                 (config.toml, checkpoint.pt, train_state.pt, metrics.jsonl, analysis.h5, log.txt, result.json)
+                 (config.toml, checkpoint.pt, train_state.pt, checkpoint.json, metrics.jsonl, analysis.h5, log.txt, result.json)
 
 next:
   $JSLDS show $CAMPAIGN/${BEST:-1} --db $DB     # the best run: config, curve, fixed points, modes
