@@ -3,7 +3,7 @@
 //
 // Right after activity a reply usually follows within milliseconds (a worker that has just
 // sent a result waits for its next task; rank 0 that has just handed out a task waits for the
-// next result), so the first checks are 50–200 µs apart: the gap between one run and the next
+// next result), so the first checks are 25–100 µs apart: the gap between one run and the next
 // stays small (bench/dispatch). After 20 ms without activity the interval grows to 2 ms, so a
 // rank that waits for long runs wakes only 500 times a second (well under 1% of a core).
 #pragma once
@@ -32,8 +32,8 @@ class IdleBackoff {
   }
 
  private:
-  static constexpr std::chrono::microseconds kFirst{50};
-  static constexpr std::chrono::microseconds kRecentCap{200};
+  static constexpr std::chrono::microseconds kFirst{25};
+  static constexpr std::chrono::microseconds kRecentCap{100};
   static constexpr std::chrono::microseconds kIdleCap{2000};
   static constexpr std::chrono::milliseconds kRecent{20};
   clock::time_point last_activity_ = clock::now();
