@@ -57,6 +57,15 @@ class SweepSignals : public ::testing::Test {
     FAIL() << "no checkpoint within 120 s:\n" << slurp(dir_ / "first.log");
   }
 
+  // The same command again, with fast steps: it must finish and exit 0.
+  void resume_to_completion() {
+    env_["FAKE_TRAIN_STEP_MS"] = "2";
+    ChildProcess resume = start(argv_, dir_ / "second.log", env_);
+    auto status = wait_for(resume, std::chrono::seconds(180));
+    ASSERT_TRUE(status) << slurp(dir_ / "second.log");
+    EXPECT_EQ(exit_code(*status), 0) << slurp(dir_ / "second.log");
+  }
+
   // After a graceful stop: nothing running, some runs interrupted at a step > 0; then the
   // same command completes every run.
   void expect_clean_stop_then_resume() {
@@ -75,11 +84,7 @@ class SweepSignals : public ::testing::Test {
     EXPECT_GE((*counts)[RunStatus::kInterrupted], 1);
     EXPECT_LT((*counts)[RunStatus::kDone], 6);
 
-    env_["FAKE_TRAIN_STEP_MS"] = "2";
-    ChildProcess resume = start(argv_, dir_ / "second.log", env_);
-    auto status = wait_for(resume, std::chrono::seconds(180));
-    ASSERT_TRUE(status) << slurp(dir_ / "second.log");
-    EXPECT_EQ(exit_code(*status), 0) << slurp(dir_ / "second.log");
+    ASSERT_NO_FATAL_FAILURE(resume_to_completion());
     auto done = read_db(db_, [](store::ExperimentStore& s) {
       return s.list_runs(s.find_campaign("signals")->id, RunStatus::kDone).size();
     });
@@ -143,11 +148,7 @@ TEST_F(SweepSignals, SigTermToMpirunLosesNoCheckpointWrittenAfterTheRanksDie) {
   auto status = wait_for(job, std::chrono::seconds(60));
   ASSERT_TRUE(status) << "mpirun still running 60 s after SIGTERM:\n" << slurp(dir_ / "first.log");
 
-  env_["FAKE_TRAIN_STEP_MS"] = "2";
-  ChildProcess resume = start(argv_, dir_ / "second.log", env_);
-  auto second = wait_for(resume, std::chrono::seconds(180));
-  ASSERT_TRUE(second) << slurp(dir_ / "second.log");
-  EXPECT_EQ(exit_code(*second), 0) << slurp(dir_ / "second.log");
+  ASSERT_NO_FATAL_FAILURE(resume_to_completion());
   auto runs = read_db(db_, [](store::ExperimentStore& s) {
     return s.list_runs(s.find_campaign("signals")->id);
   });
