@@ -7,7 +7,10 @@
 #include <fstream>
 #include <ostream>
 #include <regex>
+#include <map>
 #include <set>
+#include <sstream>
+#include <vector>
 
 #include <sys/resource.h>
 
@@ -123,9 +126,52 @@ void record_run_files(store::ExperimentStore& db, int64_t run_id, const fs::path
   }
 }
 
-}  // namespace
-
 // ---------------------------------------------------------------------------------------
+
+// "key: stored → now" for the first few keys that differ between two canonical spec texts
+// (coordinator/sweep_spec.cpp canonical_text: [campaign], [base] with its run-config
+// sections, [parameters]), so a refused resume says what changed, --set overrides included.
+std::string spec_changes(const std::string& stored, const std::string& now) {
+  auto entries = [](const std::string& text) {
+    std::map<std::string, std::string> out;
+    std::istringstream in(text);
+    std::string line, section;
+    bool in_base = false;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      if (line.front() == '[') {
+        const std::string name = line.substr(1, line.find(']') - 1);
+        if (name == "base" || name == "campaign" || name == "parameters") {
+          in_base = name == "base";
+          section = name;
+        } else {
+          section = in_base ? "base." + name : name;  // a run-config section inside [base]
+        }
+        continue;
+      }
+      const size_t eq = line.find(" = ");
+      if (eq == std::string::npos) continue;
+      out[section + "." + line.substr(0, eq)] = line.substr(eq + 3);
+    }
+    return out;
+  };
+  const auto a = entries(stored), b = entries(now);
+  std::vector<std::string> changes;
+  for (const auto& [key, value] : a) {
+    auto it = b.find(key);
+    if (it == b.end()) changes.push_back(fmt::format("{}: {} → (removed)", key, value));
+    else if (it->second != value) changes.push_back(fmt::format("{}: {} → {}", key, value, it->second));
+  }
+  for (const auto& [key, value] : b)
+    if (!a.count(key)) changes.push_back(fmt::format("{}: (none) → {}", key, value));
+  if (changes.empty()) return "no key, only the text's form";
+  const size_t shown = std::min<size_t>(changes.size(), 5);
+  std::string out = fmt::format("{}", fmt::join(changes.begin(), changes.begin() + shown, "; "));
+  if (changes.size() > shown) out += fmt::format("; and {} more", changes.size() - shown);
+  return out;
+}
+
+}  // namespace
 
 struct Coordinator::State {
   store::CampaignHandle campaign;
@@ -155,15 +201,19 @@ LaunchSummary Coordinator::run() {
   std::optional<store::CampaignRow> existing = store_.find_campaign(spec_.name);
   if (existing && existing->spec_sha256 != spec_.sha256 && !options_.force_spec)
     throw SpecMismatch(fmt::format(
-        "campaign '{}' exists with another spec (stored sha256 {}, {} has {}): resume it with "
-        "the original spec, pass --force-spec to let it grow (runs are matched by config "
-        "sha256 and repeat; none may disappear), or choose a new [campaign] name",
-        spec_.name, existing->spec_sha256.substr(0, 12), spec_.source, spec_.sha256.substr(0, 12)));
+        "campaign '{}' exists with another spec (stored sha256 {}, {} has {}; changed: {}; "
+        "--set base.… overrides are part of the spec): resume it with the original spec and "
+        "overrides, pass --force-spec to let it grow (runs are matched by config sha256 and "
+        "repeat; none may disappear), or choose a new [campaign] name",
+        spec_.name, existing->spec_sha256.substr(0, 12), spec_.source, spec_.sha256.substr(0, 12),
+        spec_changes(existing->spec_toml, spec_.canonical)));
   std::map<std::pair<std::string, int64_t>, int64_t> stored_numbers;  // (sha, repeat) → number
+  std::map<int64_t, std::string> stored_dirs;                          // number → run_dir
   int64_t next_number = 1;
   if (existing) {
     for (const auto& row : store_.list_runs(existing->id)) {
       stored_numbers[{row.config_sha256, row.repeat}] = row.number;
+      stored_dirs[row.number] = row.run_dir;
       next_number = std::max(next_number, row.number + 1);
     }
     if (existing->spec_sha256 != spec_.sha256) {
@@ -198,6 +248,7 @@ LaunchSummary Coordinator::run() {
   const fs::path root = fs::weakly_canonical(fs::absolute(options_.artifacts)) / spec_.name;
   std::vector<store::NewRun> rows;
   rows.reserve(runs.size());
+  int64_t summary_elsewhere = 0;  // existing runs whose directory is not under `root`
   for (const auto& r : runs) {
     store::NewRun n;
     auto it = stored_numbers.find({r.config_sha256, r.repeat});
@@ -207,7 +258,12 @@ LaunchSummary Coordinator::run() {
     n.repeat = r.repeat;
     n.config_json = to_json(r.config);
     n.config_sha256 = r.config_sha256;
-    n.run_dir = (root / std::to_string(n.number)).string();
+    // A run keeps the directory it was created with (its checkpoint is there), whatever
+    // --artifacts says now; --artifacts places new runs only.
+    auto dir = stored_dirs.find(n.number);
+    n.run_dir = dir != stored_dirs.end() ? dir->second : (root / std::to_string(n.number)).string();
+    if (dir != stored_dirs.end() && fs::path(dir->second).parent_path() != root)
+      ++summary_elsewhere;
     for (const auto& p : r.params) {
       store::ParamValue v;
       v.name = p.key;
@@ -229,6 +285,10 @@ LaunchSummary Coordinator::run() {
     st.expanded[inserted[i].id] = &runs[i];
     st.run_dirs[inserted[i].id] = rows[i].run_dir;
   }
+  if (summary_elsewhere > 0)
+    say(fmt::format("{} run(s) of earlier launches keep their run directories (not under {}): "
+                    "--artifacts places new runs only",
+                    summary_elsewhere, root.string()));
 
   // 4. The scheduler starts from the database's view of every run of the campaign.
   Scheduler scheduler({spec_.max_attempts, options_.retry_failed}, st.campaign.epoch);
@@ -248,9 +308,7 @@ LaunchSummary Coordinator::run() {
     auto c = scheduler.counts();
     say(fmt::format("campaign {} (epoch {}{}): {} runs, {} done, {} to run, {} workers",
                     spec_.name, st.campaign.epoch, st.campaign.existing ? ", resumed" : "",
-                    runs.size(), c[RunStatus::kDone],
-                    c[RunStatus::kPending] + c[RunStatus::kInterrupted] +
-                        (options_.retry_failed ? c[RunStatus::kFailed] + c[RunStatus::kDiverged] : 0),
+                    runs.size(), c[RunStatus::kDone], scheduler.runnable_count(),
                     pool_.size()));
   }
 
@@ -323,6 +381,13 @@ LaunchSummary Coordinator::run() {
     store::TransitionDetails details;
     details.worker = pool_.name(worker);
     details.device = st.worker_device.at(worker);
+    if (!lease->resume) {
+      // A fresh start (first attempt, or a --retry-failed one): an earlier attempt's
+      // checkpoint and step count must not carry over, or a later resume of this attempt
+      // would continue the failed one.
+      store_.forget_checkpoints(lease->run_id);
+      details.steps_done = 0;
+    }
     store_.transition_run(lease->run_id, RunStatus::kRunning, details);
     pool_.send(worker, task);
     idle[static_cast<size_t>(worker)] = false;
@@ -330,6 +395,7 @@ LaunchSummary Coordinator::run() {
     return true;
   };
 
+  bool warned_objective = false;  // about a done run without the objective metric
   auto on_result = [&](int worker, const Result& r) {
     RunStatus status = status_of(r.outcome);
     try {
@@ -366,6 +432,21 @@ LaunchSummary Coordinator::run() {
           report["summary"][spec_.objective_metric].is_number())
         objective = fmt::format(", {} {:.4g}", spec_.objective_metric,
                                 report["summary"][spec_.objective_metric].get<double>());
+      else if (!warned_objective && report.is_object() && report.contains("summary") &&
+               report["summary"].is_object()) {
+        // A misspelt or inapplicable objective (val_cobps without held-out neurons) would
+        // leave `jslds best` nothing to rank: say so at the first run, not at the end.
+        warned_objective = true;
+        std::vector<std::string> names;
+        for (const auto& item : report["summary"].items()) names.push_back(item.key());
+        const std::string warning = fmt::format(
+            "run {} reported no '{}', the campaign's objective metric, so `jslds best` cannot "
+            "rank it; it reported: {}",
+            run.number, spec_.objective_metric, fmt::join(names, ", "));
+        say("warning: " + warning);
+        begin();
+        store_.record_event(st.campaign.id, r.run_id, "warning", warning);
+      }
     }
     std::string first_line = r.message.substr(0, r.message.find('\n'));
     say(fmt::format("[{} done, {} failed, {} running, {} left] run {} {} after {:.1f} s at step "

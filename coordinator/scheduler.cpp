@@ -95,6 +95,12 @@ bool Scheduler::has_runnable() const {
   return false;
 }
 
+int Scheduler::runnable_count() const {
+  int n = 0;
+  for (const auto& [id, r] : runs_) n += runnable(r) ? 1 : 0;
+  return n;
+}
+
 std::optional<Lease> Scheduler::lease_of(int worker) const {
   auto it = leases_.find(worker);
   if (it == leases_.end()) return std::nullopt;

@@ -88,6 +88,9 @@ class Scheduler {
 
   /// Runs that could still be assigned (pending, interrupted, retryable).
   bool has_runnable() const;
+  /// How many runs could still be assigned (pending, interrupted, and failed or diverged
+  /// ones with retry_failed and attempts below max_attempts).
+  int runnable_count() const;
   /// True when nothing is running and nothing is runnable: the campaign is settled.
   bool settled() const { return leases_.empty() && !has_runnable(); }
   /// The lease held by `worker`, if any.

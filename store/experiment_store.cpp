@@ -628,6 +628,12 @@ void ExperimentStore::record_artifact(int64_t run_id, const ArtifactRecord& arti
       .run();
 }
 
+int64_t ExperimentStore::forget_checkpoints(int64_t run_id) {
+  Statement st(db_, "DELETE FROM artifacts WHERE run_id = ? AND kind = 'checkpoint'");
+  st.bind(1, run_id).run();
+  return db_.changes();
+}
+
 std::vector<ArtifactRecord> ExperimentStore::artifacts(int64_t run_id) {
   Statement st(db_,
                "SELECT kind, path, step, bytes, sha256, created_at FROM artifacts WHERE run_id = "

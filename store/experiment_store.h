@@ -296,6 +296,10 @@ class ExperimentStore {
   void record_artifact(int64_t run_id, const ArtifactRecord& artifact);
   /// The run's artifacts, newest step first.
   std::vector<ArtifactRecord> artifacts(int64_t run_id);
+  /// Deletes the run's `checkpoint` artifact rows, so no later resume continues from them.
+  /// Called when a run starts afresh (a --retry-failed attempt): a failed attempt's
+  /// checkpoint must never seed a later one (DESIGN §3). Returns how many rows went.
+  int64_t forget_checkpoints(int64_t run_id);
   /// Appends to the campaign log. `level` is "info", "warning" or "error".
   void record_event(int64_t campaign_id, std::optional<int64_t> run_id, std::string_view level,
                     std::string_view message);

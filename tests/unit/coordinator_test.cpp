@@ -8,12 +8,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
 
+#include "coordinator/launch_lock.h"
 #include "coordinator/signals.h"
 #include "worker/local_pool.h"
 
@@ -46,6 +48,7 @@ class CoordinatorTest : public ::testing::Test {
   void TearDown() override {
     ::unsetenv("FAKE_TRAIN_FAIL");
     ::unsetenv("FAKE_TRAIN_STEP_MS");
+    ::unsetenv("FAKE_TRAIN_STOP_CHECKPOINT_MS");
     StopSignals::reset();
     fs::remove_all(root_);
   }
@@ -67,8 +70,8 @@ class CoordinatorTest : public ::testing::Test {
   }
 
   LaunchSummary launch(store::ExperimentStore& db, const SweepSpec& s, CoordinatorOptions o,
-                       int jobs = 2) {
-    LocalPool pool(jobs, WorkerLoopOptions{});
+                       int jobs = 2, WorkerLoopOptions worker = {}) {
+    LocalPool pool(jobs, worker);
     return Coordinator(db, pool, s, o).run();
   }
 
@@ -176,6 +179,120 @@ TEST_F(CoordinatorTest, ACrashingChildFailsOnlyItsRunAndRetryFailedReRunsIt) {
   EXPECT_EQ(db.find_run(id, 1)->attempts, 1);
 }
 
+TEST_F(CoordinatorTest, ARetriedRunNeverResumesFromTheFailedAttemptsCheckpoint) {
+  // Attempt 1 of run 2 checkpoints at steps 20 and 40, then aborts at step 50.
+  ::setenv("FAKE_TRAIN_FAIL", "2:abort", 1);
+  store::ExperimentStore db(":memory:");
+  SweepSpec s = spec("[8, 16, 32]", /*steps=*/100);
+  launch(db, s, options());
+  auto id = db.find_campaign("unit")->id;
+  const auto failed = *db.find_run(id, 2);
+  ASSERT_EQ(failed.status, RunStatus::kFailed);
+  ASSERT_FALSE(db.artifacts(failed.id).empty()) << "attempt 1 recorded a checkpoint";
+
+  // Attempt 2 (--retry-failed) is stopped before its first checkpoint and killed before the
+  // checkpoint it would write on SIGTERM: it leaves no checkpoint of its own.
+  ::unsetenv("FAKE_TRAIN_FAIL");
+  ::setenv("FAKE_TRAIN_STEP_MS", "100", 1);
+  ::setenv("FAKE_TRAIN_STOP_CHECKPOINT_MS", "60000", 1);
+  WorkerLoopOptions quick_kill;
+  quick_kill.supervisor.stop_grace = std::chrono::milliseconds(300);
+  std::thread stopper([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    StopSignals::request();
+  });
+  auto o = options();
+  o.retry_failed = true;
+  LaunchSummary stopped = launch(db, s, o, 2, quick_kill);
+  stopper.join();
+  ASSERT_TRUE(stopped.stopped);
+  auto second = *db.find_run(id, 2);
+  EXPECT_EQ(second.status, RunStatus::kInterrupted);
+  EXPECT_EQ(second.attempts, 2);
+  EXPECT_LT(second.steps_done, 20) << "the failed attempt's step count carried over";
+  for (const auto& a : db.artifacts(second.id))
+    EXPECT_NE(a.kind, "checkpoint") << "attempt 1's checkpoint (step " << a.step.value_or(-1)
+                                    << ") is still on record for attempt 2";
+
+  // Attempt 3 resumes attempt 2, which had nothing to resume: it starts from step 0.
+  StopSignals::reset();
+  ::unsetenv("FAKE_TRAIN_STEP_MS");
+  ::unsetenv("FAKE_TRAIN_STOP_CHECKPOINT_MS");
+  launch(db, s, options());
+  auto third = *db.find_run(id, 2);
+  EXPECT_EQ(third.status, RunStatus::kDone);
+  EXPECT_EQ(third.attempts, 3);
+  EXPECT_EQ(slurp(fs::path(third.run_dir) / "fake_history.txt"), "start 0\nstart 0\nstart 0\n");
+}
+
+TEST_F(CoordinatorTest, ResumedRunsKeepTheirRunDirectoriesWhateverArtifactsSays) {
+  ::setenv("FAKE_TRAIN_STEP_MS", "10", 1);
+  store::ExperimentStore db(":memory:");
+  SweepSpec s = spec("[8, 16, 32]", /*steps=*/200);
+  std::thread stopper([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    StopSignals::request();
+  });
+  launch(db, s, options());
+  stopper.join();
+  auto id = db.find_campaign("unit")->id;
+  ASSERT_FALSE(db.list_runs(id, RunStatus::kInterrupted).empty());
+
+  StopSignals::reset();
+  auto o = options();
+  o.artifacts = root_ / "elsewhere";
+  LaunchSummary resumed = launch(db, s, o);
+  EXPECT_EQ(resumed.counts[RunStatus::kDone], 6);
+  for (const auto& r : db.list_runs(id)) {
+    EXPECT_EQ(fs::path(r.run_dir).parent_path(), root_ / "runs" / "unit") << r.run_dir;
+    EXPECT_TRUE(fs::exists(fs::path(r.run_dir) / "result.json")) << r.run_dir;
+    if (r.attempts > 1) {  // continued from its checkpoint, in its own directory
+      std::string history = slurp(fs::path(r.run_dir) / "fake_history.txt");
+      EXPECT_EQ(history.find("start 0\n", 1), std::string::npos) << history;
+    }
+  }
+  EXPECT_FALSE(fs::exists(root_ / "elsewhere" / "unit"));
+}
+
+TEST_F(CoordinatorTest, AnObjectiveNoRunReportsIsWarnedAboutOnce) {
+  store::ExperimentStore db(":memory:");
+  SweepSpec s = parse_sweep_spec(
+      "[campaign]\nname = \"typo\"\nobjective = { metric = \"val_bpss\", goal = \"maximize\" }\n"
+      "[base]\ndata.simulate = \"oscillator\"\ntrain.steps = 10\n"
+      "[parameters]\n\"loss.w_approx\" = { values = [1.0, 10.0, 100.0] }\n",
+      "typo.toml", root_);
+  std::ostringstream log;
+  auto o = options();
+  o.log = &log;
+  EXPECT_EQ(launch(db, s, o).counts[RunStatus::kDone], 3);
+  std::vector<std::string> warnings;
+  for (const auto& e : db.events(db.find_campaign("typo")->id))
+    if (e.level == "warning") warnings.push_back(e.message);
+  ASSERT_EQ(warnings.size(), 1u) << log.str();
+  EXPECT_NE(warnings[0].find("reported no 'val_bpss', the campaign's objective metric"),
+            std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("val_bps"), std::string::npos) << warnings[0];
+  EXPECT_NE(log.str().find("warning: run "), std::string::npos) << log.str();
+}
+
+TEST_F(CoordinatorTest, OneLaunchPerCampaignAtATime) {
+  const fs::path db = root_ / "lock.sqlite";
+  std::optional<CampaignLaunchLock> first(std::in_place, db, "unit");
+  EXPECT_TRUE(first->held());
+  try {
+    CampaignLaunchLock second(db, "unit");
+    ADD_FAILURE() << "a second launch of the campaign got the lock";
+  } catch (const CampaignBusy& e) {
+    EXPECT_NE(std::string(e.what()).find("campaign 'unit'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("lock.sqlite.lock"), std::string::npos) << e.what();
+  }
+  CampaignLaunchLock other(db, "another");  // other campaigns of the database are free
+  EXPECT_TRUE(other.held());
+  first.reset();  // the first launch ends
+  CampaignLaunchLock again(db, "unit");
+  EXPECT_TRUE(again.held());
+}
+
 TEST_F(CoordinatorTest, GracefulStopInterruptsRunsAndResumeContinuesFromTheirCheckpoints) {
   ::setenv("FAKE_TRAIN_STEP_MS", "10", 1);
   store::ExperimentStore db(":memory:");
@@ -215,7 +332,16 @@ TEST_F(CoordinatorTest, GracefulStopInterruptsRunsAndResumeContinuesFromTheirChe
 TEST_F(CoordinatorTest, ChangedSpecIsRefusedUnlessForcedAndMayOnlyGrow) {
   store::ExperimentStore db(":memory:");
   launch(db, spec(), options());
-  EXPECT_THROW(launch(db, spec("[8, 16, 32, 64]"), options()), SpecMismatch);
+  try {
+    launch(db, spec("[8, 16, 32, 64]", /*steps=*/50), options());
+    ADD_FAILURE() << "a changed spec was accepted";
+  } catch (const SpecMismatch& e) {  // the refusal names what changed
+    const std::string what = e.what();
+    EXPECT_NE(what.find("parameters.\"model.latent_dim\": { values = [8, 16, 32] } → "
+                        "{ values = [8, 16, 32, 64] }"),
+              std::string::npos) << what;
+    EXPECT_NE(what.find("base.train.steps: 40 → 50"), std::string::npos) << what;
+  }
   auto o = options();
   o.force_spec = true;
   LaunchSummary grown = launch(db, spec("[8, 16, 32, 64]"), o);
