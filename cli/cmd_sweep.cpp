@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/launch_lock.h"
 #include "coordinator/mpi.h"
 #include "coordinator/mpi_pool.h"
 #include "coordinator/signals.h"
@@ -48,6 +50,24 @@ SweepSpec load_spec(const SweepArgs& a) {
   SweepSpec spec = load_sweep_spec(a.spec);
   apply_base_overrides(spec, a.overrides);
   return spec;
+}
+
+// Every run's recording exists: a wrong data.path is refused before anything runs (and by
+// --dry-run), not found once per run by failing trainings. Throws UsageError.
+void check_data_files(const SweepSpec& spec, const std::vector<ExpandedRun>& runs) {
+  std::map<std::string, std::vector<int64_t>> users;  // path → run numbers
+  for (const auto& r : runs)
+    if (!r.config.data.path.empty()) users[r.config.data.path].push_back(r.number);
+  for (const auto& [path, numbers] : users) {
+    std::error_code ec;
+    if (fs::is_regular_file(path, ec)) continue;
+    throw UsageError(fmt::format(
+        "{}: data.path '{}' of run{} {}{} {} (a relative path in the spec is taken from the "
+        "spec's directory, one given with --set base.data.path from the current directory)",
+        spec.source, path, numbers.size() > 1 ? "s" : "", numbers.front(),
+        numbers.size() > 1 ? fmt::format(" and {} more", numbers.size() - 1) : "",
+        fs::exists(path, ec) ? "is not a regular file" : "does not exist"));
+  }
 }
 
 void print_dry_run(const SweepSpec& spec, const std::vector<ExpandedRun>& runs) {
@@ -98,8 +118,8 @@ store::JournalMode journal_mode(const std::string& text) {
   throw UsageError(fmt::format("--journal {}: expected auto, wal or delete", text));
 }
 
-// Rank 0 or the local process: the whole campaign. A changed spec is a usage error.
-void coordinate(const SweepArgs& a, const SweepSpec& spec, WorkerPool& pool) {
+// The coordinator's options from the command line; throws UsageError on a bad --time-limit.
+CoordinatorOptions coordinator_options(const SweepArgs& a) {
   CoordinatorOptions o;
   fs::path db(a.db);
   o.artifacts = a.artifacts.empty() ? fs::absolute(db).parent_path() / "jslds-runs"
@@ -113,13 +133,34 @@ void coordinate(const SweepArgs& a, const SweepSpec& spec, WorkerPool& pool) {
     } catch (const std::invalid_argument& e) {
       throw UsageError(e.what());
     }
+    if (*o.deadline - now <= o.stop_margin)
+      throw UsageError(fmt::format(
+          "--time-limit {}: the sweep stops gracefully {} s before the end of its time, so a "
+          "budget of {} s or less would run nothing; give more (e.g. 30m)",
+          a.time_limit, o.stop_margin.count(), o.stop_margin.count()));
   }
   if (auto slurm = slurm_job_end_time(); slurm && (!o.deadline || *slurm < *o.deadline))
     o.deadline = slurm;
   o.log = &std::cerr;
+  return o;
+}
+
+// Rank 0 or the local process: the whole campaign. A changed spec is a usage error.
+void coordinate(const SweepArgs& a, const SweepSpec& spec, WorkerPool& pool) {
+  const CoordinatorOptions o = coordinator_options(a);
+  const fs::path db(a.db);
   store::OpenOptions open;
   open.journal = journal_mode(a.journal);
   store::ExperimentStore store(a.db, open);
+  // Before the coordinator bumps the epoch: a second live launch must be refused, not
+  // allowed to take the first one's running runs for stale ones (coordinator/launch_lock.h).
+  std::optional<CampaignLaunchLock> lock;
+  try {
+    lock.emplace(fs::absolute(db), spec.name);
+  } catch (const CampaignBusy& e) {
+    throw UsageError(e.what());
+  }
+  if (!lock->warning().empty()) std::cerr << "warning: " << lock->warning() << "\n";
   Coordinator coordinator(store, pool, spec, o);
   LaunchSummary s;
   try {
@@ -161,7 +202,7 @@ std::exception_ptr run_under_mpi(const SweepArgs& a) {
   SweepSpec spec;
   try {
     spec = load_spec(a);
-    expand(spec);  // every run is valid before any worker starts
+    check_data_files(spec, expand(spec));  // every run is valid before any worker starts
     coordinate(a, spec, *pool);
   } catch (const ConfigError&) {
     release_workers();
@@ -181,15 +222,19 @@ void run_sweep(const SweepArgs& a) {
   if (a.dry_run) {
     const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
     if (rank && std::string(rank) != "0") return;  // one table per mpirun, from rank 0
+    if (a.jobs < 1) throw UsageError(fmt::format("--jobs {}: expected at least 1", a.jobs));
+    coordinator_options(a);  // the same option checks as a launch
     SweepSpec spec = load_spec(a);
-    print_dry_run(spec, expand(spec));
+    const auto runs = expand(spec);
+    check_data_files(spec, runs);
+    print_dry_run(spec, runs);
     return;
   }
   if (a.jobs < 1) throw UsageError(fmt::format("--jobs {}: expected at least 1", a.jobs));
   StopSignals signals;
   if (!mpi) {
     SweepSpec spec = load_spec(a);
-    expand(spec);  // every run is valid before any worker starts
+    check_data_files(spec, expand(spec));  // every run is valid before any worker starts
     LocalPool pool(a.jobs, WorkerLoopOptions{});
     coordinate(a, spec, pool);
     return;
@@ -211,7 +256,7 @@ void register_sweep(CLI::App& app) {
       "without mpirun, --jobs J local workers do. Running the same command again resumes the\n"
       "campaign: done runs are kept, interrupted runs continue from their checkpoint.\n"
       "SIGTERM, SIGINT, SIGUSR1 or SIGUSR2 stop gracefully (runs checkpoint, exit 0 within\n"
-      "60 s); a second signal exits at once. Under Slurm use `#SBATCH --signal=B:USR1@120`\n"
+      "60 s); a second signal exits at once. Under Slurm use `#SBATCH --signal=B:USR1@180`\n"
       "and forward USR1 to mpirun (docs/sweeps.md has the script).");
   cmd->add_option("spec", a->spec, "sweep spec (TOML): [campaign], [base], [parameters]")
       ->required()
@@ -236,8 +281,8 @@ void register_sweep(CLI::App& app) {
                 "resume even though the spec changed; its runs may only grow (new runs are "
                 "added, none removed)");
   cmd->add_option("--time-limit", a->time_limit,
-                  "wall-time budget (90s, 45m, 2h, 1h30m, 1d): runs that cannot finish are not "
-                  "started, and the sweep stops gracefully 2 minutes before the end. "
+                  "wall-time budget (45m, 2h, 1h30m, 1d; more than 2m): runs that cannot finish are "
+                  "not started, and the sweep stops gracefully 2 minutes before the end. "
                   "SLURM_JOB_END_TIME is used when set");
   cmd->add_flag("--dry-run", a->dry_run,
                 "print the expanded runs as a table (after validating every run) and exit");

@@ -125,5 +125,51 @@ TEST(SweepKillResume, EveryRunEndsDoneOnceAndInterruptedRunsContinueFromTheirChe
   fs::remove_all(dir);
 }
 
+// A second launch of a campaign that is still running is refused (exit 2, nothing changed);
+// the first one finishes every run exactly once.
+TEST(SweepKillResume, ASecondLaunchOfALiveCampaignIsRefused) {
+  fs::path dir = test_directory("second_launch");
+  std::string spec = kSpec;
+  spec.replace(spec.find("name = \"kill\""), 13, "name = \"twice\"");
+  std::ofstream(dir / "spec.toml") << spec;
+  const fs::path db = dir / "jslds.sqlite";
+  auto argv = sweep_command(0, {(dir / "spec.toml").string(), "--db", db.string(), "--jobs", "1"});
+  std::map<std::string, std::string> env = {{"JSLDS_TRAIN_EXE", JSLDS_FAKE_TRAIN_EXE},
+                                            {"FAKE_TRAIN_STEP_MS", "10"}};  // 1.2 s per run
+  ChildProcess first = start(argv, dir / "first.log", env);
+  bool running = false;
+  for (int i = 0; i < 600 && !running; ++i) {  // ≤ 60 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    running = read_db(db, [](store::ExperimentStore& s) {
+                auto c = s.find_campaign("twice");
+                return c && !s.list_runs(c->id, RunStatus::kRunning).empty();
+              }).value_or(false);
+  }
+  ASSERT_TRUE(running) << slurp(dir / "first.log");
+
+  ChildProcess second = start(argv, dir / "second.log", env);
+  auto refused = wait_for(second, std::chrono::seconds(60));
+  ASSERT_TRUE(refused) << slurp(dir / "second.log");
+  EXPECT_EQ(exit_code(*refused), 2) << slurp(dir / "second.log");
+  EXPECT_NE(slurp(dir / "second.log").find("campaign 'twice' in " + db.string() +
+                                           " is being run by another `jslds sweep`"),
+            std::string::npos)
+      << slurp(dir / "second.log");
+
+  auto finished = wait_for(first, std::chrono::seconds(120));
+  ASSERT_TRUE(finished) << slurp(dir / "first.log");
+  EXPECT_EQ(exit_code(*finished), 0) << slurp(dir / "first.log");
+  read_db(db, [&](store::ExperimentStore& s) {
+    auto c = s.find_campaign("twice");
+    EXPECT_EQ(c->epoch, 1) << "the refused launch bumped the epoch";
+    for (const auto& r : s.list_runs(c->id)) {
+      EXPECT_EQ(r.status, RunStatus::kDone) << "run " << r.number;
+      EXPECT_EQ(r.attempts, 1) << "run " << r.number;
+    }
+    return 0;
+  });
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace jslds

@@ -1,0 +1,50 @@
+// One launch per campaign at a time (DESIGN §3). Each launch bumps the campaign's epoch and
+// takes every `running` row of an earlier epoch for a dead coordinator's, so a second
+// `jslds sweep` of a campaign that is still running would mark the live runs `interrupted`,
+// start them a second time and race the first launch for their results. The launch lock
+// refuses that second launch instead.
+//
+// The lock is an open-file-description byte-range lock (fcntl F_OFD_SETLK, Linux ≥ 3.15) on
+// DB.lock beside the database, one byte per campaign (at an offset hashed from its name), so
+// launches of different campaigns in one database never block each other. The kernel (or the
+// NFS lock manager) drops it when the holder's process ends in any way, SIGKILL included, so
+// a relaunch after a crash is never refused. The descriptor is close-on-exec: training
+// processes never hold it.
+#pragma once
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+namespace jslds {
+
+/// Another live launch holds the campaign.
+class CampaignBusy : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class CampaignLaunchLock {
+ public:
+  /// Takes the lock of `campaign` in the database file `db`, without waiting.
+  /// Throws CampaignBusy (naming the campaign, the database and what to do) when another
+  /// process holds it, and std::runtime_error when DB.lock cannot be opened. A file system
+  /// without byte-range locks (ENOLCK, EOPNOTSUPP) gives an unlocked object: held() is false
+  /// and `warning()` says why, and the launch goes on as before this lock existed.
+  CampaignLaunchLock(const std::filesystem::path& db, const std::string& campaign);
+  ~CampaignLaunchLock();  // closing the descriptor releases the lock
+  CampaignLaunchLock(const CampaignLaunchLock&) = delete;
+  CampaignLaunchLock& operator=(const CampaignLaunchLock&) = delete;
+
+  bool held() const { return held_; }
+  const std::string& warning() const { return warning_; }
+  /// DB + ".lock".
+  static std::filesystem::path lock_file(const std::filesystem::path& db);
+
+ private:
+  int fd_ = -1;
+  bool held_ = false;
+  std::string warning_;
+};
+
+}  // namespace jslds
