@@ -34,17 +34,19 @@ constexpr int kReportFd = 3;
 constexpr int kRunLockFd = 4;  // the child's copy of RUN_DIR/run.lock
 constexpr size_t kLogTailBytes = 600;
 
-// The last `bytes` of a file, starting at a line boundary when possible.
-std::string file_tail(const fs::path& file, size_t bytes) {
+// The last `bytes` of a file but nothing before offset `start` (where this attempt's part of
+// the log begins), starting at a line boundary when possible.
+std::string file_tail(const fs::path& file, size_t bytes, size_t start) {
   std::ifstream in(file, std::ios::binary);
   if (!in) return "";
   in.seekg(0, std::ios::end);
   auto size = static_cast<size_t>(in.tellg());
-  size_t from = size > bytes ? size - bytes : 0;
+  start = std::min(start, size);
+  size_t from = std::max(start, size > bytes ? size - bytes : 0);
   in.seekg(static_cast<std::streamoff>(from));
   std::string tail(size - from, '\0');
   in.read(tail.data(), static_cast<std::streamsize>(tail.size()));
-  if (from > 0) {
+  if (from > start) {
     auto nl = tail.find('\n');
     if (nl != std::string::npos && nl + 1 < tail.size()) tail.erase(0, nl + 1);
   }
@@ -52,9 +54,14 @@ std::string file_tail(const fs::path& file, size_t bytes) {
   return tail;
 }
 
+// The message, then the trainer's last "error: …" line (what went wrong, on the first line
+// that `jslds status` and the sweep's log show), then the end of this attempt's log.
 std::string with_tail(std::string message, const std::string& tail) {
-  if (!tail.empty()) message += "; end of log.txt:\n" + tail;
-  return message;
+  if (tail.empty()) return message;
+  const size_t at = tail.rfind("error: ");
+  if (at != std::string::npos && (at == 0 || tail[at - 1] == '\n'))
+    message += ": " + tail.substr(at, tail.find('\n', at) - at);
+  return message + "; end of log.txt:\n" + tail;
 }
 
 fs::path default_train_exe() {
@@ -159,6 +166,7 @@ void Supervisor::start(const Task& task) {
   buffer_.clear();
   result_event_.reset();
   last_step_ = 0;
+  log_start_ = 0;
   checkpoint_step_ = 0;
   malformed_lines_ = 0;
   stop_requested_ = false;
@@ -172,15 +180,15 @@ void Supervisor::start(const Task& task) {
     std::error_code ec;
     fs::create_directories(dir, ec);
   }
-  if (std::string why = lock_run_directory(dir); !why.empty()) {
+  auto fail_start = [&](std::string why) {
     Result r;
     r.run_id = task.run_id;
     r.attempt = task.attempt;
     r.outcome = RunOutcome::kFailed;
-    r.message = why;
+    r.message = std::move(why);
     start_failure_ = r;
-    return;
-  }
+  };
+  if (std::string why = lock_run_directory(dir); !why.empty()) return fail_start(why);
   bool resume = task.resume;
   if (resume) {
     const fs::path checkpoint = dir / "checkpoint.pt";
@@ -212,6 +220,11 @@ void Supervisor::start(const Task& task) {
       resume = false;
       std::error_code ec;
       if (!found.empty()) fs::rename(checkpoint, dir / "checkpoint.pt.unverified", ec);
+      if (ec)
+        return fail_start(fmt::format(
+            "checkpoint.pt (sha256 {}) does not match the recorded checkpoint and cannot be "
+            "moved aside to checkpoint.pt.unverified ({}): move it away and resume",
+            found.substr(0, 12), ec.message()));
       if (!note_.empty()) note_ += "; ";
       note_ += found.empty()
                   ? "no checkpoint.pt to resume from: restarted from step 0"
@@ -232,6 +245,11 @@ void Supervisor::start(const Task& task) {
     // A fresh start: a receipt left by an earlier attempt must never vouch for this one.
     std::error_code ec;
     fs::remove(checkpoint_receipt_path(dir), ec);
+    // The trainer replaces checkpoint.pt by rename, which fails on a directory.
+    if (fs::symlink_status(dir / "checkpoint.pt", ec).type() == fs::file_type::directory)
+      return fail_start(fmt::format("{} is a directory: the training could "
+                                    "not write its checkpoints there; move it away and resume",
+                                    (dir / "checkpoint.pt").string()));
   }
 
   SpawnOptions spawn;
@@ -255,6 +273,8 @@ void Supervisor::start(const Task& task) {
   try {
     {
       std::ofstream log(spawn.log_file, std::ios::app);
+      log.seekp(0, std::ios::end);
+      log_start_ = log ? static_cast<size_t>(log.tellp()) : 0;  // failure messages quote from here
       log << fmt::format("=== {} attempt {} of run {} ({}){}\n", utc_now(), task.attempt,
                          task.run_number,
                          resume ? fmt::format("resuming from step {}", checkpoint_step_)
@@ -397,7 +417,7 @@ Result Supervisor::finish(int wait_status) {
   end.result_event = result_event_;
   end.last_step = last_step_;
   end.checkpoint_step = checkpoint_step_;
-  end.log_tail = file_tail(fs::path(task_->run_dir) / "log.txt", kLogTailBytes);
+  end.log_tail = file_tail(fs::path(task_->run_dir) / "log.txt", kLogTailBytes, log_start_);
   end.malformed_lines = malformed_lines_;
   Result r;
   try {

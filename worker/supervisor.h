@@ -116,6 +116,7 @@ class Supervisor {
   std::optional<CheckpointInfo> adopted_;    // a receipted checkpoint to record, sent once
   std::optional<Result> start_failure_;
   std::string note_;  // prepended to the result's message (e.g. an unverified checkpoint)
+  size_t log_start_ = 0;  // offset in RUN_DIR/log.txt of this attempt's first line
   std::string buffer_;
   std::optional<std::string> result_event_;
   int64_t last_step_ = 0;

@@ -376,6 +376,14 @@ TEST(ClassifyChildEnd, EveryEnding) {
   EXPECT_NE(r.message.find("exited with status 1"), std::string::npos);
   EXPECT_NE(r.message.find("CUDA out of memory"), std::string::npos);
 
+  // The trainer's own "error:" line comes first, so one-line views show the cause.
+  e.log_tail = "=== 2026-12-07T03:11:19Z attempt 1 of run 12 (from step 0)\n"
+               "jslds train 0.1.0: run directory /r/12\nerror: /data/nope.mat: no such file";
+  r = classify_child_end(e);
+  EXPECT_EQ(r.message.substr(0, r.message.find('\n')),
+            "exited with status 1: error: /data/nope.mat: no such file; end of log.txt:");
+  e.log_tail = "RuntimeError: CUDA out of memory";
+
   e.wait_status = signalled(SIGTERM);  // a SIGTERM from anyone is a stop
   r = classify_child_end(e);
   EXPECT_EQ(r.outcome, RunOutcome::kInterrupted);
