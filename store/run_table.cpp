@@ -293,7 +293,9 @@ std::vector<std::string> default_columns(Database& db, const std::vector<int64_t
   for (const auto& p : known.params) columns.push_back("params." + p);
   std::set<std::string> objectives = objective_metrics(db, campaign_ids);
   std::set<std::string> shown;
-  if (objectives.size() == 1) {
+  // A campaign with no finished run has no summaries yet: show the (empty) objective
+  // column rather than naming a summary nobody recorded.
+  if (objectives.size() == 1 && known.summaries.count(*objectives.begin())) {
     columns.push_back("summary." + *objectives.begin());
     shown.insert(*objectives.begin());
   } else if (!objectives.empty()) {

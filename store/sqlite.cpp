@@ -102,6 +102,25 @@ Database::Database(const std::string& path, const OpenOptions& options)
   // sqlite3_open_v2 does not read the file; reading the schema does. Say what is wrong with
   // the file here, before a PRAGMA fails with SQLite's terse "file is not a database".
   rc = sqlite3_exec(raw, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+  if (read_only_ && (rc & 0xff) == SQLITE_CANTOPEN) {
+    // A WAL database in a directory this user cannot write (a colleague's campaign, a
+    // read-only archive): SQLite cannot create the -shm index a WAL reader needs. No writer
+    // can be active without that index, so the file is read as immutable instead.
+    std::string uri = "file:";
+    for (char c : path) {
+      if (c == '%' || c == '?' || c == '#') uri += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+      else uri += c;
+    }
+    uri += "?immutable=1";
+    raw = nullptr;
+    rc = sqlite3_open_v2(uri.c_str(), &raw, flags | SQLITE_OPEN_URI, nullptr);
+    db_.reset(raw);
+    if (rc != SQLITE_OK)
+      throw_sqlite(raw, rc, fmt::format("cannot open database '{}' read-only", path));
+    sqlite3_extended_result_codes(raw, 1);
+    sqlite3_busy_timeout(raw, options.busy_timeout_ms);
+    rc = sqlite3_exec(raw, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+  }
   if ((rc & 0xff) == SQLITE_NOTADB) {
     throw StoreError(fmt::format("cannot open database '{}': the file is not an SQLite "
                                  "database (give the experiment database written by "

@@ -196,6 +196,23 @@ TEST_F(SmallCampaign, DefaultColumnsShowParamsObjectiveAndFilteredSummaries) {
   EXPECT_DOUBLE_EQ(std::get<double>(t.rows[1][5]), 0.35);
 }
 
+TEST(DefaultColumns, ACampaignWithNoFinishedRunShowsAnEmptyObjectiveColumn) {
+  ExperimentStore store(":memory:");
+  auto c = store.create_or_load_campaign({"young", "spec", "sha", "grid", "val_bps", "maximize"});
+  NewRun r;
+  r.number = 1;
+  r.config_json = "{}";
+  r.config_sha256 = "sha1";
+  r.params = {{"loss.w_approx", 10.0}};
+  auto id = store.insert_runs(c.id, std::vector<NewRun>{r})[0].id;
+  store.transition_run(id, RunStatus::kRunning);  // nothing recorded any summary yet
+  Table t = query_runs(store.database(), RunQuery{});
+  EXPECT_EQ(t.columns,
+            (std::vector<std::string>{"number", "status", "params.loss.w_approx", "objective"}));
+  ASSERT_EQ(t.rows.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<std::nullptr_t>(t.rows[0][3]));
+}
+
 TEST_F(SmallCampaign, UnknownNamesListTheKnownOnes) {
   RunQuery q;
   q.where = "params.model.latnt_dim = 16";

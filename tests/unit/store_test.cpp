@@ -202,6 +202,41 @@ TEST(Database, ReadOnlyConnectionRefusesWrites) {
   EXPECT_THROW(reader.database().exec("DELETE FROM runs"), StoreError);
 }
 
+// A finished WAL database in a directory the reader cannot write (a colleague's campaign, a
+// read-only archive): SQLite cannot create the -shm index, and readers still work. A
+// read-only bind mount makes the directory unwritable even for root; where mounting is not
+// allowed (an unprivileged container) the test is skipped.
+TEST(Database, AWalDatabaseInAReadOnlyDirectoryCanBeRead) {
+  TempDir dir;
+  fs::create_directories(dir / "src");
+  fs::create_directories(dir / "ro");
+  const std::string source = (dir / "src" / "db.sqlite").string();
+  {
+    ExperimentStore writer(source);
+    ASSERT_EQ(writer.database().journal_mode(), "wal");
+    auto c = writer.create_or_load_campaign({"archived", "spec", "sha", "grid", "val_bps", "maximize"});
+    writer.insert_runs(c.id, demo_runs(3));
+  }
+  ASSERT_FALSE(fs::exists(source + "-shm")) << "the writer removes its index when it closes";
+  const std::string mount = "mount --bind " + (dir / "src").string() + " " + (dir / "ro").string() +
+                            " 2>/dev/null && mount -o remount,bind,ro " + (dir / "ro").string() +
+                            " 2>/dev/null";
+  if (std::system(mount.c_str()) != 0) {
+    std::system(("umount " + (dir / "ro").string() + " 2>/dev/null").c_str());
+    GTEST_SKIP() << "cannot make a read-only bind mount here (needs root and mount rights)";
+  }
+  struct Unmount {
+    fs::path at;
+    ~Unmount() { std::system(("umount " + at.string()).c_str()); }
+  } unmount{dir / "ro"};
+  const std::string path = (dir / "ro" / "db.sqlite").string();
+  ASSERT_NE(::access((dir / "ro").c_str(), W_OK), 0) << "the mount is not read-only";
+  ExperimentStore reader(path, {.read_only = true});
+  auto c = reader.find_campaign("archived");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(reader.list_runs(c->id).size(), 3u);
+}
+
 TEST(Database, StatementErrorsNameTheSql) {
   Database db(":memory:");
   try {
