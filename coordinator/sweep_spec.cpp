@@ -107,13 +107,6 @@ struct Reader {
   }
 };
 
-// Makes a relative data.path absolute against `directory`.
-void resolve_data_path(RunConfig& config, const std::filesystem::path& directory) {
-  if (config.data.path.empty()) return;
-  std::filesystem::path p(config.data.path);
-  if (p.is_relative()) config.data.path = (directory / p).lexically_normal().string();
-}
-
 // Applies `literal` to `config` at `key`, rethrowing errors at the parameter's position.
 void apply_literal(RunConfig& config, const SweepParameter& p, const std::string& literal,
                    const std::string& source) {
@@ -461,8 +454,7 @@ void apply_base_overrides(SweepSpec& spec, const std::vector<std::string>& assig
       throw ConfigError("--set", 0, 0, fmt::format("'{}': {}", assignment, e.detail()));
     }
   }
-  if (base.data.path != path_before && !base.data.path.empty())
-    base.data.path = std::filesystem::absolute(base.data.path).lexically_normal().string();
+  if (base.data.path != path_before) resolve_data_path(base, std::filesystem::current_path());
   spec.base = std::move(base);
   spec.canonical = canonical_text(spec);
   spec.sha256 = sha256_hex(spec.canonical);

@@ -726,4 +726,10 @@ std::string config_value_text(const RunConfig& config, std::string_view dotted_k
 
 bool operator==(const RunConfig& a, const RunConfig& b) { return to_toml(a) == to_toml(b); }
 
+void resolve_data_path(RunConfig& config, const std::filesystem::path& directory) {
+  if (config.data.path.empty()) return;
+  std::filesystem::path p(config.data.path);
+  if (p.is_relative()) config.data.path = (directory / p).lexically_normal().string();
+}
+
 }  // namespace jslds

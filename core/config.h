@@ -133,6 +133,13 @@ struct RunConfig {
 /// suggestion), wrong types, out-of-range values and unknown enum values.
 RunConfig load_config(const std::filesystem::path& file);
 
+/// Makes a relative data.path absolute against `directory` (lexically normalised); an empty
+/// or absolute path is left as it is. A relative path in a configuration file means "from
+/// that file's directory" (docs/config.md), and one given with --set "from the current
+/// directory", so callers pass the file's directory or the current one. A run directory's
+/// config.toml therefore always holds an absolute path and reproduces the run from anywhere.
+void resolve_data_path(RunConfig& config, const std::filesystem::path& directory);
+
 /// Same as load_config on TOML text; `source_name` is used in error positions.
 RunConfig parse_config(std::string_view toml_text, const std::string& source_name);
 

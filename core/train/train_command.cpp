@@ -179,7 +179,11 @@ void truncate_metrics_history(const fs::path& file, int64_t step) {
 int run_train_command(const TrainCommandOptions& options) {
   const bool malloc_tuned = tune_malloc();
   RunConfig config = load_config(options.config_file);
+  // data.path from the file: relative to the file; from --set: relative to here.
+  resolve_data_path(config, fs::absolute(options.config_file).parent_path());
+  const std::string path_from_file = config.data.path;
   for (const auto& assignment : options.overrides) apply_override(config, assignment);
+  if (config.data.path != path_from_file) resolve_data_path(config, fs::current_path());
   validate(config, "--set");
 
   const fs::path run_dir =

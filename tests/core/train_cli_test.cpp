@@ -149,5 +149,30 @@ TEST_F(TrainCli, BadInputExitsWithStatus2AndSaysWhere) {
   EXPECT_NE(message2.find("set model.mode = \"task\""), std::string::npos) << message2;
 }
 
+TEST_F(TrainCli, RelativeDataPathIsTakenFromTheConfigFilesDirectory) {
+  // A recording beside its configuration, trained from another current directory.
+  const fs::path data = dir_ / "data";
+  fs::create_directories(data);
+  ASSERT_EQ(run(std::string(JSLDS_EXE) + " simulate oscillator -o " + (data / "osc.h5").string() +
+                " --set data.sim_trials=12 > /dev/null"),
+            0);
+  std::ofstream(data / "osc.toml") << "[data]\npath = \"osc.h5\"\n[model]\nlatent_dim = 8\n"
+                                      "factors_dim = 4\nencoder_dim = 8\n"
+                                      "[train]\nsteps = 2\nbatch_size = 4\neval_every = 2\n"
+                                      "[analysis]\nenabled = false\n[runtime]\nthreads = 1\n";
+  const fs::path run_dir = dir_ / "osc_run";
+  EXPECT_EQ(run("cd / && " + std::string(JSLDS_EXE) + " train " + (data / "osc.toml").string() +
+                " --run-dir " + run_dir.string() + " > /dev/null 2>&1"),
+            0);
+  // The run directory's copy names the file absolutely, so it reproduces the run anywhere.
+  EXPECT_EQ(load_config(run_dir / "config.toml").data.path, (data / "osc.h5").string());
+  // A --set path is taken from the current directory.
+  EXPECT_EQ(run("cd " + data.string() + " && " + std::string(JSLDS_EXE) + " train " +
+                (data / "osc.toml").string() + " --run-dir " + (dir_ / "osc_set").string() +
+                " --set data.path=osc.h5 > /dev/null 2>&1"),
+            0);
+  EXPECT_EQ(load_config(dir_ / "osc_set" / "config.toml").data.path, (data / "osc.h5").string());
+}
+
 }  // namespace
 }  // namespace jslds
