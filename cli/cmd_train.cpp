@@ -11,7 +11,7 @@ namespace jslds::cli {
 void register_train(CLI::App& app) {
   auto* train = app.add_subcommand(
       "train",
-      "Train one model (MODEL.md: nonlinear generator co-trained with its Jacobian switching linear system), then "
+      "Train one model (docs/model.md: nonlinear generator co-trained with its Jacobian switching linear system), then "
       "analyse its fixed points and eigenmodes when analysis.enabled.\n"
       "Writes the run directory: config.toml (canonical; `jslds train RUN_DIR/config.toml` reproduces the run), "
       "checkpoint.pt (torch.load-able: parameter name -> tensor plus \"config\"), train_state.pt (optimiser and RNG "
