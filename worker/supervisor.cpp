@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -217,20 +218,14 @@ void Supervisor::start(const Task& task) {
           "checkpoint (step {}); its sha256 matches the trainer's receipt checkpoint.json",
           c.step, c.sha256.substr(0, 12), task.checkpoint_step);
     } else if (!recorded) {
-      resume = false;
-      std::error_code ec;
-      if (!found.empty()) fs::rename(checkpoint, dir / "checkpoint.pt.unverified", ec);
-      if (ec)
-        return fail_start(fmt::format(
-            "checkpoint.pt (sha256 {}) does not match the recorded checkpoint and cannot be "
-            "moved aside to checkpoint.pt.unverified ({}): move it away and resume",
-            found.substr(0, 12), ec.message()));
+      resume = false;  // the files are moved aside below, as .unverified
       if (!note_.empty()) note_ += "; ";
       note_ += found.empty()
                   ? "no checkpoint.pt to resume from: restarted from step 0"
                   : fmt::format("checkpoint.pt (sha256 {}) does not match the recorded checkpoint "
                                 "(step {}, sha256 {}): not loaded, kept as "
-                                "checkpoint.pt.unverified; restarted from step 0",
+                                "checkpoint.pt.unverified (train_state.pt likewise); restarted "
+                                "from step 0",
                                 found.substr(0, 12), task.checkpoint_step,
                                 task.checkpoint_sha256.empty()
                                     ? std::string("none")
@@ -245,11 +240,33 @@ void Supervisor::start(const Task& task) {
     // A fresh start: a receipt left by an earlier attempt must never vouch for this one.
     std::error_code ec;
     fs::remove(checkpoint_receipt_path(dir), ec);
-    // The trainer replaces checkpoint.pt by rename, which fails on a directory.
-    if (fs::symlink_status(dir / "checkpoint.pt", ec).type() == fs::file_type::directory)
-      return fail_start(fmt::format("{} is a directory: the training could "
-                                    "not write its checkpoints there; move it away and resume",
-                                    (dir / "checkpoint.pt").string()));
+    // The trainer refuses to start afresh in a directory that holds a training, so an
+    // earlier attempt's checkpoint pair (one that could not be verified, or a failed
+    // attempt's before --retry-failed) is kept beside it under another name, never loaded.
+    const std::string suffix = task.resume ? ".unverified" : ".previous";
+    std::vector<std::string> moved;
+    for (const char* name : {"checkpoint.pt", "train_state.pt"}) {
+      const fs::path file = dir / name;
+      const auto type = fs::symlink_status(file, ec).type();
+      if (type == fs::file_type::not_found || type == fs::file_type::none) continue;
+      if (type == fs::file_type::directory)
+        return fail_start(fmt::format("{} is a directory: the training could not write its "
+                                      "checkpoints there; move it away and resume",
+                                      file.string()));
+      fs::path aside = file;
+      aside += suffix;
+      fs::rename(file, aside, ec);
+      if (ec)
+        return fail_start(fmt::format("cannot move {} aside to {} before starting from step 0 "
+                                      "({}): move it away and resume",
+                                      file.string(), aside.filename().string(), ec.message()));
+      moved.push_back(aside.filename().string());
+    }
+    if (!moved.empty() && !task.resume) {
+      if (!note_.empty()) note_ += "; ";
+      note_ += fmt::format("an earlier attempt's files were kept as {}",
+                           fmt::join(moved, " and "));
+    }
   }
 
   SpawnOptions spawn;

@@ -195,6 +195,39 @@ TEST_F(SupervisorTest, CheckpointWithAnotherHashIsNeverLoaded) {
   EXPECT_TRUE(fs::exists(fs::path(t.run_dir) / "checkpoint.pt.unverified"));
 }
 
+// A fresh start in a directory that holds an earlier attempt's checkpoint pair (a failed
+// attempt before --retry-failed, or a resume whose checkpoint.pt could not be verified, as
+// when a kill fell between the checkpoint and its receipt): `jslds train` refuses to start
+// afresh over them, so the supervisor keeps both under another name and the run starts.
+TEST_F(SupervisorTest, AFreshStartMovesAnEarlierCheckpointPairAside) {
+  Supervisor s = make_supervisor();
+  Task t = make_task(9, 40);
+  const fs::path dir(t.run_dir);
+  std::ofstream(dir / "checkpoint.pt") << "fake-checkpoint step=20\n";
+  std::ofstream(dir / "train_state.pt") << "state of step 20\n";
+  s.start(t);  // not a resume: a retry
+  Result r = run_to_end(s);
+  EXPECT_EQ(r.outcome, RunOutcome::kDone) << r.message;
+  EXPECT_EQ(slurp(dir / "checkpoint.pt.previous"), "fake-checkpoint step=20\n");
+  EXPECT_EQ(slurp(dir / "train_state.pt.previous"), "state of step 20\n");
+  EXPECT_NE(r.message.find("kept as checkpoint.pt.previous and train_state.pt.previous"),
+            std::string::npos) << r.message;
+  EXPECT_FALSE(fs::exists(dir / "train_state.pt"));  // the stand-in writes checkpoint.pt only
+
+  // Unverifiable on resume: the pair becomes .unverified.
+  std::ofstream(dir / "checkpoint.pt") << "fake-checkpoint step=30\n";
+  std::ofstream(dir / "train_state.pt") << "state of step 30\n";
+  t.resume = true;
+  t.checkpoint_step = 20;
+  t.checkpoint_sha256 = std::string(64, '0');
+  t.attempt = 2;
+  s.start(t);
+  r = run_to_end(s);
+  EXPECT_EQ(r.outcome, RunOutcome::kDone) << r.message;
+  EXPECT_EQ(slurp(dir / "checkpoint.pt.unverified"), "fake-checkpoint step=30\n");
+  EXPECT_EQ(slurp(dir / "train_state.pt.unverified"), "state of step 30\n");
+}
+
 // The stop checkpoint's report is lost (as when mpirun SIGKILLs the worker rank a second
 // after SIGTERM): the next start adopts it because its sha256 matches the trainer's receipt,
 // hands it over for the database, and continues from its step; a receipt that does not match
