@@ -383,9 +383,9 @@ LaunchSummary Coordinator::run() {
     details.device = st.worker_device.at(worker);
     if (!lease->resume) {
       // A fresh start (first attempt, or a --retry-failed one): an earlier attempt's
-      // checkpoint and step count must not carry over, or a later resume of this attempt
-      // would continue the failed one.
-      store_.forget_checkpoints(lease->run_id);
+      // checkpoint, curve and step count must not carry over, or a later resume of this
+      // attempt would continue the failed one.
+      store_.forget_earlier_attempts(lease->run_id);
       details.steps_done = 0;
     }
     store_.transition_run(lease->run_id, RunStatus::kRunning, details);
@@ -449,6 +449,9 @@ LaunchSummary Coordinator::run() {
       }
     }
     std::string first_line = r.message.substr(0, r.message.find('\n'));
+    // The quoted log lines are in the database (`jslds show`), not in this one-line view.
+    if (const size_t tail = first_line.rfind("; end of log.txt:"); tail != std::string::npos)
+      first_line.erase(tail);
     say(fmt::format("[{} done, {} failed, {} running, {} left] run {} {} after {:.1f} s at step "
                     "{}{}{}",
                     c[RunStatus::kDone], c[RunStatus::kFailed] + c[RunStatus::kDiverged],

@@ -26,7 +26,11 @@ off_t campaign_offset(const std::string& campaign) {
 }  // namespace
 
 std::filesystem::path CampaignLaunchLock::lock_file(const std::filesystem::path& db) {
-  std::filesystem::path file = db;
+  // The database's real path, so a launch through a symlink or another spelling of the
+  // path meets the same lock.
+  std::error_code ec;
+  std::filesystem::path file = std::filesystem::weakly_canonical(std::filesystem::absolute(db), ec);
+  if (ec) file = std::filesystem::absolute(db);
   file += ".lock";
   return file;
 }

@@ -38,7 +38,7 @@ class CampaignLaunchLock {
 
   bool held() const { return held_; }
   const std::string& warning() const { return warning_; }
-  /// DB + ".lock".
+  /// The database's real path (symlinks resolved) + ".lock".
   static std::filesystem::path lock_file(const std::filesystem::path& db);
 
  private:

@@ -628,10 +628,15 @@ void ExperimentStore::record_artifact(int64_t run_id, const ArtifactRecord& arti
       .run();
 }
 
-int64_t ExperimentStore::forget_checkpoints(int64_t run_id) {
-  Statement st(db_, "DELETE FROM artifacts WHERE run_id = ? AND kind = 'checkpoint'");
-  st.bind(1, run_id).run();
-  return db_.changes();
+int64_t ExperimentStore::forget_earlier_attempts(int64_t run_id) {
+  return batch([&] {
+    Statement st(db_, "DELETE FROM artifacts WHERE run_id = ? AND kind = 'checkpoint'");
+    st.bind(1, run_id).run();
+    const int64_t checkpoints = db_.changes();
+    Statement metrics(db_, "DELETE FROM metrics WHERE run_id = ?");
+    metrics.bind(1, run_id).run();
+    return checkpoints;
+  });
 }
 
 std::vector<ArtifactRecord> ExperimentStore::artifacts(int64_t run_id) {

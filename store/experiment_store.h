@@ -296,10 +296,11 @@ class ExperimentStore {
   void record_artifact(int64_t run_id, const ArtifactRecord& artifact);
   /// The run's artifacts, newest step first.
   std::vector<ArtifactRecord> artifacts(int64_t run_id);
-  /// Deletes the run's `checkpoint` artifact rows, so no later resume continues from them.
-  /// Called when a run starts afresh (a --retry-failed attempt): a failed attempt's
-  /// checkpoint must never seed a later one (DESIGN §3). Returns how many rows went.
-  int64_t forget_checkpoints(int64_t run_id);
+  /// Deletes the run's `checkpoint` artifact rows, so no later resume continues from them,
+  /// and its training curve (metrics), which the new attempt rewrites from step 0. Called
+  /// when a run starts afresh (a --retry-failed attempt): a failed attempt's checkpoint must
+  /// never seed a later one (DESIGN §3). Returns how many checkpoint rows went.
+  int64_t forget_earlier_attempts(int64_t run_id);
   /// Appends to the campaign log. `level` is "info", "warning" or "error".
   void record_event(int64_t campaign_id, std::optional<int64_t> run_id, std::string_view level,
                     std::string_view message);

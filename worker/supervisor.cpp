@@ -65,6 +65,13 @@ std::string with_tail(std::string message, const std::string& tail) {
   return message + "; end of log.txt:\n" + tail;
 }
 
+// `message` with "; note" after its first part, before the quoted end of log.txt.
+std::string insert_before_tail(const std::string& message, const std::string& note) {
+  const size_t tail = message.find("; end of log.txt:");
+  if (tail == std::string::npos) return message + "; " + note;
+  return message.substr(0, tail) + "; " + note + message.substr(tail);
+}
+
 fs::path default_train_exe() {
   if (const char* e = std::getenv("JSLDS_TRAIN_EXE"); e && *e) return e;
   std::error_code ec;
@@ -443,7 +450,12 @@ Result Supervisor::finish(int wait_status) {
     r.outcome = RunOutcome::kFailed;
     r.message = fmt::format("bad report stream: {}", e.what());
   }
-  if (!note_.empty()) r.message = r.message.empty() ? note_ : note_ + "; " + r.message;
+  // A done run's message is the note (e.g. an adopted checkpoint); any other ending leads
+  // with its cause, so one-line views (status, the sweep's log) show what went wrong.
+  if (!note_.empty())
+    r.message = r.message.empty()                 ? note_
+                : r.outcome == RunOutcome::kDone ? note_ + "; " + r.message
+                                                 : insert_before_tail(r.message, note_);
   if (malformed_lines_ > 0)
     r.message += fmt::format("{}{} report line(s) were not valid events and were ignored",
                              r.message.empty() ? "" : "; ", malformed_lines_);

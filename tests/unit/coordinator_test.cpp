@@ -210,6 +210,7 @@ TEST_F(CoordinatorTest, ARetriedRunNeverResumesFromTheFailedAttemptsCheckpoint) 
   EXPECT_EQ(second.status, RunStatus::kInterrupted);
   EXPECT_EQ(second.attempts, 2);
   EXPECT_LT(second.steps_done, 20) << "the failed attempt's step count carried over";
+  EXPECT_TRUE(db.metrics(second.id).empty()) << "the failed attempt's curve is still shown";
   for (const auto& a : db.artifacts(second.id))
     EXPECT_NE(a.kind, "checkpoint") << "attempt 1's checkpoint (step " << a.step.value_or(-1)
                                     << ") is still on record for attempt 2";
@@ -285,6 +286,12 @@ TEST_F(CoordinatorTest, OneLaunchPerCampaignAtATime) {
   } catch (const CampaignBusy& e) {
     EXPECT_NE(std::string(e.what()).find("campaign 'unit'"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("lock.sqlite.lock"), std::string::npos) << e.what();
+  }
+  {  // the same database through a symlink is the same campaign
+    fs::create_directories(root_ / "elsewhere");
+    { std::ofstream(db) << ""; }
+    fs::create_symlink(db, root_ / "elsewhere" / "link.sqlite");
+    EXPECT_THROW(CampaignLaunchLock(root_ / "elsewhere" / "link.sqlite", "unit"), CampaignBusy);
   }
   CampaignLaunchLock other(db, "another");  // other campaigns of the database are free
   EXPECT_TRUE(other.held());

@@ -214,6 +214,17 @@ TEST_F(SupervisorTest, AFreshStartMovesAnEarlierCheckpointPairAside) {
             std::string::npos) << r.message;
   EXPECT_FALSE(fs::exists(dir / "train_state.pt"));  // the stand-in writes checkpoint.pt only
 
+  // A failure leads with its cause; the note follows.
+  ::setenv("FAKE_TRAIN_FAIL", "9:exit7", 1);
+  s.start(t);
+  r = run_to_end(s);
+  ::unsetenv("FAKE_TRAIN_FAIL");
+  EXPECT_EQ(r.outcome, RunOutcome::kFailed) << r.message;
+  EXPECT_EQ(r.message.rfind("exited with status 7", 0), 0u) << r.message;
+  EXPECT_NE(r.message.find("; an earlier attempt's files were kept as checkpoint.pt.previous; "
+                           "end of log.txt:"),
+            std::string::npos) << r.message;
+
   // Unverifiable on resume: the pair becomes .unverified.
   std::ofstream(dir / "checkpoint.pt") << "fake-checkpoint step=30\n";
   std::ofstream(dir / "train_state.pt") << "state of step 30\n";
