@@ -75,6 +75,19 @@ class CoordinatorTest : public ::testing::Test {
     return Coordinator(db, pool, s, o).run();
   }
 
+  // A launch that a stop request (as a signal handler would make) ends after `delay`.
+  LaunchSummary launch_stopped_after(std::chrono::milliseconds delay, store::ExperimentStore& db,
+                                     const SweepSpec& s, CoordinatorOptions o,
+                                     WorkerLoopOptions worker = {}) {
+    std::thread stopper([delay] {
+      std::this_thread::sleep_for(delay);
+      StopSignals::request();
+    });
+    LaunchSummary sum = launch(db, s, o, 2, worker);
+    stopper.join();
+    return sum;
+  }
+
   fs::path root_;
 };
 
@@ -197,14 +210,10 @@ TEST_F(CoordinatorTest, ARetriedRunNeverResumesFromTheFailedAttemptsCheckpoint) 
   ::setenv("FAKE_TRAIN_STOP_CHECKPOINT_MS", "60000", 1);
   WorkerLoopOptions quick_kill;
   quick_kill.supervisor.stop_grace = std::chrono::milliseconds(300);
-  std::thread stopper([] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    StopSignals::request();
-  });
   auto o = options();
   o.retry_failed = true;
-  LaunchSummary stopped = launch(db, s, o, 2, quick_kill);
-  stopper.join();
+  LaunchSummary stopped =
+      launch_stopped_after(std::chrono::milliseconds(500), db, s, o, quick_kill);
   ASSERT_TRUE(stopped.stopped);
   auto second = *db.find_run(id, 2);
   EXPECT_EQ(second.status, RunStatus::kInterrupted);
@@ -230,12 +239,7 @@ TEST_F(CoordinatorTest, ResumedRunsKeepTheirRunDirectoriesWhateverArtifactsSays)
   ::setenv("FAKE_TRAIN_STEP_MS", "10", 1);
   store::ExperimentStore db(":memory:");
   SweepSpec s = spec("[8, 16, 32]", /*steps=*/200);
-  std::thread stopper([] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    StopSignals::request();
-  });
-  launch(db, s, options());
-  stopper.join();
+  launch_stopped_after(std::chrono::milliseconds(1500), db, s, options());
   auto id = db.find_campaign("unit")->id;
   ASSERT_FALSE(db.list_runs(id, RunStatus::kInterrupted).empty());
 
@@ -305,12 +309,7 @@ TEST_F(CoordinatorTest, GracefulStopInterruptsRunsAndResumeContinuesFromTheirChe
   store::ExperimentStore db(":memory:");
   SweepSpec s = spec("[8, 16, 32]", /*steps=*/200);
   // Stop once the campaign is under way (as a signal handler would).
-  std::thread stopper([] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    StopSignals::request();
-  });
-  LaunchSummary sum = launch(db, s, options());
-  stopper.join();
+  LaunchSummary sum = launch_stopped_after(std::chrono::milliseconds(1500), db, s, options());
   EXPECT_TRUE(sum.stopped);
   EXPECT_EQ(sum.counts[RunStatus::kRunning], 0);
   EXPECT_GE(sum.counts[RunStatus::kInterrupted], 1);
