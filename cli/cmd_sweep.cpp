@@ -148,7 +148,6 @@ CoordinatorOptions coordinator_options(const SweepArgs& a) {
 // Rank 0 or the local process: the whole campaign. A changed spec is a usage error.
 void coordinate(const SweepArgs& a, const SweepSpec& spec, WorkerPool& pool) {
   const CoordinatorOptions o = coordinator_options(a);
-  const fs::path db(a.db);
   store::OpenOptions open;
   open.journal = journal_mode(a.journal);
   store::ExperimentStore store(a.db, open);
@@ -156,7 +155,7 @@ void coordinate(const SweepArgs& a, const SweepSpec& spec, WorkerPool& pool) {
   // allowed to take the first one's running runs for stale ones (coordinator/launch_lock.h).
   std::optional<CampaignLaunchLock> lock;
   try {
-    lock.emplace(fs::absolute(db), spec.name);
+    lock.emplace(a.db, spec.name);
   } catch (const CampaignBusy& e) {
     throw UsageError(e.what());
   }

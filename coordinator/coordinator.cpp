@@ -248,7 +248,7 @@ LaunchSummary Coordinator::run() {
   const fs::path root = fs::weakly_canonical(fs::absolute(options_.artifacts)) / spec_.name;
   std::vector<store::NewRun> rows;
   rows.reserve(runs.size());
-  int64_t summary_elsewhere = 0;  // existing runs whose directory is not under `root`
+  int64_t kept_elsewhere = 0;  // existing runs whose directory is not under `root`
   for (const auto& r : runs) {
     store::NewRun n;
     auto it = stored_numbers.find({r.config_sha256, r.repeat});
@@ -263,7 +263,7 @@ LaunchSummary Coordinator::run() {
     auto dir = stored_dirs.find(n.number);
     n.run_dir = dir != stored_dirs.end() ? dir->second : (root / std::to_string(n.number)).string();
     if (dir != stored_dirs.end() && fs::path(dir->second).parent_path() != root)
-      ++summary_elsewhere;
+      ++kept_elsewhere;
     for (const auto& p : r.params) {
       store::ParamValue v;
       v.name = p.key;
@@ -285,10 +285,10 @@ LaunchSummary Coordinator::run() {
     st.expanded[inserted[i].id] = &runs[i];
     st.run_dirs[inserted[i].id] = rows[i].run_dir;
   }
-  if (summary_elsewhere > 0)
+  if (kept_elsewhere > 0)
     say(fmt::format("{} run(s) of earlier launches keep their run directories (not under {}): "
                     "--artifacts places new runs only",
-                    summary_elsewhere, root.string()));
+                    kept_elsewhere, root.string()));
 
   // 4. The scheduler starts from the database's view of every run of the campaign.
   Scheduler scheduler({spec_.max_attempts, options_.retry_failed}, st.campaign.epoch);
@@ -450,7 +450,7 @@ LaunchSummary Coordinator::run() {
     }
     std::string first_line = r.message.substr(0, r.message.find('\n'));
     // The quoted log lines are in the database (`jslds show`), not in this one-line view.
-    if (const size_t tail = first_line.rfind("; end of log.txt:"); tail != std::string::npos)
+    if (const size_t tail = first_line.rfind(kLogTailMarker); tail != std::string::npos)
       first_line.erase(tail);
     say(fmt::format("[{} done, {} failed, {} running, {} left] run {} {} after {:.1f} s at step "
                     "{}{}{}",

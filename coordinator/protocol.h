@@ -86,6 +86,10 @@ struct Progress {
   std::optional<CheckpointInfo> checkpoint;  // the newest checkpoint since the last Progress
 };
 
+/// In Result::message of a failed run, what precedes the quoted end of RUN_DIR/log.txt
+/// (the lines after it are for `jslds show`; one-line views cut the message here).
+inline constexpr std::string_view kLogTailMarker = "; end of log.txt:";
+
 /// Worker → coordinator: the run's child has ended.
 struct Result {
   int64_t run_id = 0;

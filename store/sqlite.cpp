@@ -89,19 +89,24 @@ Database::Database(const std::string& path, const OpenOptions& options)
     throw StoreError(fmt::format(
         "cannot open database '{}': it is a directory, not a database file", path));
   }
+  // Opens `name` (a path, or a URI with SQLITE_OPEN_URI) into db_ and reads the schema,
+  // which sqlite3_open_v2 does not: its status says what is wrong with the file, before a
+  // PRAGMA fails with SQLite's terse "file is not a database".
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
-  db_.reset(raw);  // owned even on failure: sqlite3_open_v2 may allocate a handle anyway
-  if (rc != SQLITE_OK) {
-    std::string hint;
-    if (read_only_ && !std::filesystem::exists(path)) hint = " (the file does not exist)";
-    throw_sqlite(raw, rc, fmt::format("cannot open database '{}'{}", path, hint));
-  }
-  sqlite3_extended_result_codes(raw, 1);
-  sqlite3_busy_timeout(raw, options.busy_timeout_ms);
-  // sqlite3_open_v2 does not read the file; reading the schema does. Say what is wrong with
-  // the file here, before a PRAGMA fails with SQLite's terse "file is not a database".
-  rc = sqlite3_exec(raw, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+  auto open_and_read = [&](const std::string& name, int open_flags, const std::string& what) {
+    raw = nullptr;
+    int rc = sqlite3_open_v2(name.c_str(), &raw, open_flags, nullptr);
+    db_.reset(raw);  // owned even on failure: sqlite3_open_v2 may allocate a handle anyway
+    if (rc != SQLITE_OK) {
+      std::string hint;
+      if (read_only_ && !std::filesystem::exists(path)) hint = " (the file does not exist)";
+      throw_sqlite(raw, rc, fmt::format("cannot open database '{}'{}{}", path, what, hint));
+    }
+    sqlite3_extended_result_codes(raw, 1);
+    sqlite3_busy_timeout(raw, options.busy_timeout_ms);
+    return sqlite3_exec(raw, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+  };
+  int rc = open_and_read(path, flags, "");
   if (read_only_ && (rc & 0xff) == SQLITE_CANTOPEN) {
     // A WAL database in a directory this user cannot write (a colleague's campaign, a
     // read-only archive): SQLite cannot create the -shm index a WAL reader needs. No writer
@@ -111,15 +116,7 @@ Database::Database(const std::string& path, const OpenOptions& options)
       if (c == '%' || c == '?' || c == '#') uri += fmt::format("%{:02X}", static_cast<unsigned char>(c));
       else uri += c;
     }
-    uri += "?immutable=1";
-    raw = nullptr;
-    rc = sqlite3_open_v2(uri.c_str(), &raw, flags | SQLITE_OPEN_URI, nullptr);
-    db_.reset(raw);
-    if (rc != SQLITE_OK)
-      throw_sqlite(raw, rc, fmt::format("cannot open database '{}' read-only", path));
-    sqlite3_extended_result_codes(raw, 1);
-    sqlite3_busy_timeout(raw, options.busy_timeout_ms);
-    rc = sqlite3_exec(raw, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+    rc = open_and_read(uri + "?immutable=1", flags | SQLITE_OPEN_URI, " read-only");
   }
   if ((rc & 0xff) == SQLITE_NOTADB) {
     throw StoreError(fmt::format("cannot open database '{}': the file is not an SQLite "

@@ -62,12 +62,12 @@ std::string with_tail(std::string message, const std::string& tail) {
   const size_t at = tail.rfind("error: ");
   if (at != std::string::npos && (at == 0 || tail[at - 1] == '\n'))
     message += ": " + tail.substr(at, tail.find('\n', at) - at);
-  return message + "; end of log.txt:\n" + tail;
+  return message + std::string(kLogTailMarker) + "\n" + tail;
 }
 
 // `message` with "; note" after its first part, before the quoted end of log.txt.
 std::string insert_before_tail(const std::string& message, const std::string& note) {
-  const size_t tail = message.find("; end of log.txt:");
+  const size_t tail = message.find(kLogTailMarker);
   if (tail == std::string::npos) return message + "; " + note;
   return message.substr(0, tail) + "; " + note + message.substr(tail);
 }

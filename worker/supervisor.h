@@ -115,7 +115,7 @@ class Supervisor {
   FileDescriptor run_lock_;                  // held from start until the child is reaped
   std::optional<CheckpointInfo> adopted_;    // a receipted checkpoint to record, sent once
   std::optional<Result> start_failure_;
-  std::string note_;  // prepended to the result's message (e.g. an unverified checkpoint)
+  std::string note_;  // added to the result's message (e.g. an unverified checkpoint)
   size_t log_start_ = 0;  // offset in RUN_DIR/log.txt of this attempt's first line
   std::string buffer_;
   std::optional<std::string> result_event_;
