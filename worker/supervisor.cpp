@@ -87,14 +87,6 @@ std::string utc_now() {
 
 }  // namespace
 
-std::string file_sha256(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("cannot read {}", file.string()));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return sha256_hex(ss.str());
-}
-
 Result classify_child_end(const ChildEnd& end) {
   Result r;
   r.step = end.last_step;
@@ -197,6 +189,14 @@ void Supervisor::start(const Task& task) {
     start_failure_ = r;
   };
   if (std::string why = lock_run_directory(dir); !why.empty()) return fail_start(why);
+  // A checkpoint whose publication a crash interrupted is completed or undone before anything
+  // looks at checkpoint.pt (core/checkpoint_receipt.h).
+  try {
+    if (std::string recovered = recover_checkpoint_publication(dir); !recovered.empty())
+      note_ += (note_.empty() ? "" : "; ") + recovered;
+  } catch (const std::runtime_error& e) {
+    return fail_start(e.what());
+  }
   bool resume = task.resume;
   if (resume) {
     const fs::path checkpoint = dir / "checkpoint.pt";

@@ -128,7 +128,4 @@ class Supervisor {
   std::chrono::steady_clock::time_point kill_at_;
 };
 
-/// The sha256 (hex) of a file's contents. Throws std::runtime_error if unreadable.
-std::string file_sha256(const std::filesystem::path& file);
-
 }  // namespace jslds

@@ -189,6 +189,9 @@ int run_train_command(const TrainCommandOptions& options) {
   const fs::path run_dir =
       fs::absolute(options.run_dir.empty() ? fs::path("jslds-runs") / options.config_file.stem() : options.run_dir);
   fs::create_directories(run_dir);
+  // A checkpoint whose publication a crash interrupted is completed or undone first
+  // (core/checkpoint_receipt.h), so that what follows sees one whole pair.
+  const std::string recovery_note = options.resume ? recover_checkpoint_publication(run_dir) : std::string();
   const bool has_state = fs::exists(run_dir / "train_state.pt");
   if (!options.resume && (has_state || fs::exists(run_dir / "checkpoint.pt"))) {
     throw TrainUsageError(fmt::format("{} already holds a training (checkpoint.pt / train_state.pt); pass --resume "
@@ -199,6 +202,7 @@ int run_train_command(const TrainCommandOptions& options) {
   ReportStream report(options.report_fd);
   RunLog log(run_dir / "log.txt", !report.enabled());
   StopSignals stop_signals;
+  if (!recovery_note.empty()) log.line(recovery_note);
 
   const int threads = configure_threads(config.runtime.threads);
   c10::Device device = c10::Device(c10::DeviceType::CPU);
@@ -260,10 +264,8 @@ int run_train_command(const TrainCommandOptions& options) {
     report.emit({{"event", "progress"}, {"step", step}, {"metrics", metrics}});
   };
   hooks.on_checkpoint = [&](int64_t step, const fs::path& path, const FileDigest& digest) {
-    // The receipt first: if the supervisor is gone (its rank was killed), the receipt is
-    // what lets a resumed campaign adopt this checkpoint (core/checkpoint_receipt.h).
-    write_checkpoint_receipt(run_dir, {step, path.filename().string(),
-                                       digest.bytes, digest.sha256});
+    // Its receipt is already written (Trainer::save): if the supervisor is gone (its rank was
+    // killed), the receipt is what lets a resumed campaign adopt it (core/checkpoint_receipt.h).
     report.emit({{"event", "checkpoint"},
                  {"step", step},
                  {"path", path.string()},

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "core/checkpoint_receipt.h"
 #include "core/train/metrics.h"
 
 namespace jslds {
@@ -318,7 +319,10 @@ std::string Trainer::state_config_sha256() const {
 }
 
 FileDigest Trainer::save(const std::filesystem::path& run_dir) {
-  const FileDigest digest = save_checkpoint(run_dir / "checkpoint.pt", *model_, config_, step_);
+  // Staged as .next, then published through the receipt (core/checkpoint_receipt.h), so that a
+  // crash at any moment leaves a whole pair that resume can use.
+  const FileDigest digest =
+      save_checkpoint(staged_checkpoint_path(run_dir / "checkpoint.pt"), *model_, config_, step_);
   TrainState state;
   state.step = step_;
   state.config_sha256 = state_config_sha256();
@@ -338,7 +342,8 @@ FileDigest Trainer::save(const std::filesystem::path& run_dir) {
     std::lock_guard<std::mutex> lock(batch_generator_.mutex());
     state.batch_rng_state = batch_generator_.get_state();
   }
-  save_train_state(run_dir / "train_state.pt", state);
+  const FileDigest state_digest = save_train_state(staged_checkpoint_path(run_dir / "train_state.pt"), state);
+  publish_staged_checkpoint(run_dir, {step_, "checkpoint.pt", digest.bytes, digest.sha256, state_digest.sha256});
   return digest;
 }
 

@@ -53,11 +53,6 @@ class TrainCli : public ::testing::Test {
     while (std::getline(in, line)) events.push_back(json::parse(line));
     return events;
   }
-  static std::string file_sha256(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return sha256_hex(bytes);
-  }
 
   fs::path dir_;
 };
@@ -131,6 +126,47 @@ TEST_F(TrainCli, SigtermCheckpointsAndExits143ThenResumeFinishes) {
   const json result = json::parse(result_file);
   EXPECT_EQ(result["status"], "done");
   EXPECT_GE(result["step"].get<int64_t>(), 5);
+}
+
+// A SIGKILL can fall anywhere in the publication of a checkpoint (core/checkpoint_receipt.h):
+// after its receipt was written, resume completes it; before, resume undoes it and continues
+// from the previous checkpoint. Either way the run continues, never from step 0.
+TEST_F(TrainCli, ResumeCompletesOrUndoesACheckpointInterruptedByACrash) {
+  const fs::path rd = dir_ / "run";
+  const fs::path err = dir_ / "err.txt";
+  auto stderr_text = [&] {
+    std::ifstream in(err);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  ASSERT_EQ(run(train("--set train.steps=10 2>/dev/null")), 0);
+  for (const char* name : {"checkpoint.pt", "train_state.pt"}) fs::copy_file(rd / name, dir_ / name);
+  ASSERT_EQ(run(train("--resume --set train.steps=20 2>/dev/null")), 0);
+  ASSERT_EQ(read_checkpoint_receipt(rd)->step, 20);
+  EXPECT_FALSE(fs::exists(rd / "checkpoint.pt.next"));
+  EXPECT_EQ(read_checkpoint_receipt(rd)->state_sha256, file_sha256(rd / "train_state.pt"));
+
+  // Killed after the step-20 receipt, before the renames: the step-10 pair is still in place.
+  for (const char* name : {"checkpoint.pt", "train_state.pt"}) {
+    fs::rename(rd / name, staged_checkpoint_path(rd / name));
+    fs::copy_file(dir_ / name, rd / name);
+  }
+  ASSERT_EQ(run(train("--resume --set train.steps=30 2>" + err.string())), 0) << stderr_text();
+  EXPECT_NE(stderr_text().find("completed the publication of the step-20 checkpoint"), std::string::npos)
+      << stderr_text();
+  EXPECT_NE(stderr_text().find("at step 20/30"), std::string::npos) << stderr_text();
+  EXPECT_FALSE(fs::exists(staged_checkpoint_path(rd / "checkpoint.pt")));
+  EXPECT_FALSE(fs::exists(staged_checkpoint_path(rd / "train_state.pt")));
+
+  // Killed while writing the next pair, before its receipt: the half-written files go, the
+  // step-30 pair stays, and a dead writer's temporary file is removed.
+  std::ofstream(staged_checkpoint_path(rd / "checkpoint.pt")) << "half a checkpoint";
+  std::ofstream(rd / "train_state.pt.next.tmp.2147483000") << "half a train state";
+  ASSERT_EQ(run(train("--resume --set train.steps=40 2>" + err.string())), 0) << stderr_text();
+  EXPECT_NE(stderr_text().find("removed an unfinished checkpoint (checkpoint.pt.next)"), std::string::npos)
+      << stderr_text();
+  EXPECT_NE(stderr_text().find("at step 30/40"), std::string::npos) << stderr_text();
+  EXPECT_FALSE(fs::exists(rd / "train_state.pt.next.tmp.2147483000"));
+  EXPECT_EQ(json::parse(std::ifstream(rd / "result.json"))["step"], 40);
 }
 
 TEST_F(TrainCli, BadInputExitsWithStatus2AndSaysWhere) {

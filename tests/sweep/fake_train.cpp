@@ -13,7 +13,8 @@
 // 3, 5, … abort, segfault, exit with status 7 or diverge halfway through.
 // FAKE_TRAIN_STOP_CHECKPOINT_MS delays the checkpoint written on SIGTERM (a large model's
 // checkpoint that outlasts mpirun's 1 s between SIGTERM and SIGKILL for the ranks). Like the
-// real trainer, every checkpoint is followed by its receipt (core/checkpoint_receipt.h).
+// real trainer, every checkpoint is staged as checkpoint.pt.next and published through its
+// receipt (core/checkpoint_receipt.h).
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -131,9 +132,9 @@ int main(int argc, char** argv) {
   auto save_checkpoint = [&](int64_t at) {
     std::string bytes = fmt::format("fake-checkpoint step={}\nconfig={}\n", at,
                                     jslds::config_sha256(config));
-    write_durably(checkpoint, bytes);
-    jslds::write_checkpoint_receipt(
-        run_dir, {at, "checkpoint.pt", static_cast<int64_t>(bytes.size()), jslds::sha256_hex(bytes)});
+    write_durably(jslds::staged_checkpoint_path(checkpoint), bytes);
+    jslds::publish_staged_checkpoint(
+        run_dir, {at, "checkpoint.pt", static_cast<int64_t>(bytes.size()), jslds::sha256_hex(bytes), ""});
     emit(report_fd, {{"event", "checkpoint"},
                      {"step", at},
                      {"path", checkpoint.string()},

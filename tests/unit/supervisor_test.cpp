@@ -313,6 +313,32 @@ TEST_F(SupervisorTest, ResumeAdoptsACheckpointVouchedForByItsReceiptOnly) {
             "start 0\nstart " + std::to_string(lost->step) + "\nstart 0\n");
 }
 
+// The whole job was SIGKILLed while the trainer published its step-40 checkpoint, after the
+// receipt and before the rename (core/checkpoint_receipt.h); the database knows step 20. The
+// next start completes the publication, adopts step 40 and continues from there.
+TEST_F(SupervisorTest, ResumeCompletesACheckpointPublicationACrashInterrupted) {
+  Supervisor s = make_supervisor();
+  Task t = make_task(13, 60);
+  const fs::path dir(t.run_dir);
+  const std::string old_bytes = "fake-checkpoint step=20\n", new_bytes = "fake-checkpoint step=40\n";
+  std::ofstream(dir / "checkpoint.pt") << old_bytes;
+  std::ofstream(dir / "checkpoint.pt.next") << new_bytes;
+  write_checkpoint_receipt(dir, {40, "checkpoint.pt", static_cast<int64_t>(new_bytes.size()),
+                                 sha256_hex(new_bytes), ""});
+  t.resume = true;
+  t.checkpoint_step = 20;
+  t.checkpoint_sha256 = sha256_hex(old_bytes);
+  s.start(t);
+  std::optional<CheckpointInfo> adopted;
+  Result r = run_to_end(s, nullptr, &adopted);
+  EXPECT_EQ(r.outcome, RunOutcome::kDone) << r.message;
+  EXPECT_NE(r.message.find("completed the publication of the step-40 checkpoint"), std::string::npos)
+      << r.message;
+  EXPECT_NE(r.message.find("adopted checkpoint.pt of step 40"), std::string::npos) << r.message;
+  EXPECT_EQ(slurp(dir / "fake_history.txt"), "start 40\n");
+  EXPECT_FALSE(fs::exists(dir / "checkpoint.pt.next"));
+}
+
 // A trainer of an earlier launch still runs in the run directory (its worker was killed and
 // nobody stopped it): the next start stops it with SIGTERM, waits for it to checkpoint and
 // exit, and continues from that checkpoint; the two never train in the directory together.
