@@ -665,6 +665,17 @@ bool NaturalLess::operator()(std::string_view a, std::string_view b) const {
 KnownNames known_names(Database& db, const std::vector<int64_t>& campaign_ids) {
   KnownNames known{distinct_names(db, "params", campaign_ids),
                    distinct_names(db, "summaries", campaign_ids), {}, {}};
+  // A campaign's objective metric is a known summary before any of its runs has finished,
+  // so that `--where 'summary.val_bps > 0.9'` is valid (and matches nothing) from the start.
+  Statement objectives(db, campaign_ids.empty()
+                               ? "SELECT DISTINCT objective_metric FROM campaigns"
+                               : "SELECT objective_metric FROM campaigns WHERE id = ?");
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, campaign_ids.size()); ++i) {
+    objectives.reset();
+    if (!campaign_ids.empty()) objectives.bind(1, campaign_ids[i]);
+    while (objectives.step())
+      if (!objectives.column_text(0).empty()) known.summaries.insert(objectives.column_text(0));
+  }
   // Index seeks on params_by_name (name, value_real, value_text); a value is either REAL or
   // TEXT.
   Statement numeric(db, "SELECT EXISTS (SELECT 1 FROM params WHERE name = ? AND value_real IS "

@@ -293,8 +293,8 @@ std::vector<std::string> default_columns(Database& db, const std::vector<int64_t
   for (const auto& p : known.params) columns.push_back("params." + p);
   std::set<std::string> objectives = objective_metrics(db, campaign_ids);
   std::set<std::string> shown;
-  // A campaign with no finished run has no summaries yet: show the (empty) objective
-  // column rather than naming a summary nobody recorded.
+  // One objective metric: its summary column (empty until a run finishes; known_names counts
+  // a campaign's objective metric as known from the start). Several: the objective column.
   if (objectives.size() == 1 && known.summaries.count(*objectives.begin())) {
     columns.push_back("summary." + *objectives.begin());
     shown.insert(*objectives.begin());

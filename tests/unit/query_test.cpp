@@ -196,7 +196,7 @@ TEST_F(SmallCampaign, DefaultColumnsShowParamsObjectiveAndFilteredSummaries) {
   EXPECT_DOUBLE_EQ(std::get<double>(t.rows[1][5]), 0.35);
 }
 
-TEST(DefaultColumns, ACampaignWithNoFinishedRunShowsAnEmptyObjectiveColumn) {
+TEST(DefaultColumns, ACampaignWithNoFinishedRunShowsAnEmptyObjectiveMetricColumn) {
   ExperimentStore store(":memory:");
   auto c = store.create_or_load_campaign({"young", "spec", "sha", "grid", "val_bps", "maximize"});
   NewRun r;
@@ -208,9 +208,19 @@ TEST(DefaultColumns, ACampaignWithNoFinishedRunShowsAnEmptyObjectiveColumn) {
   store.transition_run(id, RunStatus::kRunning);  // nothing recorded any summary yet
   Table t = query_runs(store.database(), RunQuery{});
   EXPECT_EQ(t.columns,
-            (std::vector<std::string>{"number", "status", "params.loss.w_approx", "objective"}));
+            (std::vector<std::string>{"number", "status", "params.loss.w_approx", "summary.val_bps"}));
   ASSERT_EQ(t.rows.size(), 1u);
   EXPECT_TRUE(std::holds_alternative<std::nullptr_t>(t.rows[0][3]));
+  // The objective metric is a known summary from the start: filtering and sorting on it
+  // select nothing yet rather than fail; a misspelt summary still fails.
+  RunQuery q;
+  q.where = "summary.val_bps > 0.5";
+  q.sort = "summary.val_bps";
+  EXPECT_TRUE(query_runs(store.database(), q).rows.empty());
+  q.where = "NOT summary.val_bps > 0.5";
+  EXPECT_TRUE(query_runs(store.database(), q).rows.empty());
+  q.where = "summary.val_bsp > 0.5";
+  EXPECT_THROW(query_runs(store.database(), q), QueryError);
 }
 
 TEST_F(SmallCampaign, UnknownNamesListTheKnownOnes) {
