@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/output_file.h"
 #include "core/analysis/analysis_h5.h"
 #include "core/analysis/analysis_report.h"
 #include "core/analysis/model_analysis.h"
@@ -85,6 +86,16 @@ void run_analyze(const AnalyzeOptions& o) {
   RunConfig config = loaded.config;
   for (const auto& assignment : o.overrides) apply_override(config, assignment);
   validate(config, "--set");
+  // Checked before the work: a mistyped --output must not replace the model or its data.
+  const fs::path output = o.output.empty() ? checkpoint.parent_path() / "analysis.h5" : fs::path(o.output);
+  check_output_file(output, o.output.empty() ? "analysis.h5 beside the checkpoint:" : "--output",
+                    {checkpoint, checkpoint.parent_path() / "train_state.pt",
+                     config.data.path.empty() ? fs::path() : fs::path(config.data.path)},
+                    {"checkpoint being analysed", "training state beside the checkpoint",
+                     "recording the configuration names (data.path)"},
+                    [](const fs::path& f) { return hdf5_root_attribute_starts_with(f, "format", "jslds-analysis"); },
+                    "an analysis.h5 written by jslds (an HDF5 file whose root attribute format is "
+                    "\"jslds-analysis\")");
 
   const int threads = configure_threads(config.runtime.threads);
   c10::Device device(c10::DeviceType::CPU);
@@ -126,7 +137,6 @@ void run_analyze(const AnalyzeOptions& o) {
       [](const std::string& stage, const std::string& detail) {
         std::cerr << "analysis: " << stage << ": " << detail << "\n";
       });
-  const fs::path output = o.output.empty() ? checkpoint.parent_path() / "analysis.h5" : fs::path(o.output);
   analysis::write_analysis_h5(result, output);
   std::cerr << "wrote " << fs::absolute(output).string() << "\n";
   if (o.json) {
@@ -160,7 +170,9 @@ void register_analyze(CLI::App& app) {
                   "change one [analysis] key for this analysis, e.g. --set analysis.n_inits=256 or "
                   "--set analysis.fp_reduction=sum (repeatable; `jslds config defaults` lists the keys)")
       ->allow_extra_args(false);
-  cmd->add_option("--output,-o", o->output, "where to write analysis.h5 (default: beside the checkpoint)");
+  cmd->add_option("--output,-o", o->output,
+                  "where to write analysis.h5 (default: beside the checkpoint); an existing file is replaced only "
+                  "when it is an earlier analysis.h5, never the checkpoint, its train_state.pt or the recording");
   cmd->add_flag("--json", o->json,
                 "print the report as JSON (summary, fixed_points, modes as in docs/report-format.md) instead of the "
                 "readable summary");

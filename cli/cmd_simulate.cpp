@@ -1,4 +1,6 @@
 // `jslds simulate KIND --out F.h5 [--seed S] [--set data.key=value]…`.
+#include <charconv>
+#include <limits>
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -10,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/output_file.h"
 #include "core/config.h"
 #include "core/data/loaders.h"
 
@@ -48,7 +51,7 @@ void register_simulate(CLI::App& app) {
       "data in memory. Generative models and defaults: docs/data.md");
   auto kind = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
-  auto seed = std::make_shared<int64_t>(0);
+  auto seed_text = std::make_shared<std::string>();
   auto sets = std::make_shared<std::vector<std::string>>();
   cmd->add_option("kind", *kind,
                   "flipflop: 3-bit flip-flop task, 6 pulse inputs, 3 targets, mask from t=5 "
@@ -58,9 +61,11 @@ void register_simulate(CLI::App& app) {
                   "Lorenz latents → Poisson neurons (200 × 100 × 30)")
       ->required()
       ->check(CLI::IsMember({"flipflop", "oscillator", "ring-theta", "lorenz"}));
-  cmd->add_option("--out,-o", *out, "output HDF5 file (overwritten; its directory must exist)")
+  cmd->add_option("--out,-o", *out,
+                  "output HDF5 file; its directory must exist, and an existing file is replaced only when it is "
+                  "an earlier `jslds simulate` output (never a recording, a database or anything else)")
       ->required();
-  auto* seed_opt = cmd->add_option("--seed", *seed,
+  auto* seed_opt = cmd->add_option("--seed", *seed_text,
                                    "random seed, a non-negative integer (same as --set "
                                    "data.sim_seed=S; default 0)");
   cmd->add_option("--set", *sets,
@@ -83,6 +88,18 @@ void register_simulate(CLI::App& app) {
       apply_override(config, s);
     }
     if (seed_opt->count() > 0) {
+      // Parsed here, strictly: a seed out of range must be an error, never a silently
+      // different seed.
+      int64_t parsed = 0;
+      const char* first = seed_text->data();
+      const char* last = first + seed_text->size();
+      const auto [end, ec] = std::from_chars(first, last, parsed);
+      if (ec == std::errc::result_out_of_range)
+        throw UsageError(fmt::format("--seed {}: out of range (at most {})", *seed_text,
+                                     std::numeric_limits<int64_t>::max()));
+      if (ec != std::errc() || end != last)
+        throw UsageError(fmt::format("--seed {}: expected a non-negative integer", *seed_text));
+      const int64_t* seed = &parsed;
       if (seed_set && config.data.sim_seed != *seed)
         throw UsageError(fmt::format("--seed {} and --set data.sim_seed={} disagree: give one",
                                      *seed, config.data.sim_seed));
@@ -90,6 +107,12 @@ void register_simulate(CLI::App& app) {
         throw UsageError(fmt::format("--seed {}: expected a non-negative integer", *seed));
       config.data.sim_seed = *seed;
     }
+    check_output_file(*out, "--out", {}, {},
+                      [](const std::filesystem::path& f) {
+                        return hdf5_root_attribute_starts_with(f, "provenance", "simulate ");
+                      },
+                      "a simulation written by `jslds simulate` (an HDF5 file whose root attribute "
+                      "provenance starts with \"simulate \")");
     Dataset data = simulate(*kind, config.data);
     write_dataset_h5(data, *out);
     const std::string shape =

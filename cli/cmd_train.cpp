@@ -15,13 +15,15 @@ void register_train(CLI::App& app) {
       "analyse its fixed points and eigenmodes when analysis.enabled.\n"
       "Writes the run directory: config.toml (canonical; `jslds train RUN_DIR/config.toml` reproduces the run), "
       "checkpoint.pt (torch.load-able: parameter name -> tensor plus \"config\"), train_state.pt (optimiser and RNG "
-      "state for --resume), metrics.jsonl (one line per evaluation), result.json (status and final summaries), "
-      "analysis.h5 and log.txt.\n"
+      "state for --resume), checkpoint.json (the checkpoint's receipt: step and sha256s), metrics.jsonl (one line per "
+      "evaluation), result.json (status and final summaries), analysis.h5 and log.txt.\n"
       "Prints a progress line on stderr at each evaluation (step/total, loss, val_bps, val_bps_jslds, "
       "rel_state_error, steps/s, ETA). SIGTERM/SIGINT/SIGUSR1/SIGUSR2 finish the current step, write a checkpoint and "
-      "exit 143 (130 for SIGINT); --resume continues.\n"
-      "Exit status: 0 when the run ended done or diverged (see result.json), 2 for bad configuration or data, "
-      "1 for other failures.");
+      "exit 143 (130 for SIGINT); during the final analysis they stop it at the next search iteration; --resume "
+      "continues (and redoes the analysis).\n"
+      "Exit status: 0 when the run ended done or diverged (see result.json), 2 for bad configuration or data "
+      "(including a --resume whose configuration changed or asks for fewer train.steps than were done), 1 for other "
+      "failures.");
   auto opts = std::make_shared<TrainCommandOptions>();
   auto config = std::make_shared<std::string>();
   auto run_dir = std::make_shared<std::string>();

@@ -175,7 +175,7 @@ std::vector<Section> sections(RunConfig& c) {
       kl_warmup,
   }});
   s.push_back({"train", "optimiser and schedule", {
-      f_int("steps", t.steps, "training steps (minibatches)"),
+      f_int("steps", t.steps, "training steps (minibatches)", kAtLeastOne),
       f_int("batch_size", t.batch_size, "trials per minibatch", kBatch),
       f_real("lr", t.lr, "initial Adam learning rate", kPositive),
       f_real("lr_decay", t.lr_decay, "per-step learning-rate decay factor: lr * lr_decay^step",
@@ -596,6 +596,14 @@ void apply_override(RunConfig& config, std::string_view assignment) {
     if (is_toml) {
       set_field(f, *parsed.get("v"), full, vw);
     } else {
+      std::string_view digits = text;
+      if (!digits.empty() && (digits.front() == '+' || digits.front() == '-')) digits.remove_prefix(1);
+      const bool too_long_integer = digits.size() >= 19 && digits.front() != '0' &&
+                                    digits.find_first_not_of("0123456789") == std::string_view::npos;
+      if (too_long_integer)  // toml++ refuses integers beyond 64 bits; say so, not "got a string"
+        throw ConfigError(kSource, 1, value_column,
+                          fmt::format("{}: {} is out of range of a 64-bit integer (at most {})",
+                                      full, text, std::numeric_limits<int64_t>::max()));
       toml::value<std::string> s{std::string(text)};
       set_field(f, s, full, vw);
     }

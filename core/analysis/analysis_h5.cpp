@@ -165,10 +165,9 @@ void write_points(const Writer& w, hid_t file, const std::string& name,
   w.dataset(g.get(), "mode_kind", kind_type, {p, nn}, kind);
 }
 
-}  // namespace
-
-void write_analysis_h5(const AnalysisResult& r, const std::filesystem::path& path) {
-  const std::filesystem::path tmp = path.string() + ".tmp";
+void write_analysis_h5_to(const AnalysisResult& r, const std::filesystem::path& path,
+                          const std::filesystem::path& tmp) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors are reported by our exceptions
   const std::string name = path.string();
   {
     Writer w(name);
@@ -209,6 +208,19 @@ void write_analysis_h5(const AnalysisResult& r, const std::filesystem::path& pat
   if (ec)
     throw std::runtime_error(fmt::format("{}: could not move the written file {} into place: {}",
                                          name, tmp.string(), ec.message()));
+}
+
+}  // namespace
+
+void write_analysis_h5(const AnalysisResult& r, const std::filesystem::path& path) {
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  try {
+    write_analysis_h5_to(r, path, tmp);
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);  // never leave a partial temporary behind
+    throw;
+  }
 }
 
 }  // namespace jslds::analysis

@@ -149,6 +149,9 @@ FixedPointSearchResult search_fixed_points(const ResidualGradientFn& residual_gr
           "fixed-point search: q became non-finite at iteration {} (lr {}); the map diverges "
           "from some starting states",
           it, plateau.lr()));
+    if (o.stop_requested && o.stop_requested())
+      throw SearchInterrupted(fmt::format("fixed-point search stopped at iteration {} of at most {}", it,
+                                          o.max_iters));
     const bool report = progress && (it % progress_every == 0 || n_conv == a);
     if (report) progress(it, a - n_conv, plateau.lr(), 0.5 * sq_a.max().item<double>());
     if (n_conv == a) {

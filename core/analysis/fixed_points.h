@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -79,8 +80,16 @@ struct FixedPointSearchOptions {
   /// runs to max_iters: on the trained 64-d flip-flop GRU (docs/analysis.md) freezing gave
   /// 62 fixed points after merging instead of 52. Off by default for that reason.
   bool freeze_converged = false;
+  /// Asked once per iteration; when it returns true the search throws SearchInterrupted (a
+  /// signal arrived: the caller stops gracefully instead of finishing a long search).
+  std::function<bool()> stop_requested;
 
   static FixedPointSearchOptions from_config(const AnalysisOptions& options);
+};
+
+/// Thrown by search_fixed_points when FixedPointSearchOptions::stop_requested returns true.
+struct SearchInterrupted : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 /// Progress of the search, called every `progress_every` iterations and at the end:

@@ -91,13 +91,16 @@ AnalysisInput model_analysis_input(JsldsModelImpl& model, const Batch& trials, d
 }
 
 AnalysisResult analyse_model(JsldsModelImpl& model, const Batch& trials, const AnalysisOptions& options,
-                             double bin_ms, uint64_t seed, const AnalysisProgressFn& progress) {
+                             double bin_ms, uint64_t seed, const AnalysisProgressFn& progress,
+                             const std::function<bool()>& stop_requested) {
   const AnalysisInput input = model_analysis_input(model, trials, bin_ms);
   if (progress) {
     progress("collect", fmt::format("{} expansion points and generator states from {} trials (latent dimension {})",
                                     input.states_pn.size(0), trial_count(model, trials), model.latent_dim()));
   }
-  return run_analysis(input, options, seed, progress);
+  FixedPointSearchOptions search = FixedPointSearchOptions::from_config(options);
+  search.stop_requested = stop_requested;
+  return run_analysis(input, options, seed, progress, &search);
 }
 
 }  // namespace jslds::analysis

@@ -48,8 +48,10 @@ AutonomousMap generator_map(const JsldsModelImpl& model);
 AnalysisInput model_analysis_input(JsldsModelImpl& model, const Batch& trials, double bin_ms);
 
 /// model_analysis_input followed by run_analysis(input, options, seed, progress).
-/// Throws what those throw (std::invalid_argument for bad options or inputs).
+/// Throws what those throw (std::invalid_argument for bad options or inputs), and
+/// SearchInterrupted when `stop_requested` (asked once per search iteration) returns true.
 AnalysisResult analyse_model(JsldsModelImpl& model, const Batch& trials, const AnalysisOptions& options,
-                             double bin_ms, uint64_t seed, const AnalysisProgressFn& progress = {});
+                             double bin_ms, uint64_t seed, const AnalysisProgressFn& progress = {},
+                             const std::function<bool()>& stop_requested = {});
 
 }  // namespace jslds::analysis

@@ -288,7 +288,23 @@ Split make_split(const Dataset& data, const DataOptions& options) {
   for (int64_t i = 0; i < n_trials; ++i)
     groups[data.conditions.empty() ? std::string() : data.conditions[static_cast<size_t>(i)]]
         .push_back(i);
-  for (auto& [label, trials] : groups) {
+  // Conditions of a single trial cannot give a validation trial and keep a training one, so
+  // they are split together, as one pool: with every label unique (e.g. one clip per trial)
+  // the split is then simply random instead of leaving no validation trial at all.
+  std::vector<int64_t> singletons;
+  for (auto it = groups.begin(); it != groups.end();) {
+    if (it->second.size() == 1) {
+      singletons.push_back(it->second.front());
+      it = groups.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::vector<std::vector<int64_t>*> pools;
+  for (auto& [label, trials] : groups) pools.push_back(&trials);
+  if (!singletons.empty()) pools.push_back(&singletons);
+  for (std::vector<int64_t>* pool : pools) {
+    std::vector<int64_t>& trials = *pool;
     shuffle(trials, rng);
     const auto n = static_cast<int64_t>(trials.size());
     int64_t n_valid = rounded_count(options.valid_fraction, n);

@@ -384,3 +384,18 @@ void File::write_attribute(const std::string& path, const std::string& name,
 }
 
 }  // namespace jslds::h5
+
+namespace jslds {
+
+bool hdf5_root_attribute_starts_with(const std::filesystem::path& file, const std::string& name,
+                                     const std::string& prefix) {
+  try {
+    if (!h5::File::is_hdf5(file)) return false;
+    const auto value = h5::File::open_read(file).attribute_string("/", name);
+    return value && value->rfind(prefix, 0) == 0;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace jslds

@@ -78,4 +78,10 @@ Dataset simulate(const std::string& kind, const DataOptions& options);
 /// cannot be created or a write fails.
 void write_dataset_h5(const Dataset& data, const std::filesystem::path& file);
 
+/// True when `file` is an HDF5 file whose root has a string attribute `name` starting with
+/// `prefix` (e.g. provenance "simulate …" of write_dataset_h5, format "jslds-analysis" of
+/// analysis.h5): how commands recognise files they wrote before replacing one. Never throws.
+bool hdf5_root_attribute_starts_with(const std::filesystem::path& file, const std::string& name,
+                                     const std::string& prefix);
+
 }  // namespace jslds

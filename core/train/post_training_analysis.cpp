@@ -19,7 +19,8 @@ namespace jslds {
 PostTrainingAnalysis run_post_training_analysis(JsldsModelImpl& model, const Batch& validation,
                                                 const RunConfig& config, double bin_ms,
                                                 const std::filesystem::path& run_dir,
-                                                const std::function<void(const std::string&)>& log) {
+                                                const std::function<void(const std::string&)>& log,
+                                                const std::function<bool()>& stop_requested) {
   auto say = [&](const std::string& line) {
     if (log) log(line);
   };
@@ -33,7 +34,8 @@ PostTrainingAnalysis run_post_training_analysis(JsldsModelImpl& model, const Bat
     // checkpoint with the same [analysis] gives the same fixed points.
     const analysis::AnalysisResult result = analysis::analyse_model(
         model, validation, config.analysis, bin_ms, static_cast<uint64_t>(config.train.seed),
-        [&](const std::string& stage, const std::string& detail) { say("analysis: " + stage + ": " + detail); });
+        [&](const std::string& stage, const std::string& detail) { say("analysis: " + stage + ": " + detail); },
+        stop_requested);
     const std::filesystem::path h5 = run_dir / "analysis.h5";
     analysis::write_analysis_h5(result, h5);
     out.report = analysis::analysis_to_json(result);
@@ -44,6 +46,8 @@ PostTrainingAnalysis run_post_training_analysis(JsldsModelImpl& model, const Bat
                               result.fixed_points.size(), result.expansion_points.size(),
                               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
                               h5.string());
+  } catch (const analysis::SearchInterrupted&) {
+    throw;  // not a failure of the analysis: the caller stops
   } catch (const std::exception& e) {
     // The training itself succeeded: keep its result and say why the analysis is missing.
     out = PostTrainingAnalysis{};

@@ -35,10 +35,13 @@ struct PostTrainingAnalysis {
 /// the readable summary). The search's starting states are seeded with train.seed.
 /// Never throws for a failing analysis (bad [analysis] options, an empty validation set, a
 /// diverging search, analysis.h5 not writable): the training's result stands, so it returns
-/// available = false with the reason in `message` (also logged).
+/// available = false with the reason in `message` (also logged). The one exception:
+/// analysis::SearchInterrupted when `stop_requested` (asked once per search iteration)
+/// returns true, so that a signal stops the training process within a second or so.
 PostTrainingAnalysis run_post_training_analysis(JsldsModelImpl& model, const Batch& validation,
                                                 const RunConfig& config, double bin_ms,
                                                 const std::filesystem::path& run_dir,
-                                                const std::function<void(const std::string&)>& log);
+                                                const std::function<void(const std::string&)>& log,
+                                                const std::function<bool()>& stop_requested = {});
 
 }  // namespace jslds

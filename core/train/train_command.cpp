@@ -23,6 +23,7 @@
 #include "core/config.h"
 #include "core/data/loaders.h"
 #include "core/train/checkpoint.h"
+#include "core/analysis/fixed_points.h"
 #include "core/train/post_training_analysis.h"
 #include "core/train/runtime.h"
 #include "core/train/trainer.h"
@@ -238,12 +239,31 @@ int run_train_command(const TrainCommandOptions& options) {
     throw TrainUsageError(e.what());
   }
   if (trainer->validation_is_training()) {
-    log.line("note: no validation trials (data.valid_fraction = 0): metrics are computed on the training trials");
+    log.line(config.data.valid_fraction > 0
+                 ? fmt::format("note: no validation trials: {} trial(s) cannot give a validation trial and keep a "
+                               "training one (data.valid_fraction = {}); metrics are computed on the training trials",
+                               data.n_trials(), config.data.valid_fraction)
+                 : std::string("note: no validation trials (data.valid_fraction = 0): metrics are computed on the "
+                               "training trials"));
   }
   log.line(fmt::format("model: {}", c10::str(*trainer->model())));
   const fs::path metrics_file = run_dir / "metrics.jsonl";
   if (options.resume && has_state) {
-    trainer->resume(run_dir);
+    try {
+      trainer->resume(run_dir);
+    } catch (const CheckpointError& e) {
+      // A changed configuration or a pair that does not fit: a usage problem (exit status 2).
+      log.line(std::string("error: ") + e.what());
+      throw TrainUsageError(e.what());
+    }
+    if (trainer->step() > config.train.steps) {
+      const std::string why = fmt::format(
+          "{}: the run has done {} steps, more than train.steps = {}; resume with train.steps >= {} (a smaller "
+          "value would make config.toml misdescribe the run)",
+          (run_dir / "train_state.pt").string(), trainer->step(), config.train.steps, trainer->step());
+      log.line("error: " + why);
+      throw TrainUsageError(why);
+    }
     truncate_metrics_history(metrics_file, trainer->step());
     log.line(fmt::format("resumed from {} at step {}/{}", (run_dir / "train_state.pt").string(), trainer->step(),
                          config.train.steps));
@@ -297,8 +317,17 @@ int run_train_command(const TrainCommandOptions& options) {
       log.line(fmt::format("stopped by {} before the analysis; continue with --resume", StopSignals::name()));
       return StopSignals::exit_status();
     }
-    PostTrainingAnalysis analysis = run_post_training_analysis(
-        *trainer->model(), trainer->validation(), config, data.bin_ms, run_dir, [&](const std::string& s) { log.line(s); });
+    PostTrainingAnalysis analysis;
+    try {
+      analysis = run_post_training_analysis(
+          *trainer->model(), trainer->validation(), config, data.bin_ms, run_dir,
+          [&](const std::string& s) { log.line(s); }, [] { return StopSignals::requested(); });
+    } catch (const analysis::SearchInterrupted& e) {
+      // The checkpoint of the last step is written: --resume evaluates it and redoes the analysis.
+      log.line(fmt::format("stopped by {} during the analysis ({}); continue with --resume", StopSignals::name(),
+                           e.what()));
+      return StopSignals::exit_status();
+    }
     for (const auto& [name, value] : analysis.report["summary"].items()) result["summary"][name] = value;
     result["fixed_points"] = analysis.report["fixed_points"];
     result["modes"] = analysis.report["modes"];

@@ -128,11 +128,32 @@ TEST(DataCli, SimulateRejectsWhatItWouldIgnoreAndNamesWhatItWrote) {
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_TRUE(contains(r.output, "is a directory")) << r.output;
   EXPECT_FALSE(fs::exists(out));
+  // A seed beyond 64 bits is an error, never silently another seed.
+  for (const char* seed : {"18446744073709551615", "9223372036854775808"}) {
+    r = run("simulate lorenz -o " + out + " --seed " + seed);
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_TRUE(contains(r.output, "out of range")) << r.output;
+  }
+  r = run("simulate lorenz -o " + out + " --set data.sim_seed=9223372036854775808");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "out of range of a 64-bit integer")) << r.output;
+  // A file that is not an earlier simulation (here, anything else) is never replaced.
+  const std::string other = d / "experiments.sqlite";
+  std::ofstream(other) << "SQLite format 3";
+  r = run("simulate lorenz -o " + other);
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "exists and is not a simulation written by `jslds simulate`"))
+      << r.output;
+  EXPECT_EQ(bytes(other), "SQLite format 3");
 
   r = run("simulate flipflop -o " + out + " --seed 3 --set data.sim_trials=20");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "20 trials × 25 bins of task data, 6 inputs, 3 targets"))
       << r.output;
+  r = run("simulate flipflop -o " + out + " --seed 4 --set data.sim_trials=20");
+  ASSERT_EQ(r.code, 0) << "an earlier simulation is replaced: " << r.output;
+  r = run("simulate flipflop -o " + out + " --seed 3 --set data.sim_trials=20");
+  ASSERT_EQ(r.code, 0) << r.output;
   r = run("data inspect " + out);
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "written:  by simulate flipflop seed=3")) << r.output;

@@ -517,6 +517,33 @@ TEST_F(DataFiles, MatV73FilesReadLikeV5) {
   EXPECT_NE(v73.provenance.find("v7.3"), std::string::npos) << v73.provenance;
 }
 
+// Labels that are all unique (one clip per trial) used to leave no validation trial at all,
+// and the log blamed valid_fraction = 0: single-trial conditions are now split as one pool.
+TEST(Split, ConditionsOfOneTrialAreSplitTogether) {
+  Dataset d;
+  d.spikes_btn = torch::zeros({20, 4, 5});
+  for (int i = 0; i < 20; ++i) d.conditions.push_back("clip" + std::to_string(i));
+  DataOptions o;
+  o.valid_fraction = 0.2;
+  Split s = make_split(d, o);
+  EXPECT_EQ(s.valid_trials.size(), 4u);
+  EXPECT_EQ(s.train_trials.size(), 16u);
+  // Mixed: two conditions of 5 trials keep their stratified share (1 each); the 10
+  // singletons give 2 more.
+  for (int i = 0; i < 10; ++i) d.conditions[static_cast<size_t>(i)] = i < 5 ? "a" : "b";
+  s = make_split(d, o);
+  std::map<std::string, int> per;
+  for (int64_t t : s.valid_trials) ++per[d.conditions[static_cast<size_t>(t)]];
+  EXPECT_EQ(per["a"], 1);
+  EXPECT_EQ(per["b"], 1);
+  EXPECT_EQ(s.valid_trials.size(), 4u);
+  // One trial: nothing to validate on, whatever the fraction.
+  Dataset one;
+  one.spikes_btn = torch::zeros({1, 4, 5});
+  one.conditions = {"only"};
+  EXPECT_TRUE(make_split(one, o).valid_trials.empty());
+}
+
 TEST(Split, IsDeterministicDisjointAndCompleteWithoutLabels) {
   Dataset d;
   d.spikes_btn = torch::zeros({50, 4, 20});

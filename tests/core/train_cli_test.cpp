@@ -128,6 +128,56 @@ TEST_F(TrainCli, SigtermCheckpointsAndExits143ThenResumeFinishes) {
   EXPECT_GE(result["step"].get<int64_t>(), 5);
 }
 
+// A signal during the analysis at the end of training stops it within a search iteration
+// (it used to be ignored for as long as the search ran, and the exit status was 0).
+TEST_F(TrainCli, SigtermDuringTheAnalysisStopsAndResumeRedoesIt) {
+  const fs::path err = dir_ / "err.txt", status_file = dir_ / "status";
+  const std::string never_converging =
+      "--set train.steps=10 --set analysis.enabled=true --set analysis.n_inits=2048 "
+      "--set analysis.max_iters=1000000 --set analysis.fp_tol=1e-30";
+  const std::string command = train(never_converging + " 2>" + err.string() + " & pid=$!; " +
+                                    "for i in $(seq 600); do grep -q 'fixed points: iteration' " +
+                                    err.string() + " 2>/dev/null && break; sleep 0.1; done; " +
+                                    "kill -TERM $pid; wait $pid; echo $? > " + status_file.string());
+  ASSERT_EQ(run(command), 0);
+  std::ifstream status_in(status_file);
+  int status = -1;
+  status_in >> status;
+  std::ifstream in(err);
+  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(status, 143) << log;
+  EXPECT_NE(log.find("stopped by SIGTERM during the analysis"), std::string::npos) << log;
+  EXPECT_FALSE(fs::exists(dir_ / "run" / "result.json"));
+  ASSERT_EQ(run(train("--resume --set train.steps=10 --set analysis.enabled=false 2>/dev/null")), 0);
+  EXPECT_EQ(json::parse(std::ifstream(dir_ / "run" / "result.json"))["step"], 10);
+}
+
+// Resuming with fewer train.steps than were done, or with a changed model, is a usage error
+// (exit status 2) that leaves config.toml as it was.
+TEST_F(TrainCli, ResumeRefusesFewerStepsThanDoneAndAChangedModelWithStatus2) {
+  ASSERT_EQ(run(train("2>/dev/null")), 0);
+  const fs::path config = dir_ / "run" / "config.toml";
+  const RunConfig before = load_config(config);
+  const fs::path err = dir_ / "err.txt";
+  EXPECT_EQ(run(train("--resume --set train.steps=15 2>" + err.string())), 2);
+  std::ifstream in(err);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("the run has done 20 steps, more than train.steps = 15"), std::string::npos) << text;
+  EXPECT_EQ(load_config(config), before);
+  EXPECT_EQ(run(train("--resume --set train.steps=30 --set model.latent_dim=9 2>/dev/null")), 2);
+  EXPECT_EQ(load_config(config), before);
+  std::ifstream log_in(dir_ / "run" / "log.txt");
+  const std::string log((std::istreambuf_iterator<char>(log_in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(log.find("error: "), std::string::npos) << "a refused resume says why in log.txt: " << log;
+  EXPECT_EQ(run(std::string(JSLDS_EXE) + " train " + (dir_ / "run.toml").string() + " --run-dir " +
+                (dir_ / "zero").string() + " --set train.steps=0 2>" + err.string()),
+            2);
+  std::ifstream zero_err(err);
+  const std::string zero((std::istreambuf_iterator<char>(zero_err)), std::istreambuf_iterator<char>());
+  EXPECT_NE(zero.find("train.steps"), std::string::npos) << zero;
+  EXPECT_FALSE(fs::exists(dir_ / "zero" / "checkpoint.pt"));
+}
+
 // A SIGKILL can fall anywhere in the publication of a checkpoint (core/checkpoint_receipt.h):
 // after its receipt was written, resume completes it; before, resume undoes it and continues
 // from the previous checkpoint. Either way the run continues, never from step 0.

@@ -141,4 +141,33 @@ TEST_F(AnalyzeCli, BadInputExitsTwo) {
   EXPECT_NE(err().find("cannot analyse"), std::string::npos) << err();
 }
 
+// --output must never replace the checkpoint, its training state, a recording or any file
+// that is not an earlier analysis.h5; refused before the work, nothing changes.
+TEST_F(AnalyzeCli, OutputNeverReplacesTheCheckpointOrAnyForeignFile) {
+  ASSERT_EQ(train_status_, 0);
+  const std::string checkpoint_bytes = slurp(run_dir() / "checkpoint.pt");
+  const std::string state_bytes = slurp(run_dir() / "train_state.pt");
+  EXPECT_EQ(analyze(run_dir().string() + " -o " + (run_dir() / "checkpoint.pt").string()), 2);
+  EXPECT_NE(err().find("is the checkpoint being analysed"), std::string::npos) << err();
+  // Another spelling of the same file counts too.
+  EXPECT_EQ(analyze(run_dir().string() + " -o " + (run_dir() / "." / "train_state.pt").string()), 2);
+  EXPECT_NE(err().find("is the training state beside the checkpoint"), std::string::npos) << err();
+  const fs::path notes = *dir_ / "notes.txt";
+  std::ofstream(notes) << "my notes\n";
+  EXPECT_EQ(analyze(run_dir().string() + " -o " + notes.string()), 2);
+  EXPECT_NE(err().find("exists and is not an analysis.h5 written by jslds"), std::string::npos) << err();
+  EXPECT_EQ(analyze(run_dir().string() + " -o " + dir_->string()), 2);
+  EXPECT_NE(err().find("is a directory"), std::string::npos) << err();
+  EXPECT_EQ(analyze(run_dir().string() + " -o " + (*dir_ / "no" / "such" / "a.h5").string()), 2);
+  EXPECT_NE(err().find("does not exist"), std::string::npos) << err();
+  EXPECT_EQ(err().find("HDF5-DIAG"), std::string::npos) << err();
+  EXPECT_EQ(slurp(run_dir() / "checkpoint.pt"), checkpoint_bytes);
+  EXPECT_EQ(slurp(run_dir() / "train_state.pt"), state_bytes);
+  EXPECT_EQ(slurp(notes), "my notes\n");
+  // An earlier analysis.h5 is replaced, as documented.
+  const fs::path copy = *dir_ / "copy.h5";
+  fs::copy_file(run_dir() / "analysis.h5", copy);
+  EXPECT_EQ(analyze(run_dir().string() + " -o " + copy.string()), 0) << err();
+}
+
 }  // namespace

@@ -1,0 +1,39 @@
+#include "cli/output_file.h"
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+
+namespace jslds::cli {
+
+namespace fs = std::filesystem;
+
+void check_output_file(const fs::path& output, const std::string& option,
+                       const std::vector<fs::path>& protected_files,
+                       const std::vector<std::string>& protected_roles,
+                       const std::function<bool(const fs::path&)>& ours,
+                       const std::string& ours_description) {
+  std::error_code ec;
+  const fs::path parent = fs::absolute(output, ec).parent_path();
+  if (!fs::is_directory(parent, ec))
+    throw UsageError(fmt::format("{} {}: the directory {} does not exist", option,
+                                 output.string(), parent.string()));
+  const auto status = fs::status(output, ec);
+  if (status.type() == fs::file_type::not_found) return;
+  if (status.type() == fs::file_type::directory)
+    throw UsageError(fmt::format("{} {}: is a directory; give a file path (e.g. {})", option,
+                                 output.string(), (output / "analysis.h5").string()));
+  for (std::size_t i = 0; i < protected_files.size(); ++i) {
+    std::error_code same_ec;
+    if (!protected_files[i].empty() && fs::equivalent(output, protected_files[i], same_ec))
+      throw UsageError(fmt::format("{} {}: is the {} ({}); refusing to overwrite it", option,
+                                   output.string(), protected_roles.at(i),
+                                   protected_files[i].string()));
+  }
+  if (!ours(output))
+    throw UsageError(fmt::format("{} {}: exists and is not {}; refusing to overwrite it (remove "
+                                 "it first or choose another path)",
+                                 option, output.string(), ours_description));
+}
+
+}  // namespace jslds::cli
