@@ -127,6 +127,13 @@ void run_analyze(const AnalyzeOptions& o) {
         checkpoint.string(), data.provenance, d.neurons, c.neurons, d.heldin_neurons, c.heldin_neurons,
         d.external_inputs, c.external_inputs, d.outputs, c.outputs));
   }
+  if (!loaded.data_sha256.empty() && loaded.data_sha256 != trainer->data_sha256()) {
+    std::cerr << fmt::format(
+        "warning: the data the checkpoint's configuration names have changed since training (fingerprint {}, "
+        "trained on {}): this analysis uses the current file's validation trials and will not reproduce the "
+        "analysis made at the end of training\n",
+        trainer->data_sha256().substr(0, 12), loaded.data_sha256.substr(0, 12));
+  }
   std::cerr << fmt::format("data: {}; {} validation trials{}\n", data.provenance, split.valid_trials.size(),
                            trainer->validation_is_training() ? " (none held out: using the training trials)" : "");
   JsldsModel model = loaded.model;

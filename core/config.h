@@ -183,6 +183,22 @@ std::string toml_quote(std::string_view text);
 /// Lower-case hex sha256 of arbitrary bytes (OpenSSL).
 std::string sha256_hex(std::string_view bytes);
 
+/// Incremental sha256 (OpenSSL EVP) for data too large to gather into one string:
+/// update() any number of times, then hex_digest() once. Throws std::runtime_error when
+/// OpenSSL fails. Move-only.
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void update(std::string_view bytes);
+  std::string hex_digest();
+
+ private:
+  void* ctx_;  // EVP_MD_CTX*
+};
+
 bool operator==(const RunConfig& a, const RunConfig& b);
 
 }  // namespace jslds

@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "core/config.h"
 #include "core/data/hdf5_file.h"
 #include "core/data/loaders.h"
 #include "core/data/readers.h"
@@ -265,6 +266,34 @@ int64_t rounded_count(double fraction, int64_t n) {
 }
 
 }  // namespace
+
+std::string dataset_sha256(const Dataset& data) {
+  Sha256 h;
+  auto add_tensor = [&](const char* name, const at::Tensor& t) {
+    h.update(name);
+    h.update(std::string_view("\0", 1));
+    if (!t.defined()) {
+      h.update("undefined;");
+      return;
+    }
+    const at::Tensor c = t.detach().cpu().contiguous();
+    std::string header = std::string(c10::toString(c.scalar_type())) + ":";
+    for (const int64_t s : c.sizes()) header += std::to_string(s) + ",";
+    h.update(header + ";");
+    h.update(std::string_view(static_cast<const char*>(c.data_ptr()), c.nbytes()));
+  };
+  add_tensor("spikes", data.spikes_btn);
+  add_tensor("inputs", data.inputs_btk);
+  add_tensor("targets", data.targets_bto);
+  add_tensor("mask", data.mask_bt);
+  h.update("conditions");
+  for (const auto& c : data.conditions) {
+    h.update(std::string_view("\0", 1));
+    h.update(c);
+  }
+  h.update(fmt::format(";bin_ms={:.17g}", data.bin_ms));
+  return h.hex_digest();
+}
 
 Split make_split(const Dataset& data, const DataOptions& options) {
   const int64_t n_trials = data.n_trials();

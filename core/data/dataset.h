@@ -32,6 +32,14 @@ struct Dataset {
   int64_t n_inputs() const;   // K
 };
 
+/// A fingerprint of what a model is trained on: lower-case hex sha256 over the binned
+/// tensors (spikes, inputs, targets, mask: name, dtype, shape and bytes), the condition labels
+/// and bin_ms, in that order. Independent of the file format and of provenance text, so
+/// the same recording read twice, or the same simulation, gives the same value; any change
+/// of a count, of the binning or of the trial selection changes it. Checkpoints store it so
+/// that resuming or analysing against changed data is noticed.
+std::string dataset_sha256(const Dataset& data);
+
 /// Which trials train and validate, and which neurons are held out for co-smoothing.
 /// All index lists are sorted ascending.
 struct Split {

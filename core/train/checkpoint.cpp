@@ -158,6 +158,12 @@ std::string require_string(const std::map<std::string, c10::IValue>& entries, co
   return v.toStringRef();
 }
 
+// A string entry, or "" when absent (entries added after format version 1 was fixed).
+std::string optional_string(const std::map<std::string, c10::IValue>& entries, const std::string& key) {
+  auto it = entries.find(key);
+  return it != entries.end() && it->second.isString() ? it->second.toStringRef() : std::string();
+}
+
 // Copies every parameter and buffer of `model` from the verified entries.
 void copy_into(const std::map<std::string, c10::IValue>& entries, JsldsModelImpl& model,
                const std::filesystem::path& file) {
@@ -212,13 +218,14 @@ FileDigest write_file_atomically(const std::filesystem::path& file, std::string_
 }
 
 FileDigest save_checkpoint(const std::filesystem::path& file, const JsldsModelImpl& model, const RunConfig& config,
-                           int64_t step) {
+                           int64_t step, const std::string& data_sha256) {
   std::map<std::string, c10::IValue> entries;
   for (const auto& item : model.named_parameters()) entries[item.key()] = item.value().detach().cpu().contiguous();
   for (const auto& item : model.named_buffers()) entries[item.key()] = item.value().detach().cpu().contiguous();
   entries["config"] = to_toml(config);
   entries["format"] = std::string(kCheckpointFormat);
   entries["step"] = step;
+  if (!data_sha256.empty()) entries["data_sha256"] = data_sha256;
   const ModelDims& d = model.options.dims;
   entries["dims.neurons"] = d.neurons;
   entries["dims.heldin_neurons"] = d.heldin_neurons;
@@ -244,6 +251,7 @@ LoadedModel load_checkpoint(const std::filesystem::path& checkpoint_pt) {
                                                      e.what_without_backtrace()));
   }
   copy_into(entries, *loaded.model, checkpoint_pt);
+  loaded.data_sha256 = optional_string(entries, "data_sha256");
   return loaded;
 }
 
@@ -258,6 +266,7 @@ FileDigest save_train_state(const std::filesystem::path& file, const TrainState&
   entries["format"] = std::string(kTrainStateFormat);
   entries["step"] = state.step;
   entries["config_sha256"] = state.config_sha256;
+  if (!state.data_sha256.empty()) entries["data_sha256"] = state.data_sha256;
   entries["optimizer"] = state.optimizer_archive;
   entries["rng.global_cpu"] = state.global_rng_state;
   entries["rng.batches"] = state.batch_rng_state;
@@ -272,6 +281,7 @@ TrainState load_train_state(const std::filesystem::path& file) {
   state.optimizer_archive = require_tensor(entries, "optimizer", file);
   state.global_rng_state = require_tensor(entries, "rng.global_cpu", file);
   state.batch_rng_state = require_tensor(entries, "rng.batches", file);
+  state.data_sha256 = optional_string(entries, "data_sha256");
   return state;
 }
 

@@ -57,12 +57,14 @@ struct LoadedModel {
   ModelDims dims;
   int64_t step = 0;         // optimiser steps done when it was saved
   JsldsModel model{nullptr};
+  std::string data_sha256;  // dataset_sha256 of the training data; empty in older checkpoints
 };
 
-/// Saves the model's parameters and buffers (moved to the CPU), the canonical config and
-/// the step. Throws CheckpointError when the file cannot be written.
+/// Saves the model's parameters and buffers (moved to the CPU), the canonical config, the
+/// step and (when not empty) `data_sha256`, the dataset_sha256 of the training data.
+/// Throws CheckpointError when the file cannot be written.
 FileDigest save_checkpoint(const std::filesystem::path& file, const JsldsModelImpl& model, const RunConfig& config,
-                           int64_t step);
+                           int64_t step, const std::string& data_sha256 = "");
 
 /// Reads and verifies checkpoint.pt and rebuilds the model it holds. Throws CheckpointError
 /// when the file is missing, unreadable, truncated or altered (content hash mismatch), is
@@ -81,6 +83,7 @@ struct TrainState {
   at::Tensor optimizer_archive;     // uint8 bytes of the serialised torch::optim::Adam state
   at::Tensor global_rng_state;      // uint8 state of Torch's default CPU generator
   at::Tensor batch_rng_state;       // uint8 state of the mini-batch sampler's generator
+  std::string data_sha256;          // dataset_sha256 of the training data; empty: not recorded
 };
 
 /// Saves train_state.pt (same archive format and content hash as checkpoint.pt).

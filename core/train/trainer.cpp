@@ -81,6 +81,7 @@ Trainer::Trainer(const RunConfig& config, const Dataset& data, const Split& spli
   torch::manual_seed(static_cast<uint64_t>(config_.train.seed));
   batch_generator_ = at::detail::createCPUGenerator(static_cast<uint64_t>(config_.train.seed) + 1);
   dims_ = model_dims(config_.model, data, split);
+  data_sha256_ = dataset_sha256(data);
   if (split.train_trials.empty()) throw std::invalid_argument("the split has no training trials");
   const bool poisson = config_.model.mode == "poisson";
 
@@ -322,10 +323,11 @@ FileDigest Trainer::save(const std::filesystem::path& run_dir) {
   // Staged as .next, then published through the receipt (core/checkpoint_receipt.h), so that a
   // crash at any moment leaves a whole pair that resume can use.
   const FileDigest digest =
-      save_checkpoint(staged_checkpoint_path(run_dir / "checkpoint.pt"), *model_, config_, step_);
+      save_checkpoint(staged_checkpoint_path(run_dir / "checkpoint.pt"), *model_, config_, step_, data_sha256_);
   TrainState state;
   state.step = step_;
   state.config_sha256 = state_config_sha256();
+  state.data_sha256 = data_sha256_;
   torch::serialize::OutputArchive archive;
   optimizer_->save(archive);
   std::ostringstream bytes;
@@ -356,6 +358,16 @@ void Trainer::resume(const std::filesystem::path& run_dir) {
                           "was written for a different run configuration (only train.steps, train.eval_every, "
                           "train.checkpoint_every, [analysis] and [runtime] may change when resuming); start a new "
                           "run directory instead");
+  }
+  if (!state.data_sha256.empty() && state.data_sha256 != data_sha256_) {
+    throw CheckpointError(state_file,
+                          fmt::format("was written for other data: the data the configuration names ({}) now have "
+                                      "the fingerprint {}, the run was trained on {} (a file replaced or "
+                                      "regenerated since); restore the data the run was trained on, or start a new "
+                                      "run directory",
+                                      config_.data.path.empty() ? "data.simulate = " + config_.data.simulate
+                                                                : config_.data.path,
+                                      data_sha256_.substr(0, 12), state.data_sha256.substr(0, 12)));
   }
   const int64_t checkpoint_step = load_parameters(checkpoint_file, *model_);
   if (checkpoint_step != state.step) {

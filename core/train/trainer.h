@@ -114,6 +114,8 @@ class Trainer {
   JsldsModel& model() { return model_; }
   const RunConfig& config() const { return config_; }
   const ModelDims& dims() const { return dims_; }
+  /// dataset_sha256 of the data this trainer was built on (stored in its checkpoints).
+  const std::string& data_sha256() const { return data_sha256_; }
   /// Validation trials on the device (the training trials when there are none).
   const Batch& validation() const { return valid_; }
   bool validation_is_training() const { return validation_is_training_; }
@@ -138,6 +140,7 @@ class Trainer {
   at::Tensor heldout_index_;  // (N_out) long, undefined without co-smoothing
   at::Tensor null_rate_n_;
   int64_t step_ = 0;
+  std::string data_sha256_;  // dataset_sha256 of the data given to the constructor
 };
 
 /// The model dimensions a dataset and split give (exposed for tests and tools).

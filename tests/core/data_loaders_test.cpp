@@ -517,6 +517,30 @@ TEST_F(DataFiles, MatV73FilesReadLikeV5) {
   EXPECT_NE(v73.provenance.find("v7.3"), std::string::npos) << v73.provenance;
 }
 
+TEST(DatasetSha256, ChangesWithAnyCountOrLabelAndOnlyThen) {
+  Dataset d;
+  d.spikes_btn = torch::zeros({3, 4, 5});
+  d.conditions = {"a", "b", "a"};
+  d.bin_ms = 20.0;
+  const std::string h = dataset_sha256(d);
+  EXPECT_EQ(h.size(), 64u);
+  Dataset same = d;
+  same.spikes_btn = d.spikes_btn.clone();
+  same.provenance = "another description";
+  EXPECT_EQ(dataset_sha256(same), h) << "provenance text is not data";
+  same.spikes_btn[1][2][3] = 1.0;
+  EXPECT_NE(dataset_sha256(same), h);
+  same = d;
+  same.conditions[2] = "b";
+  EXPECT_NE(dataset_sha256(same), h);
+  same = d;
+  same.bin_ms = 10.0;
+  EXPECT_NE(dataset_sha256(same), h);
+  same = d;
+  same.spikes_btn = torch::zeros({3, 5, 4});  // same bytes, other shape
+  EXPECT_NE(dataset_sha256(same), h);
+}
+
 // Labels that are all unique (one clip per trial) used to leave no validation trial at all,
 // and the log blamed valid_fraction = 0: single-trial conditions are now split as one pool.
 TEST(Split, ConditionsOfOneTrialAreSplitTogether) {

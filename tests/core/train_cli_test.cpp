@@ -258,6 +258,27 @@ TEST_F(TrainCli, RelativeDataPathIsTakenFromTheConfigFilesDirectory) {
                 " --set data.path=osc.h5 > /dev/null 2>&1"),
             0);
   EXPECT_EQ(load_config(dir_ / "osc_set" / "config.toml").data.path, (data / "osc.h5").string());
+
+  // The recording replaced by another of the same shape (another seed): --resume refuses
+  // with exit status 2, analyze warns that it will not reproduce the training's analysis.
+  ASSERT_EQ(run(std::string(JSLDS_EXE) + " simulate oscillator -o " + (data / "osc.h5").string() +
+                " --set data.sim_trials=12 --seed 5 > /dev/null 2>&1"),
+            0);
+  const fs::path err = dir_ / "err.txt";
+  EXPECT_EQ(run(std::string(JSLDS_EXE) + " train " + (run_dir / "config.toml").string() + " --run-dir " +
+                run_dir.string() + " --resume --set train.steps=4 2>" + err.string()),
+            2);
+  auto text = [&] {
+    std::ifstream in(err);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  EXPECT_NE(text().find("was written for other data"), std::string::npos) << text();
+  EXPECT_EQ(run(std::string(JSLDS_EXE) + " analyze " + run_dir.string() + " -o " + (dir_ / "a.h5").string() +
+                " > /dev/null 2>" + err.string()),
+            0)
+      << text();
+  EXPECT_NE(text().find("warning: the data the checkpoint's configuration names have changed"), std::string::npos)
+      << text();
 }
 
 }  // namespace
