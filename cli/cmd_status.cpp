@@ -52,8 +52,13 @@ void print_status(const store::CampaignStatus& s) {
     counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", n, store::to_string(state));
   }
   out << fmt::format("  runs        {} total: {}\n", s.total, counts);
-  out << fmt::format("  throughput  {:.1f} runs/h in the last hour, {:.1f} runs/h overall\n",
-                     s.runs_per_hour_recent, s.runs_per_hour_overall);
+  // A campaign younger than an hour: say how short the window is, so that 2 runs in the
+  // first minute do not read as "120 runs/h in the last hour".
+  const std::string window = s.recent_window_h >= 1.0
+                                 ? std::string("the last hour")
+                                 : fmt::format("the last {:.0f} min", std::max(1.0, s.recent_window_h * 60.0));
+  out << fmt::format("  throughput  {:.1f} runs/h over {}, {:.1f} runs/h overall\n", s.runs_per_hour_recent,
+                     window, s.runs_per_hour_overall);
   int64_t left = s.counts.at(store::RunStatus::kPending) +
                  s.counts.at(store::RunStatus::kRunning) +
                  s.counts.at(store::RunStatus::kInterrupted);

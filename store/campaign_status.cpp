@@ -39,6 +39,7 @@ CampaignStatus campaign_status(ExperimentStore& store, int64_t campaign_id, int 
       // hour has only been running for `hours` (at least a minute, so that the first
       // seconds do not give absurd rates).
       double window_h = std::clamp(hours, 1.0 / 60.0, 1.0);
+      s.recent_window_h = window_h;
       s.runs_per_hour_recent =
           st.is_null(0) ? 0.0 : static_cast<double>(st.column_int64(0)) / window_h;
       if (hours > 0 && s.finished > 0) s.runs_per_hour_overall = s.finished / hours;

@@ -23,6 +23,7 @@ struct CampaignStatus {
   /// Finished runs per hour over the last hour, and over the whole campaign (first start to
   /// the last finish, or to now while runs are running). 0 when nothing finished.
   double runs_per_hour_recent = 0;
+  double recent_window_h = 1.0;  // the window runs_per_hour_recent counts (≤ 1 h for young campaigns)
   double runs_per_hour_overall = 0;
   /// Seconds until pending + running + interrupted runs are finished at the recent rate (the
   /// overall rate when nothing finished in the last hour); empty without a rate or with

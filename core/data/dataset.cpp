@@ -174,7 +174,7 @@ int64_t whole_bins(double duration_s, double bin_s) {
 
 WindowPlan plan_windows(const std::vector<int64_t>& trial_bins, int64_t window_bins,
                         double bin_ms, int64_t neurons, const std::string& file,
-                        const std::string& object) {
+                        const std::string& object, int64_t first_trial_number) {
   if (trial_bins.empty()) throw DataError(file, object, "zero trials: expected at least one");
   WindowPlan plan;
   const auto [min_it, max_it] = std::minmax_element(trial_bins.begin(), trial_bins.end());
@@ -185,7 +185,7 @@ WindowPlan plan_windows(const std::vector<int64_t>& trial_bins, int64_t window_b
                       fmt::format("trial {} is shorter than one bin of {} ms: expected every "
                                   "trial to hold at least one bin (or set data.window_bins to "
                                   "drop short trials)",
-                                  min_it - trial_bins.begin(), bin_ms));
+                                  (min_it - trial_bins.begin()) + first_trial_number, bin_ms));
     check_binned_size(static_cast<double>(trial_bins.size()), shortest, neurons, bin_ms, file,
                       object);
     plan.bins = shortest;

@@ -139,7 +139,7 @@ Dataset read_mat(const std::filesystem::path& file, const DataOptions& options) 
                          "unused",
                          name, options.source_bin_ms, options.bin_ms, leftover));
   WindowPlan plan = plan_windows(trial_bins, options.window_bins, options.bin_ms, N, name,
-                                 variable + "." + options.field);
+                                 variable + "." + options.field, /*first_trial_number=*/1);
   if (!plan.note.empty()) log_data(fmt::format("{}: {}", name, plan.note));
 
   const auto B = static_cast<int64_t>(plan.windows.size());

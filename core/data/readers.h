@@ -55,10 +55,11 @@ struct WindowPlan {
 /// there are no trials, the shortest trial has no whole bin, or the window is longer than
 /// every trial.
 /// Before listing the windows it checks with check_memory() that the (B, T, N = `neurons`)
-/// float32 tensor they make fits in memory.
+/// float32 tensor they make fits in memory. Errors number trials from `first_trial_number`
+/// (1 for MAT files, in MATLAB's notation; 0 for NWB table rows).
 WindowPlan plan_windows(const std::vector<int64_t>& trial_bins, int64_t window_bins,
                         double bin_ms, int64_t neurons, const std::string& file,
-                        const std::string& object);
+                        const std::string& object, int64_t first_trial_number = 0);
 
 /// The number of whole bins of `bin_s` seconds in `duration_s` seconds, saturated at 2^62
 /// so that absurd bin widths cannot overflow (check_memory rejects such sizes afterwards).
