@@ -1,5 +1,8 @@
 #include "core/data/mat_file.h"
 
+#include <cstdint>
+#include <fstream>
+
 #include <fmt/format.h>
 
 #include "core/data/loaders.h"
@@ -54,6 +57,46 @@ bool numeric_values(const matvar_t* m, std::vector<double>& out) {
   }
 }
 
+namespace {
+
+// libmatio reads a v5 file cut short inside its last variable without any error (zeros where
+// the data are missing), so the framing is checked first: after the 128-byte header, each
+// top-level data element is an 8-byte tag (uint32 type, uint32 byte count) and its data,
+// padded to 8 bytes unless compressed (type 15, miCOMPRESSED) (MathWorks, "MAT-File Format",
+// Level 5, "Data Element Format"). Only the tags are read; the content is libmatio's.
+void check_v5_framing(const std::filesystem::path& file) {
+  const std::string name = file.string();
+  std::ifstream in(file, std::ios::binary);
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(file, ec);
+  if (!in || ec) return;  // libmatio reports unreadable files
+  char header[128];
+  if (!in.read(header, sizeof header)) return;
+  const bool swapped = header[126] == 'M' && header[127] == 'I';
+  auto u32 = [&](const unsigned char* p) {
+    return swapped ? (uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3])
+                   : (uint32_t(p[3]) << 24 | uint32_t(p[2]) << 16 | uint32_t(p[1]) << 8 | p[0]);
+  };
+  uint64_t offset = sizeof header;
+  for (int element = 1; offset + 8 <= size; ++element) {
+    unsigned char tag[8];
+    in.seekg(static_cast<std::streamoff>(offset));
+    if (!in.read(reinterpret_cast<char*>(tag), sizeof tag)) return;
+    const uint32_t type = u32(tag), bytes = u32(tag + 4);
+    const uint64_t padded = type == 15 ? bytes : (uint64_t(bytes) + 7) / 8 * 8;
+    const uint64_t end = offset + 8 + padded;
+    if (end > size && !(type != 15 && offset + 8 + bytes == size))
+      throw DataError(name, "",
+                      fmt::format("the file is truncated: its data element {} (at byte {}) declares {} "
+                                  "bytes, but the file ends {} bytes after its tag (an interrupted copy or "
+                                  "download?); expected a complete MAT v5 file",
+                                  element, offset, bytes, size - offset - 8));
+    offset = end;
+  }
+}
+
+}  // namespace
+
 File File::open_read(const std::filesystem::path& file) {
   const std::string name = file.string();
   std::error_code ec;
@@ -63,6 +106,7 @@ File File::open_read(const std::filesystem::path& file) {
     throw DataError(name, "",
                     "not a MATLAB .mat file libmatio can read (expected a MAT v5 file, or "
                     "v7.3 with libmatio built with HDF5)");
+  if (Mat_GetVersion(m.get()) == MAT_FT_MAT5) check_v5_framing(file);
   return File(std::move(m), name);
 }
 

@@ -500,6 +500,27 @@ TEST_F(DataFiles, MatTrialsOfUnequalLengthAreCroppedOrSplit) {
   expect_data_error(o, {"not a whole multiple of data.source_bin_ms"});
 }
 
+// libmatio reads a v5 file cut inside its last variable without complaint (the shared
+// recording cut at 147 kB lost 317 of its spikes silently); the framing check refuses it.
+TEST_F(DataFiles, TruncatedMatV5FilesAreRefused) {
+  std::vector<MatTrial> trials;
+  for (int i = 0; i < 20; ++i) {
+    trials.push_back(constant_trial(4, 200, 0.0, "c"));
+    for (size_t k = 0; k < trials.back().values.size(); ++k)
+      trials.back().values[k] = static_cast<double>((k * 7 + static_cast<size_t>(i)) % 5);
+  }
+  write_mat(path("whole.mat"), trials);
+  DataOptions o = mat_options(path("whole.mat"));
+  EXPECT_NO_THROW(load_dataset(o));
+  std::ifstream in(path("whole.mat"), std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (size_t cut : {bytes.size() - 1, bytes.size() - 40, bytes.size() / 2}) {
+    SCOPED_TRACE(cut);
+    std::ofstream(path("cut.mat"), std::ios::binary) << bytes.substr(0, cut);
+    expect_data_error(mat_options(path("cut.mat")), {"the file is truncated", "cut.mat"});
+  }
+}
+
 TEST_F(DataFiles, MatV73FilesReadLikeV5) {
   std::vector<MatTrial> trials = {constant_trial(3, 100, 0.0, "x"), constant_trial(3, 100, 0.0, "y")};
   for (size_t i = 0; i < trials[1].values.size(); ++i) trials[1].values[i] = static_cast<double>(i % 4);
