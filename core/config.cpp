@@ -70,6 +70,9 @@ const Check kOpenUnit{Bound{0, true}, Bound{1, false}};   // (0, 1]
 const Check kSize{Bound{1, false}, Bound{1 << 16, false}};
 const Check kBatch{Bound{1, false}, Bound{1 << 20, false}};
 const Check kThreads{Bound{0, false}, Bound{4096, false}};
+// Bin widths: 1 µs to 1000 s; outside that range a value is a unit mistake (1e-300 ms gave
+// NaN metrics and frequencies of 300 digits).
+const Check kBinMs{Bound{1e-3, false}, Bound{1e6, false}};
 
 Field f_bool(const char* n, bool& v, const char* doc) {
   return Field{n, Kind::kBool, &v, doc, std::nullopt, std::nullopt, {}, {}};
@@ -113,7 +116,7 @@ std::vector<Section> sections(RunConfig& c) {
             {"", "flipflop", "oscillator", "ring-theta", "lorenz"}),
       f_str("format", d.format, "file format; auto = by extension and file signature",
             {"auto", "hdf5", "nwb", "mat"}),
-      f_real("bin_ms", d.bin_ms, "bin width (ms)", kPositive),
+      f_real("bin_ms", d.bin_ms, "bin width (ms)", kBinMs),
       f_str("trials", d.trials,
             "NWB intervals table with start_time/stop_time (e.g. intervals/trials); "
             "empty = intervals/trials when present, else continuous windows"),
@@ -123,7 +126,7 @@ std::vector<Section> sections(RunConfig& c) {
       f_str("variable", d.variable, "MAT: struct array variable holding the trials (e.g. D)"),
       f_str("field", d.field, "MAT: field holding one neurons x time count matrix per trial"),
       f_real("source_bin_ms", d.source_bin_ms, "MAT: bin width of those matrices (ms)",
-             kPositive),
+             kBinMs),
       f_str("condition_field", d.condition_field,
             "MAT: optional per-trial condition label field"),
       f_real("valid_fraction", d.valid_fraction,

@@ -112,6 +112,8 @@ void throw_bad_count(const std::string& file, const std::string& object,
   std::string what = std::isnan(value)        ? "not a number"
                      : !std::isfinite(value) ? "infinite"
                      : value < 0             ? "negative"
+                     : value > 1e15          ? "too large (over 1e15 spikes in one bin: a unit or "
+                                               "format error?)"
                                              : "not a whole number";
   throw DataError(file, object,
                   fmt::format("{} = {} is {}: expected spike counts (finite, non-negative, "
