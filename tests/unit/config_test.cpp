@@ -100,7 +100,11 @@ TEST(Config, WrongType) {
 TEST(Config, OutOfRange) {
   EXPECT_NE(expect_error("[model]\nlatent_dim = 0\n").detail().find("expected >= 1"),
             std::string::npos);
-  EXPECT_NE(expect_error("[data]\nbin_ms = 0\n").detail().find("expected > 0.0"),
+  EXPECT_NE(expect_error("[data]\nbin_ms = 0\n").detail().find("expected >= 0.001"),
+            std::string::npos);
+  EXPECT_NE(expect_error("[data]\nbin_ms = 1e-300\n").detail().find("expected >= 0.001"),
+            std::string::npos);
+  EXPECT_NE(expect_error("[train]\nsteps = 0\n").detail().find("expected >= 1"),
             std::string::npos);
   EXPECT_NE(expect_error("[data]\nvalid_fraction = 1.0\n").detail().find("< 1.0"),
             std::string::npos);
