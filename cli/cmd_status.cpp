@@ -52,13 +52,20 @@ void print_status(const store::CampaignStatus& s) {
     counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", n, store::to_string(state));
   }
   out << fmt::format("  runs        {} total: {}\n", s.total, counts);
-  // A campaign younger than an hour: say how short the window is, so that 2 runs in the
-  // first minute do not read as "120 runs/h in the last hour".
-  const std::string window = s.recent_window_h >= 1.0
-                                 ? std::string("the last hour")
-                                 : fmt::format("the last {:.0f} min", std::max(1.0, s.recent_window_h * 60.0));
-  out << fmt::format("  throughput  {:.1f} runs/h over {}, {:.1f} runs/h overall\n", s.runs_per_hour_recent,
-                     window, s.runs_per_hour_overall);
+  // The window named as it is: a young campaign's is shorter than an hour, a finished
+  // campaign's ends at its last finish, and under a minute there is no rate yet.
+  const std::string length = s.recent_window_h >= 1.0 - 1e-9
+                                 ? std::string("hour")
+                                 : fmt::format("{:.0f} min", std::floor(s.recent_window_h * 60.0));
+  if (s.recent_window_h < 1.0 / 60.0) {
+    out << fmt::format("  throughput  {} finished in the campaign's first {:.0f} s: too early for a rate\n",
+                       s.recent_finished, s.recent_window_h * 3600.0);
+  } else {
+    out << fmt::format("  throughput  {:.1f} runs/h over {}, {:.1f} runs/h since the campaign was created\n",
+                       s.runs_per_hour_recent,
+                       s.recent_window_ends_now ? "the last " + length : "the " + length + " before the last finish",
+                       s.runs_per_hour_overall);
+  }
   int64_t left = s.counts.at(store::RunStatus::kPending) +
                  s.counts.at(store::RunStatus::kRunning) +
                  s.counts.at(store::RunStatus::kInterrupted);
@@ -70,7 +77,8 @@ void print_status(const store::CampaignStatus& s) {
   } else {
     out << fmt::format("  remaining   {} run{}, ETA {}\n", left, left == 1 ? "" : "s",
                        s.eta_s ? duration_text(*s.eta_s)
-                               : std::string("unknown (no run finished yet)"));
+                       : s.finished == 0 ? std::string("unknown (no run finished yet)")
+                                         : std::string("unknown (too early for a rate)"));
   }
   if (s.last_event_at) out << fmt::format("  last event  {}\n", *s.last_event_at);
 

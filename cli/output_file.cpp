@@ -21,8 +21,12 @@ void check_output_file(const fs::path& output, const std::string& option,
   const auto status = fs::status(output, ec);
   if (status.type() == fs::file_type::not_found) return;
   if (status.type() == fs::file_type::directory)
-    throw UsageError(fmt::format("{} {}: is a directory; give a file path (e.g. {})", option,
-                                 output.string(), (output / "analysis.h5").string()));
+    throw UsageError(fmt::format("{} {}: is a directory; give the path of a file", option,
+                                 output.string()));
+  // A FIFO, device or socket: never opened (reading a FIFO to recognise it would block).
+  if (status.type() != fs::file_type::regular)
+    throw UsageError(fmt::format("{} {}: is not a regular file; refusing to write to it", option,
+                                 output.string()));
   for (std::size_t i = 0; i < protected_files.size(); ++i) {
     std::error_code same_ec;
     if (!protected_files[i].empty() && fs::equivalent(output, protected_files[i], same_ec))

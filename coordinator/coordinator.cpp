@@ -396,6 +396,7 @@ LaunchSummary Coordinator::run() {
   };
 
   bool warned_objective = false;  // about a done run without the objective metric
+  std::map<int64_t, std::string> start_notes;  // run id → its running attempt's start note
   auto on_result = [&](int worker, const Result& r) {
     RunStatus status = status_of(r.outcome);
     try {
@@ -420,8 +421,10 @@ LaunchSummary Coordinator::run() {
     details.steps_done = r.step;
     if (r.outcome != RunOutcome::kDone) details.error = r.message;
     store_.transition_run(r.run_id, status, details);
-    if (r.outcome == RunOutcome::kDone && !r.message.empty())
+    // A done run's message is usually its start note, already recorded at the start.
+    if (r.outcome == RunOutcome::kDone && !r.message.empty() && r.message != start_notes[r.run_id])
       store_.record_event(st.campaign.id, r.run_id, "warning", r.message);
+    start_notes.erase(r.run_id);
     const auto& run = scheduler.run(r.run_id);
     auto c = scheduler.counts();
     std::string objective;
@@ -463,6 +466,13 @@ LaunchSummary Coordinator::run() {
 
   auto on_progress = [&](const Progress& p) {
     begin();
+    if (!p.note.empty()) {
+      // What the worker found at the start (a checkpoint adopted or completed, files set
+      // aside): recorded now, because this attempt may be killed before its result.
+      store_.record_event(st.campaign.id, p.run_id, "info", fmt::format("attempt {}: {}", p.attempt, p.note));
+      start_notes[p.run_id] = p.note;
+      commit();
+    }
     std::vector<store::MetricPoint> points;
     int64_t step = 0;
     for (const auto& point : p.points) {

@@ -111,6 +111,7 @@ std::string encode(const Message& message) {
               points.push_back({{"step", p.step}, {"metrics", metrics_json(p.metrics)}});
             json j = {{"run_id", m.run_id}, {"attempt", m.attempt}, {"points", points}};
             if (m.checkpoint) j["checkpoint"] = checkpoint_json(*m.checkpoint);
+            if (!m.note.empty()) j["note"] = m.note;
             return j;
           },
           [](const Result& m) -> json {
@@ -177,6 +178,7 @@ Message decode(std::string_view bytes) {
       m.points.push_back(std::move(point));
     }
     if (j.contains("checkpoint")) m.checkpoint = checkpoint_from(j["checkpoint"]);
+    if (j.contains("note")) m.note = member<std::string>(j, t, "note");
     return m;
   }
   if (type == "result") {

@@ -84,6 +84,7 @@ struct Progress {
   int attempt = 1;
   std::vector<MetricPoint> points;           // in step order
   std::optional<CheckpointInfo> checkpoint;  // the newest checkpoint since the last Progress
+  std::string note;  // what the worker found at the attempt's start (recorded as an event)
 };
 
 /// In Result::message of a failed run, what precedes the quoted end of RUN_DIR/log.txt

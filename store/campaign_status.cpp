@@ -24,25 +24,33 @@ CampaignStatus campaign_status(ExperimentStore& store, int64_t campaign_id, int 
   s.finished = s.counts[RunStatus::kDone] + s.counts[RunStatus::kFailed] +
                s.counts[RunStatus::kDiverged] + s.counts[RunStatus::kPruned];
   {
-    // Rates from the run times; julianday() differences are in days.
-    Statement st(db,
-                 "SELECT "
-                 " sum(finished_at IS NOT NULL AND julianday(finished_at) >= julianday('now') - "
-                 "     1.0 / 24),"
-                 " (julianday(CASE WHEN sum(status = 'running') > 0 THEN strftime('%Y-%m-%dT%H:"
-                 "%M:%fZ', 'now') ELSE max(finished_at) END) - julianday(min(started_at))) * 24"
-                 " FROM runs WHERE campaign_id = ?");
-    st.bind(1, campaign_id);
-    if (st.step()) {
-      double hours = st.is_null(1) ? 0.0 : st.column_double(1);
-      // Runs finished in the last hour, per hour of that window: a campaign younger than an
-      // hour has only been running for `hours` (at least a minute, so that the first
-      // seconds do not give absurd rates).
-      double window_h = std::clamp(hours, 1.0 / 60.0, 1.0);
-      s.recent_window_h = window_h;
-      s.runs_per_hour_recent =
-          st.is_null(0) ? 0.0 : static_cast<double>(st.column_int64(0)) / window_h;
-      if (hours > 0 && s.finished > 0) s.runs_per_hour_overall = s.finished / hours;
+    // Rates from the campaign's creation (its first launch), the runs' finish times and now;
+    // julianday() values are in days. The recent window is the hour up to now while runs are
+    // running, else up to the last finish, and never reaches back before the creation.
+    Statement times(db,
+                    "SELECT julianday(c.created_at), julianday('now'),"
+                    " (SELECT count(*) FROM runs WHERE campaign_id = c.id AND status = 'running'),"
+                    " (SELECT julianday(max(finished_at)) FROM runs WHERE campaign_id = c.id)"
+                    " FROM campaigns c WHERE c.id = ?");
+    times.bind(1, campaign_id);
+    if (times.step() && !times.is_null(0)) {
+      const double created = times.column_double(0), now = times.column_double(1);
+      const bool running = times.column_int64(2) > 0;
+      const double end = running || times.is_null(3) ? now : times.column_double(3);
+      const double start = std::max(end - 1.0 / 24.0, created);
+      s.recent_window_ends_now = running || times.is_null(3);
+      s.recent_window_h = std::max(0.0, (end - start) * 24.0);
+      Statement count(db,
+                      "SELECT count(*) FROM runs WHERE campaign_id = ? AND finished_at IS NOT NULL"
+                      " AND julianday(finished_at) >= ? AND julianday(finished_at) <= ?");
+      count.bind(1, campaign_id).bind(2, start).bind(3, end + 1e-9);
+      if (count.step()) s.recent_finished = count.column_int64(0);
+      // Under a minute is too short for a rate: 1 run in the first 5 s is not 720 runs/h.
+      constexpr double kMinimumWindowH = 1.0 / 60.0;
+      if (s.recent_window_h >= kMinimumWindowH)
+        s.runs_per_hour_recent = static_cast<double>(s.recent_finished) / s.recent_window_h;
+      const double span_h = (end - created) * 24.0;
+      if (span_h >= kMinimumWindowH && s.finished > 0) s.runs_per_hour_overall = s.finished / span_h;
     }
   }
   int64_t remaining = s.counts[RunStatus::kPending] + s.counts[RunStatus::kRunning] +

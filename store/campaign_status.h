@@ -20,11 +20,15 @@ struct CampaignStatus {
   int64_t total = 0;
   /// Runs that reached done, failed, diverged or pruned.
   int64_t finished = 0;
-  /// Finished runs per hour over the last hour, and over the whole campaign (first start to
-  /// the last finish, or to now while runs are running). 0 when nothing finished.
+  /// Finished runs per hour over the recent window: the hour up to now while runs are
+  /// running (up to the last finish otherwise), cut at the campaign's creation; and over the
+  /// whole campaign (creation to now, or to the last finish). 0 when nothing finished or the
+  /// window is shorter than a minute (too short for a rate).
   double runs_per_hour_recent = 0;
-  double recent_window_h = 1.0;  // the window runs_per_hour_recent counts (≤ 1 h for young campaigns)
   double runs_per_hour_overall = 0;
+  double recent_window_h = 0;          // the recent window's length (≤ 1 h)
+  bool recent_window_ends_now = true;  // false: it ends at the last finish (nothing running)
+  int64_t recent_finished = 0;         // runs finished in the recent window
   /// Seconds until pending + running + interrupted runs are finished at the recent rate (the
   /// overall rate when nothing finished in the last hour); empty without a rate or with
   /// nothing left.

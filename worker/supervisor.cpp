@@ -163,6 +163,7 @@ void Supervisor::start(const Task& task) {
   task_ = task;
   start_failure_.reset();
   note_.clear();
+  note_sent_ = false;
   buffer_.clear();
   result_event_.reset();
   last_step_ = 0;
@@ -478,6 +479,10 @@ SupervisorUpdate Supervisor::poll(std::chrono::milliseconds timeout) {
   if (adopted_) {
     update.checkpoint = std::move(*adopted_);
     adopted_.reset();
+  }
+  if (!note_sent_) {
+    update.note = note_;
+    note_sent_ = true;
   }
   // Sleep until the report stream has data or closes, or the child ends (its pidfd turns
   // readable), whichever comes first: a run's end is seen at once, not at the next tick.

@@ -60,6 +60,10 @@ struct SupervisorUpdate {
   std::vector<MetricPoint> points;           // progress events, in order
   std::optional<CheckpointInfo> checkpoint;  // the newest checkpoint event, if any
   std::optional<Result> result;              // set once, when the child has ended
+  /// Set once, at the first poll after a start that had something to say (an adopted or
+  /// completed checkpoint, files moved aside, an orphaned trainer stopped): sent on at once so
+  /// that the database keeps it even when this attempt is killed before its result.
+  std::string note;
 };
 
 /// One task at a time. Not thread-safe; one Supervisor per worker.
@@ -116,6 +120,7 @@ class Supervisor {
   std::optional<CheckpointInfo> adopted_;    // a receipted checkpoint to record, sent once
   std::optional<Result> start_failure_;
   std::string note_;  // added to the result's message (e.g. an unverified checkpoint)
+  bool note_sent_ = false;  // note_ as of the start went out in a SupervisorUpdate
   size_t log_start_ = 0;  // offset in RUN_DIR/log.txt of this attempt's first line
   std::string buffer_;
   std::optional<std::string> result_event_;

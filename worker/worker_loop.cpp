@@ -22,11 +22,12 @@ void run_worker_loop(WorkerChannel& channel, const Hello& hello, WorkerLoopOptio
   IdleBackoff backoff;  // between checks for a task (coordinator/idle_backoff.h)
 
   auto flush = [&] {
-    if (pending.points.empty() && !pending.checkpoint) return;
+    if (pending.points.empty() && !pending.checkpoint && pending.note.empty()) return;
     channel.send(pending);
     backoff.activity();
     pending.points.clear();
     pending.checkpoint.reset();
+    pending.note.clear();
     last_sent = clock::now();
   };
 
@@ -67,7 +68,8 @@ void run_worker_loop(WorkerChannel& channel, const Hello& hello, WorkerLoopOptio
       SupervisorUpdate update = supervisor.poll(std::chrono::milliseconds(10));
       for (auto& p : update.points) pending.points.push_back(std::move(p));
       if (update.checkpoint) pending.checkpoint = update.checkpoint;
-      if (update.checkpoint || update.result ||
+      if (!update.note.empty()) pending.note = update.note;
+      if (update.checkpoint || update.result || !update.note.empty() ||
           clock::now() - last_sent >= options.progress_interval)
         flush();
       if (update.result) channel.send(*update.result);

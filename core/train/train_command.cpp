@@ -125,6 +125,10 @@ class RunLog {
   }
   void line(const std::string& text) {
     std::cerr << text << "\n";
+    file_line(text);
+  }
+  // Only into log.txt: for an error the caller reports on stderr itself.
+  void file_line(const std::string& text) {
     if (file_.is_open()) file_ << text << std::endl;
   }
 
@@ -253,7 +257,7 @@ int run_train_command(const TrainCommandOptions& options) {
       trainer->resume(run_dir);
     } catch (const CheckpointError& e) {
       // A changed configuration or a pair that does not fit: a usage problem (exit status 2).
-      log.line(std::string("error: ") + e.what());
+      log.file_line(std::string("error: ") + e.what());
       throw TrainUsageError(e.what());
     }
     if (trainer->step() > config.train.steps) {
@@ -261,7 +265,7 @@ int run_train_command(const TrainCommandOptions& options) {
           "{}: the run has done {} steps, more than train.steps = {}; resume with train.steps >= {} (a smaller "
           "value would make config.toml misdescribe the run)",
           (run_dir / "train_state.pt").string(), trainer->step(), config.train.steps, trainer->step());
-      log.line("error: " + why);
+      log.file_line("error: " + why);
       throw TrainUsageError(why);
     }
     truncate_metrics_history(metrics_file, trainer->step());

@@ -223,6 +223,14 @@ TEST_F(CoordinatorTest, ARetriedRunNeverResumesFromTheFailedAttemptsCheckpoint) 
   for (const auto& a : db.artifacts(second.id))
     EXPECT_NE(a.kind, "checkpoint") << "attempt 1's checkpoint (step " << a.step.value_or(-1)
                                     << ") is still on record for attempt 2";
+  // What the worker did at attempt 2's start is in the database although the attempt was
+  // killed before its result.
+  int start_notes = 0;
+  for (const auto& e : db.events(id, second.id))
+    if (e.message.find("attempt 2: an earlier attempt's files were kept as checkpoint.pt.previous") !=
+        std::string::npos)
+      ++start_notes;
+  EXPECT_EQ(start_notes, 1);
 
   // Attempt 3 resumes attempt 2, which had nothing to resume: it starts from step 0.
   StopSignals::reset();

@@ -69,6 +69,11 @@ TEST(Protocol, EveryMessageRoundTrips) {
   Progress no_checkpoint = p;
   no_checkpoint.checkpoint.reset();
   EXPECT_FALSE(round_trip(no_checkpoint).checkpoint);
+  EXPECT_EQ(p2.note, "");
+  Progress noted = no_checkpoint;
+  noted.points.clear();
+  noted.note = "adopted checkpoint.pt of step 40";
+  EXPECT_EQ(round_trip(noted).note, "adopted checkpoint.pt of step 40");
 
   Result r;
   r.run_id = 41;

@@ -524,11 +524,11 @@ TEST(CampaignStatus, CountsRunningWorkersFailuresAndEta) {
   EXPECT_EQ(s.counts.at(RunStatus::kDone), 1);
   EXPECT_EQ(s.counts.at(RunStatus::kPruned), 0);
   EXPECT_EQ(s.finished, 3);
-  // All three finished just now, in a campaign younger than the one-minute floor of the
-  // rate window: 3 runs per minute.
-  EXPECT_DOUBLE_EQ(s.runs_per_hour_recent, 180.0);
-  ASSERT_TRUE(s.eta_s);
-  EXPECT_DOUBLE_EQ(*s.eta_s, 3.0 / 180.0 * 3600.0);  // 3 left at 180 per hour
+  // All three finished just now, in a campaign created just now: too early for a rate.
+  EXPECT_EQ(s.recent_finished, 3);
+  EXPECT_LT(s.recent_window_h, 1.0 / 60.0);
+  EXPECT_EQ(s.runs_per_hour_recent, 0.0);
+  EXPECT_FALSE(s.eta_s);
   ASSERT_EQ(s.running.size(), 2u);
   EXPECT_EQ(s.running[0].run.worker, "rank 1");  // ordered by worker
   EXPECT_EQ(s.running[1].run.steps_done, 340);
@@ -537,6 +537,36 @@ TEST(CampaignStatus, CountsRunningWorkersFailuresAndEta) {
   ASSERT_EQ(s.failures.size(), 2u);
   EXPECT_EQ(s.failures[0].error, "loss is NaN at step 12");  // newest first
   EXPECT_TRUE(s.last_event_at);
+
+  // Created 30 min ago, the three finished 10 min ago, two still running: the window is the
+  // campaign's 30 minutes, not an hour and not a one-minute floor.
+  Database& db = store.database();
+  Statement(db, "UPDATE campaigns SET created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-30 minutes')")
+      .run();
+  Statement(db, "UPDATE runs SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-10 minutes') "
+                "WHERE finished_at IS NOT NULL")
+      .run();
+  s = campaign_status(store, c.id);
+  EXPECT_NEAR(s.recent_window_h, 0.5, 1e-3);
+  EXPECT_TRUE(s.recent_window_ends_now);
+  EXPECT_NEAR(s.runs_per_hour_recent, 6.0, 0.02);
+  EXPECT_NEAR(s.runs_per_hour_overall, 6.0, 0.02);
+  ASSERT_TRUE(s.eta_s);
+  EXPECT_NEAR(*s.eta_s, 3.0 / 6.0 * 3600.0, 10.0);  // 3 left at 6 per hour
+
+  // Nothing running, created 2 h ago, last finish 65 min ago: the hour before the last
+  // finish, however long ago that was.
+  Statement(db, "UPDATE runs SET status = 'interrupted' WHERE status = 'running'").run();
+  Statement(db, "UPDATE campaigns SET created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-120 minutes')")
+      .run();
+  Statement(db, "UPDATE runs SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-65 minutes') "
+                "WHERE finished_at IS NOT NULL")
+      .run();
+  s = campaign_status(store, c.id);
+  EXPECT_FALSE(s.recent_window_ends_now);
+  EXPECT_NEAR(s.recent_window_h, 55.0 / 60.0, 1e-3);  // cut at the creation
+  EXPECT_EQ(s.recent_finished, 3);
+  EXPECT_NEAR(s.runs_per_hour_overall, 3.0 / (55.0 / 60.0), 0.02);
 }
 
 // ---- concurrency -----------------------------------------------------------------------

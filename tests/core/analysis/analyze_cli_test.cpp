@@ -2,6 +2,7 @@
 // checkpoint, end to end: result.json carries the analysis (docs/report-format.md),
 // analysis.h5 is written, `jslds analyze` reproduces the training's analysis from the
 // checkpoint, and bad input exits 2.
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -158,6 +159,10 @@ TEST_F(AnalyzeCli, OutputNeverReplacesTheCheckpointOrAnyForeignFile) {
   EXPECT_NE(err().find("exists and is not an analysis.h5 written by jslds"), std::string::npos) << err();
   EXPECT_EQ(analyze(run_dir().string() + " -o " + dir_->string()), 2);
   EXPECT_NE(err().find("is a directory"), std::string::npos) << err();
+  const fs::path fifo = *dir_ / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(analyze(run_dir().string() + " -o " + fifo.string()), 2) << "opening a FIFO would block";
+  EXPECT_NE(err().find("is not a regular file"), std::string::npos) << err();
   EXPECT_EQ(analyze(run_dir().string() + " -o " + (*dir_ / "no" / "such" / "a.h5").string()), 2);
   EXPECT_NE(err().find("does not exist"), std::string::npos) << err();
   EXPECT_EQ(err().find("HDF5-DIAG"), std::string::npos) << err();
