@@ -15,6 +15,7 @@
 //
 // For comparison: Optuna 3.1 with SQLite storage spends 22.5 ms per trial on bookkeeping on
 // a machine of this kind (../shared/reference/README.md, optuna_overhead.py).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -33,7 +34,7 @@ json campaign(const fs::path& dir, const std::string& name, const std::string& m
               int64_t steps, int step_ms, int np = 5) {
   const fs::path spec = dir / (name + ".toml");
   std::ofstream(spec) << "[campaign]\nname = \"" << name << "\"\n" << method_and_size
-                      << "\n[base]\ndata.simulate = \"oscillator\"\ntrain.steps = " << steps
+                      << "\n[base]\ndata.simulate = \"oscillator\"\ntrain.steps = " << std::max<int64_t>(steps, 1)
                       << "\ntrain.eval_every = 10\ntrain.checkpoint_every = 1000000\n"
                          "[parameters]\n\"loss.w_fp\" = { distribution = \"uniform\", min = 1.0, "
                          "max = 1000.0 }\n";
@@ -43,6 +44,7 @@ json campaign(const fs::path& dir, const std::string& name, const std::string& m
   auto t0 = std::chrono::steady_clock::now();
   jslds::ChildProcess job = start(argv, dir / (name + ".log"),
                                   {{"JSLDS_TRAIN_EXE", JSLDS_FAKE_TRAIN_EXE},
+                                   {"FAKE_TRAIN_STEPS", std::to_string(steps)},
                                    {"FAKE_TRAIN_STEP_MS", std::to_string(step_ms)}});
   auto status = wait_for(job, std::chrono::seconds(600));
   double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -9,6 +9,7 @@
 // ends with a result event and result.json. Every start appends "start STEP" to
 // RUN_DIR/fake_history.txt so tests can see where a resumed run continued.
 //
+// FAKE_TRAIN_STEPS=N trains N steps whatever train.steps says (0: a no-op child).
 // FAKE_TRAIN_FAIL="3:abort,5:segv,6:exit7,8:diverge" makes the runs whose directory is named
 // 3, 5, … abort, segfault, exit with status 7 or diverge halfway through.
 // FAKE_TRAIN_STOP_CHECKPOINT_MS delays the checkpoint written on SIGTERM (a large model's
@@ -96,7 +97,10 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);  // as the real trainer: a dead report reader must not kill it
   const fs::path run_dir = fs::absolute(run_dir_text);
   const jslds::RunConfig config = jslds::load_config(config_file);
-  const int64_t steps = config.train.steps;
+  // FAKE_TRAIN_STEPS overrides train.steps; 0 makes a no-op child that reports its result at
+  // once (bench/dispatch), which a run configuration cannot ask for (train.steps >= 1).
+  const char* steps_override = std::getenv("FAKE_TRAIN_STEPS");
+  const int64_t steps = steps_override ? std::atol(steps_override) : config.train.steps;
   const int step_ms = std::getenv("FAKE_TRAIN_STEP_MS") ? std::atoi(std::getenv("FAKE_TRAIN_STEP_MS")) : 0;
 
   std::string failure;
