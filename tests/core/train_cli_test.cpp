@@ -46,6 +46,10 @@ class TrainCli : public ::testing::Test {
     return std::string(JSLDS_EXE) + " train " + (dir_ / "run.toml").string() + " --run-dir " + (dir_ / "run").string() +
            " " + args;
   }
+  static std::string slurp(const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
   static std::vector<json> read_events(const fs::path& file) {
     std::vector<json> events;
     std::ifstream in(file);
@@ -116,8 +120,7 @@ TEST_F(TrainCli, SigtermCheckpointsAndExits143ThenResumeFinishes) {
   status_in >> status;
   EXPECT_EQ(status, 143);
   ASSERT_TRUE(fs::exists(dir_ / "run" / "train_state.pt"));
-  std::ifstream err(dir_ / "stderr.txt");
-  const std::string log((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+  const std::string log = slurp(dir_ / "stderr.txt");
   EXPECT_NE(log.find("stopped by SIGTERM"), std::string::npos) << log;
   // Without --resume the run directory is protected; with it the training completes.
   EXPECT_EQ(run(train("2>/dev/null")), 2);
@@ -143,8 +146,7 @@ TEST_F(TrainCli, SigtermDuringTheAnalysisStopsAndResumeRedoesIt) {
   std::ifstream status_in(status_file);
   int status = -1;
   status_in >> status;
-  std::ifstream in(err);
-  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string log = slurp(err);
   EXPECT_EQ(status, 143) << log;
   EXPECT_NE(log.find("stopped by SIGTERM during the analysis"), std::string::npos) << log;
   EXPECT_FALSE(fs::exists(dir_ / "run" / "result.json"));
@@ -160,20 +162,17 @@ TEST_F(TrainCli, ResumeRefusesFewerStepsThanDoneAndAChangedModelWithStatus2) {
   const RunConfig before = load_config(config);
   const fs::path err = dir_ / "err.txt";
   EXPECT_EQ(run(train("--resume --set train.steps=15 2>" + err.string())), 2);
-  std::ifstream in(err);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string text = slurp(err);
   EXPECT_NE(text.find("the run has done 20 steps, more than train.steps = 15"), std::string::npos) << text;
   EXPECT_EQ(load_config(config), before);
   EXPECT_EQ(run(train("--resume --set train.steps=30 --set model.latent_dim=9 2>/dev/null")), 2);
   EXPECT_EQ(load_config(config), before);
-  std::ifstream log_in(dir_ / "run" / "log.txt");
-  const std::string log((std::istreambuf_iterator<char>(log_in)), std::istreambuf_iterator<char>());
+  const std::string log = slurp(dir_ / "run" / "log.txt");
   EXPECT_NE(log.find("error: "), std::string::npos) << "a refused resume says why in log.txt: " << log;
   EXPECT_EQ(run(std::string(JSLDS_EXE) + " train " + (dir_ / "run.toml").string() + " --run-dir " +
                 (dir_ / "zero").string() + " --set train.steps=0 2>" + err.string()),
             2);
-  std::ifstream zero_err(err);
-  const std::string zero((std::istreambuf_iterator<char>(zero_err)), std::istreambuf_iterator<char>());
+  const std::string zero = slurp(err);
   EXPECT_NE(zero.find("train.steps"), std::string::npos) << zero;
   EXPECT_FALSE(fs::exists(dir_ / "zero" / "checkpoint.pt"));
 }
@@ -184,10 +183,7 @@ TEST_F(TrainCli, ResumeRefusesFewerStepsThanDoneAndAChangedModelWithStatus2) {
 TEST_F(TrainCli, ResumeCompletesOrUndoesACheckpointInterruptedByACrash) {
   const fs::path rd = dir_ / "run";
   const fs::path err = dir_ / "err.txt";
-  auto stderr_text = [&] {
-    std::ifstream in(err);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  };
+  auto stderr_text = [&] { return slurp(err); };
   ASSERT_EQ(run(train("--set train.steps=10 2>/dev/null")), 0);
   for (const char* name : {"checkpoint.pt", "train_state.pt"}) fs::copy_file(rd / name, dir_ / name);
   ASSERT_EQ(run(train("--resume --set train.steps=20 2>/dev/null")), 0);
@@ -225,13 +221,11 @@ TEST_F(TrainCli, BadInputExitsWithStatus2AndSaysWhere) {
   EXPECT_EQ(run(std::string(JSLDS_EXE) + " train " + (dir_ / "bad.toml").string() + " --run-dir " +
                 (dir_ / "bad").string() + " 2>" + err.string()),
             2);
-  std::ifstream in(err);
-  const std::string message((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string message = slurp(err);
   EXPECT_NE(message.find("bad.toml:2:1"), std::string::npos) << message;
   // Task data in poisson mode is refused with a hint.
   EXPECT_EQ(run(train("--set model.mode=\\\"poisson\\\" 2>" + err.string())), 2);
-  std::ifstream in2(err);
-  const std::string message2((std::istreambuf_iterator<char>(in2)), std::istreambuf_iterator<char>());
+  const std::string message2 = slurp(err);
   EXPECT_NE(message2.find("set model.mode = \"task\""), std::string::npos) << message2;
 }
 
@@ -268,10 +262,7 @@ TEST_F(TrainCli, RelativeDataPathIsTakenFromTheConfigFilesDirectory) {
   EXPECT_EQ(run(std::string(JSLDS_EXE) + " train " + (run_dir / "config.toml").string() + " --run-dir " +
                 run_dir.string() + " --resume --set train.steps=4 2>" + err.string()),
             2);
-  auto text = [&] {
-    std::ifstream in(err);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  };
+  auto text = [&] { return slurp(err); };
   EXPECT_NE(text().find("was written for other data"), std::string::npos) << text();
   EXPECT_EQ(run(std::string(JSLDS_EXE) + " analyze " + run_dir.string() + " -o " + (dir_ / "a.h5").string() +
                 " > /dev/null 2>" + err.string()),
