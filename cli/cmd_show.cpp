@@ -160,11 +160,15 @@ void show(store::ExperimentStore& store, const store::RunRow& run, int curve_ste
 
   auto points = store.fixed_points(run.id);
   if (points.empty()) {
-    out << "\nfixed points\n" << kNone;
+    out << "\nanalysed points (fixed points and expansion points)\n" << kNone;
   } else {
     std::map<std::string, std::map<std::string, int>> classes;
     for (const auto& p : points) classes[p.source][p.stability] += 1;
-    out << fmt::format("\nfixed points ({})\n", points.size());
+    // Both kinds of point are analysed alike; only the numerical ones are fixed points
+    // (summary n_fixed_points).
+    out << fmt::format("\nanalysed points ({}): numerical = fixed points of the search, expansion = the JSLDS "
+                       "expansion points\n",
+                       points.size());
     for (const auto& [source, counts] : classes) {
       std::string line;
       for (const auto& [stability, n] : counts) {

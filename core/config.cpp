@@ -505,7 +505,7 @@ void read_table(RunConfig& c, const toml::table& root, const std::string& source
   }
   if (!c.data.path.empty() && !c.data.simulate.empty())
     fail(simulate_at, fmt::format("data.path = {} and data.simulate = {} are both set: expected "
-                                  "one of them",
+                                  "one of them (remove one, or set it to \"\")",
                                   toml_quote(c.data.path), toml_quote(c.data.simulate)));
 }
 
@@ -610,6 +610,10 @@ void apply_override(RunConfig& config, std::string_view assignment) {
       toml::value<std::string> s{std::string(text)};
       set_field(f, s, full, vw);
     }
+    // The data source is one of two: an override naming one replaces the other, so that
+    // `--set data.path=F` turns a simulated configuration into one of the recording F.
+    if (full == "data.path" && !updated.data.path.empty()) updated.data.simulate.clear();
+    if (full == "data.simulate" && !updated.data.simulate.empty()) updated.data.path.clear();
     validate(updated, kSource);
   } catch (const ConfigError& e) {
     throw ConfigError(e.file(), e.line(), e.column(),
@@ -631,7 +635,8 @@ void validate(const RunConfig& c, const std::string& source_name) {
     bad(fmt::format("analysis.theta_band_hz must be [low, high] with low < high, got [{}]",
                     fmt::join(tb, ", ")));
   if (!c.data.path.empty() && !c.data.simulate.empty())
-    bad(fmt::format("data.path = {} and data.simulate = {} are both set: expected one of them",
+    bad(fmt::format("data.path = {} and data.simulate = {} are both set: expected one of them (remove one, "
+                    "or set it to \"\")",
                     toml_quote(c.data.path), toml_quote(c.data.simulate)));
 }
 

@@ -40,7 +40,9 @@ omitted keys take the default shown. Unknown sections or keys, wrong types and o
 values are errors that name the file, line and column (`jslds config check FILE.toml`, exit 2).
 `jslds config defaults` prints this whole configuration as commented TOML. Any key can be
 overridden on the command line with `--set section.key=value` (value in TOML syntax; a bare
-word such as `gru` is taken as a string).
+word such as `gru` is taken as a string). `data.path` and `data.simulate` exclude each
+other: a `--set` of one clears the other, so `--set data.path=F` points a simulated
+configuration at the recording F.
 
 The canonical form (`jslds config check` output, and `config.toml` in every run directory)
 writes every key in this order; its sha256 identifies a run configuration in the database, so

@@ -230,7 +230,7 @@ TEST_F(Cli, BestErrorsNameTheOptionOrTheCampaign) {
 TEST_F(Cli, ShowSaysWhatWasNotRecorded) {
   Result r = jslds("show reach-v1/2" + db(), dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  for (const char* section : {"\nfixed points\n  (none recorded)\n",
+  for (const char* section : {"\nanalysed points (fixed points and expansion points)\n  (none recorded)\n",
                               "\nslowest modes\n  (none recorded)\n",
                               "\nfiles\n  (none recorded)\n"}) {
     EXPECT_NE(r.out.find(section), std::string::npos) << "missing '" << section << "' in\n"

@@ -156,6 +156,15 @@ TEST(Config, Overrides) {
 TEST(Config, PathAndSimulateAreExclusive) {
   ConfigError e = expect_error("[data]\npath = \"a.nwb\"\nsimulate = \"lorenz\"\n");
   EXPECT_NE(e.detail().find("both set"), std::string::npos);
+  // An override naming one source replaces the other, in either order.
+  RunConfig c;
+  jslds::apply_override(c, "data.simulate=ring-theta");
+  jslds::apply_override(c, "data.path=rec.nwb");
+  EXPECT_EQ(c.data.path, "rec.nwb");
+  EXPECT_EQ(c.data.simulate, "");
+  jslds::apply_override(c, "data.simulate=lorenz");
+  EXPECT_EQ(c.data.path, "");
+  EXPECT_EQ(c.data.simulate, "lorenz");
 }
 
 TEST(Config, LoadMissingFile) {
@@ -250,8 +259,8 @@ TEST(Config, OverrideErrorsQuoteTheAssignment) {
   } catch (const ConfigError& e) {
     EXPECT_NE(e.detail().find("(in --set 'model.latent_dim=0')"), std::string::npos) << e.what();
   }
-  // An override that breaks a cross-field rule changes nothing either.
-  jslds::apply_override(c, "data.path=a.nwb");
-  EXPECT_THROW(jslds::apply_override(c, "data.simulate=lorenz"), ConfigError);
-  EXPECT_EQ(c.data.simulate, "");
+  // An override that breaks a rule checked on the whole configuration changes nothing either.
+  const std::vector<double> band = c.analysis.theta_band_hz;
+  EXPECT_THROW(jslds::apply_override(c, "analysis.theta_band_hz=[10.0, 6.0]"), ConfigError);
+  EXPECT_EQ(c.analysis.theta_band_hz, band);
 }
