@@ -31,6 +31,9 @@ void register_config(CLI::App& app) {
     RunConfig c = load_config(*file);
     for (const auto& s : *sets) apply_override(c, s);
     std::cout << to_toml(c);
+    if (c.data.path.empty() && c.data.simulate.empty())
+      std::cerr << "note: no data source (data.path or data.simulate): valid, but `jslds train` needs one "
+                   "(e.g. --set data.simulate=oscillator)\n";
   });
 }
 

@@ -190,6 +190,13 @@ int run_train_command(const TrainCommandOptions& options) {
   for (const auto& assignment : options.overrides) apply_override(config, assignment);
   if (config.data.path != path_from_file) resolve_data_path(config, fs::current_path());
   validate(config, "--set");
+  // Before the run directory exists: a configuration without data must not leave one behind.
+  if (config.data.path.empty() && config.data.simulate.empty())
+    throw TrainUsageError(fmt::format("{}: no data: set data.path to a recording (.nwb/.h5/.mat) or data.simulate "
+                                      "to a simulator (e.g. --set data.simulate=oscillator)",
+                                      options.config_file.string()));
+  if (!config.data.path.empty() && !fs::exists(config.data.path))
+    throw TrainUsageError(fmt::format("data.path = {}: no such file", config.data.path));
 
   const fs::path run_dir =
       fs::absolute(options.run_dir.empty() ? fs::path("jslds-runs") / options.config_file.stem() : options.run_dir);

@@ -231,6 +231,16 @@ TEST_F(TrainCli, BadInputExitsWithStatus2AndSaysWhere) {
   EXPECT_EQ(run(train("--set model.mode=\\\"poisson\\\" 2>" + err.string())), 2);
   const std::string message2 = slurp(err);
   EXPECT_NE(message2.find("set model.mode = \"task\""), std::string::npos) << message2;
+  // No data source, or a data file that does not exist: refused before any run directory.
+  std::ofstream(dir_ / "nodata.toml") << "[model]\nlatent_dim = 8\n";
+  for (const std::string extra : {"", " --set data.path=/no/such/recording.nwb"}) {
+    EXPECT_EQ(run(std::string(JSLDS_EXE) + " train " + (dir_ / "nodata.toml").string() + " --run-dir " +
+                  (dir_ / "nodata").string() + extra + " 2>" + err.string()),
+              2);
+    EXPECT_NE(slurp(err).find(extra.empty() ? "no data: set data.path" : "no such file"), std::string::npos)
+        << slurp(err);
+    EXPECT_FALSE(fs::exists(dir_ / "nodata")) << "a half-made run directory was left behind";
+  }
 }
 
 TEST_F(TrainCli, RelativeDataPathIsTakenFromTheConfigFilesDirectory) {
