@@ -306,7 +306,7 @@ LaunchSummary Coordinator::run() {
                       : ""));
   {
     auto c = scheduler.counts();
-    say(fmt::format("campaign {} (epoch {}{}): {} runs, {} done, {} to run, {} workers",
+    say(fmt::format("campaign {} (launch {}{}): {} runs, {} done, {} to run, {} workers",
                     spec_.name, st.campaign.epoch, st.campaign.existing ? ", resumed" : "",
                     runs.size(), c[RunStatus::kDone], scheduler.runnable_count(),
                     pool_.size()));
