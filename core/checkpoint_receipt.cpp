@@ -95,10 +95,13 @@ std::optional<CheckpointReceipt> read_checkpoint_receipt(const fs::path& run_dir
 std::string file_sha256(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw std::runtime_error(fmt::format("cannot read {}", file.string()));
-  std::ostringstream ss;
-  ss << in.rdbuf();
+  // Streamed: a checkpoint may be large, and is hashed on every resume.
+  Sha256 h;
+  std::vector<char> buffer(1 << 16);
+  while (in.read(buffer.data(), static_cast<std::streamsize>(buffer.size())) || in.gcount() > 0)
+    h.update(std::string_view(buffer.data(), static_cast<size_t>(in.gcount())));
   if (in.bad()) throw std::runtime_error(fmt::format("cannot read {}", file.string()));
-  return sha256_hex(ss.str());
+  return h.hex_digest();
 }
 
 fs::path staged_checkpoint_path(const fs::path& file) {
@@ -109,7 +112,10 @@ fs::path staged_checkpoint_path(const fs::path& file) {
 
 namespace {
 
+constexpr const char* kCheckpointFile = "checkpoint.pt";
 constexpr const char* kStateFile = "train_state.pt";
+// The files a publication stages (the trainer's receipts always name checkpoint.pt).
+constexpr const char* kPublishedFiles[] = {kCheckpointFile, kStateFile};
 
 void fsync_directory(const fs::path& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -127,17 +133,9 @@ void rename_or_throw(const fs::path& from, const fs::path& to) {
         fmt::format("cannot rename {} to {}: {}", from.string(), to.string(), ec.message()));
 }
 
-// The files a publication stages: checkpoint.pt and train_state.pt (the receipt's path is
-// checkpoint.pt for every receipt the trainer writes).
-std::vector<std::string> published_names(const std::optional<CheckpointReceipt>& r) {
-  std::vector<std::string> names = {"checkpoint.pt", kStateFile};
-  if (r && r->path != "checkpoint.pt") names.push_back(r->path);
-  return names;
-}
-
 // True when NAME is FILE.tmp.PID or FILE.next.tmp.PID for a process that no longer exists.
 bool is_dead_writers_temporary(const std::string& name, const std::string& file) {
-  for (const std::string prefix : {file + ".tmp.", file + ".next.tmp."}) {
+  for (const std::string& prefix : {file + ".tmp.", file + ".next.tmp."}) {
     if (name.rfind(prefix, 0) != 0) continue;
     const std::string pid_text = name.substr(prefix.size());
     if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos)
@@ -164,7 +162,7 @@ std::string recover_checkpoint_publication(const fs::path& run_dir) {
   std::error_code ec;
   for (fs::directory_iterator it(run_dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    for (const std::string& file : published_names(receipt)) {
+    for (const std::string file : kPublishedFiles) {
       if (is_dead_writers_temporary(name, file)) {
         std::error_code ignored;
         if (fs::remove(it->path(), ignored)) removed_temporaries.push_back(name);
@@ -177,11 +175,11 @@ std::string recover_checkpoint_publication(const fs::path& run_dir) {
     std::string expected;  // the receipt's sha256 for it; empty: not vouched for
   };
   std::vector<Staged> staged;
-  for (const std::string& file : published_names(receipt)) {
+  for (const std::string file : kPublishedFiles) {
     const fs::path next = staged_checkpoint_path(run_dir / file);
     if (!fs::exists(fs::symlink_status(next, ec))) continue;
     std::string expected;
-    if (receipt && file == receipt->path) expected = receipt->sha256;
+    if (receipt && file == kCheckpointFile && receipt->path == kCheckpointFile) expected = receipt->sha256;
     if (receipt && file == kStateFile) expected = receipt->state_sha256;
     staged.push_back({next, run_dir / file, expected});
   }
