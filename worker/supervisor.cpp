@@ -22,6 +22,7 @@
 
 #include "coordinator/signals.h"
 #include "core/checkpoint_receipt.h"
+#include "core/run_lock.h"
 #include "core/config.h"
 
 namespace jslds {
@@ -32,7 +33,7 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 constexpr int kReportFd = 3;
-constexpr int kRunLockFd = 4;  // the child's copy of RUN_DIR/run.lock
+constexpr int kRunLockFd = kInheritedRunLockFd;  // the child's copy of RUN_DIR/run.lock (core/run_lock.h)
 constexpr size_t kLogTailBytes = 600;
 
 // The last `bytes` of a file but nothing before offset `start` (where this attempt's part of

@@ -20,6 +20,7 @@
 #include <torch/torch.h>
 
 #include "core/checkpoint_receipt.h"
+#include "core/run_lock.h"
 #include "core/config.h"
 #include "core/data/loaders.h"
 #include "core/train/checkpoint.h"
@@ -201,6 +202,14 @@ int run_train_command(const TrainCommandOptions& options) {
   const fs::path run_dir =
       fs::absolute(options.run_dir.empty() ? fs::path("jslds-runs") / options.config_file.stem() : options.run_dir);
   fs::create_directories(run_dir);
+  // One training per run directory: a second `jslds train` of this directory (or a sweep
+  // resuming it) is refused before it touches anything (core/run_lock.h).
+  RunDirectoryLock run_lock;
+  try {
+    run_lock = RunDirectoryLock::acquire_for_training(run_dir);
+  } catch (const RunDirectoryBusy& e) {
+    throw TrainUsageError(e.what());
+  }
   // A checkpoint whose publication a crash interrupted is completed or undone first
   // (core/checkpoint_receipt.h), so that what follows sees one whole pair.
   const std::string recovery_note = options.resume ? recover_checkpoint_publication(run_dir) : std::string();

@@ -1,5 +1,7 @@
 // `jslds train` end to end: the report-fd events and result.json (docs/report-format.md),
 // graceful stop with exit status 143 and --resume, and usage errors with exit status 2.
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -217,6 +219,60 @@ TEST_F(TrainCli, ResumeCompletesOrUndoesACheckpointInterruptedByACrash) {
   EXPECT_NE(stderr_text().find("at step 30/40"), std::string::npos) << stderr_text();
   EXPECT_FALSE(fs::exists(rd / "train_state.pt.next.tmp.2147483000"));
   EXPECT_EQ(json::parse(std::ifstream(rd / "result.json"))["step"], 40);
+}
+
+// Two trainings of one run directory would write one checkpoint, one metrics.jsonl and one
+// log at once: a `jslds train` of a directory whose run.lock another live process holds (a
+// second --resume by hand, or a sweep's child) is refused with status 2 before it touches
+// anything (core/run_lock.h); once the holder is gone the same command trains.
+TEST_F(TrainCli, ASecondTrainingOfARunDirectoryIsRefusedWhileTheFirstHoldsRunLock) {
+  const fs::path rd = dir_ / "run";
+  ASSERT_EQ(run(train("--set train.steps=10 2>/dev/null")), 0);
+  // jslds train leaves its own pid in run.lock (informational) and releases the lock on exit.
+  EXPECT_GT(std::atol(slurp(rd / "run.lock").c_str()), 0);
+  const std::string log_before = slurp(rd / "log.txt");
+  const std::string receipt_before = slurp(rd / "checkpoint.json");
+
+  // The other training: a process holding the flock, its pid written as jslds train writes it.
+  // O_CLOEXEC: an inherited descriptor of run.lock at fd 4 is how a supervisor hands the lock to its child.
+  const int fd = ::open((rd / "run.lock").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  ASSERT_EQ(::ftruncate(fd, 0), 0);
+  const std::string holder = "4242\n";
+  ASSERT_EQ(::pwrite(fd, holder.data(), holder.size(), 0), static_cast<ssize_t>(holder.size()));
+  const fs::path err = dir_ / "err.txt";
+  EXPECT_EQ(run(train("--resume --set train.steps=20 2>" + err.string())), 2);
+  const std::string message = slurp(err);
+  EXPECT_NE(message.find("is in use: another training process (pid 4242) holds run.lock"), std::string::npos)
+      << message;
+  EXPECT_EQ(slurp(rd / "log.txt"), log_before) << "the refused training wrote to the log";
+  EXPECT_EQ(slurp(rd / "checkpoint.json"), receipt_before);
+  EXPECT_EQ(slurp(rd / "run.lock"), holder) << "the refused training overwrote the holder's pid";
+  ::close(fd);  // the holder ends: the kernel releases its lock
+
+  ASSERT_EQ(run(train("--resume --set train.steps=20 2>" + err.string())), 0) << slurp(err);
+  EXPECT_NE(slurp(err).find("at step 10/20"), std::string::npos) << slurp(err);
+  EXPECT_EQ(read_checkpoint_receipt(rd)->step, 20);
+
+  // A supervisor holds the lock and hands it to its child as descriptor 4: that child trains.
+  const int saved4 = ::fcntl(4, F_DUPFD_CLOEXEC, 10);  // whatever this process had at 4
+  const int opened = ::open((rd / "run.lock").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(opened, 0);
+  const int held = ::fcntl(opened, F_DUPFD_CLOEXEC, 10);  // above 4, so dup2 below really copies
+  ::close(opened);
+  ASSERT_GE(held, 10);
+  ASSERT_EQ(::flock(held, LOCK_EX | LOCK_NB), 0);
+  ASSERT_EQ(::dup2(held, 4), 4);  // dup2 clears FD_CLOEXEC: the child inherits descriptor 4
+  const int status = run(train("--resume --set train.steps=30 2>" + err.string()));
+  ::close(4);
+  if (saved4 >= 0) {
+    ::dup2(saved4, 4);
+    ::close(saved4);
+  }
+  ::close(held);
+  EXPECT_EQ(status, 0) << slurp(err);
+  EXPECT_EQ(read_checkpoint_receipt(rd)->step, 30);
 }
 
 TEST_F(TrainCli, BadInputExitsWithStatus2AndSaysWhere) {

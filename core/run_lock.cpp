@@ -1,0 +1,72 @@
+#include "core/run_lock.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+namespace jslds {
+
+namespace fs = std::filesystem;
+
+RunDirectoryLock::~RunDirectoryLock() {
+  if (fd_ >= 0 && !inherited_) ::close(fd_);
+}
+
+RunDirectoryLock::RunDirectoryLock(RunDirectoryLock&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), inherited_(std::exchange(other.inherited_, false)) {}
+
+RunDirectoryLock& RunDirectoryLock::operator=(RunDirectoryLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0 && !inherited_) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    inherited_ = std::exchange(other.inherited_, false);
+  }
+  return *this;
+}
+
+RunDirectoryLock RunDirectoryLock::acquire_for_training(const fs::path& run_dir) {
+  const fs::path file = run_dir / "run.lock";
+  RunDirectoryLock lock;
+  struct stat inherited_stat {}, file_stat {};
+  if (::fstat(kInheritedRunLockFd, &inherited_stat) == 0 && ::stat(file.c_str(), &file_stat) == 0 &&
+      inherited_stat.st_dev == file_stat.st_dev && inherited_stat.st_ino == file_stat.st_ino) {
+    // The supervisor's lock, held on our behalf (worker/supervisor.h): keep it open, and
+    // do not let an exec of ours inherit it.
+    ::fcntl(kInheritedRunLockFd, F_SETFD, FD_CLOEXEC);
+    lock.fd_ = kInheritedRunLockFd;
+    lock.inherited_ = true;
+    return lock;
+  }
+  lock.fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock.fd_ < 0)
+    throw std::runtime_error(fmt::format("cannot open {}: {}", file.string(), std::strerror(errno)));
+  if (::flock(lock.fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK)
+      throw std::runtime_error(fmt::format("cannot lock {}: {}", file.string(), std::strerror(errno)));
+    char text[32] = {};
+    const ssize_t n = ::pread(lock.fd_, text, sizeof text - 1, 0);
+    const pid_t holder = n > 0 ? static_cast<pid_t>(std::atol(text)) : 0;
+    throw RunDirectoryBusy(
+        fmt::format("{} is in use: another training process ({}) holds {}; two trainings must not share a run "
+                    "directory. Wait for it to end, stop it (SIGTERM makes it checkpoint), or choose another "
+                    "--run-dir",
+                    run_dir.string(), holder > 0 ? fmt::format("pid {}", holder) : std::string("pid unknown"),
+                    file.filename().string()),
+        holder);
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  // Informational only (who trains here): a failure to write it does not stop the training.
+  if (::ftruncate(lock.fd_, 0) == 0) (void)!::pwrite(lock.fd_, pid.data(), pid.size(), 0);
+  return lock;
+}
+
+}  // namespace jslds
