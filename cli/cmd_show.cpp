@@ -90,7 +90,12 @@ void show(store::ExperimentStore& store, const store::RunRow& run, int curve_ste
     out << fmt::format("  worker      {}, device {}\n", run.worker.value_or("-"),
                        run.device.value_or("-"));
   }
-  out << fmt::format("  started     {}\n  finished    {}\n", run.started_at.value_or("-"),
+  // started_at is the last attempt's (DESIGN §5); say so when there were several, and where
+  // the whole training time is (the train_seconds summary counts every attempt).
+  out << fmt::format("  started     {}{}\n  finished    {}\n", run.started_at.value_or("-"),
+                     run.attempts > 1 && run.started_at
+                         ? fmt::format(" (attempt {}; train_seconds below counts every attempt)", run.attempts)
+                         : std::string(),
                      run.finished_at.value_or("-"));
   out << fmt::format("  run dir     {}\n", run.run_dir);
   if (run.error) out << fmt::format("  error       {}\n", *run.error);

@@ -84,6 +84,8 @@ struct TrainState {
   at::Tensor global_rng_state;      // uint8 state of Torch's default CPU generator
   at::Tensor batch_rng_state;       // uint8 state of the mini-batch sampler's generator
   std::string data_sha256;          // dataset_sha256 of the training data; empty: not recorded
+  double train_seconds = 0.0;       // wall seconds in optimiser steps for steps 1..step, summed
+                                    // over every attempt; 0 in files written before it was kept
 };
 
 /// Saves train_state.pt (same archive format and content hash as checkpoint.pt).

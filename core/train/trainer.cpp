@@ -245,6 +245,7 @@ TrainOutcome Trainer::run(const std::filesystem::path& run_dir, const TrainHooks
   using Clock = std::chrono::steady_clock;
   const TrainOptions& to = config_.train;
   TrainOutcome outcome;
+  outcome.train_seconds = train_seconds_;
   double step_seconds = 0.0;   // time in train_step since the last evaluation
   int64_t steps_timed = 0;
   double loss_sum = 0.0;
@@ -267,7 +268,8 @@ TrainOutcome Trainer::run(const std::filesystem::path& run_dir, const TrainHooks
     const auto t0 = Clock::now();
     const StepResult r = train_step();
     const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
-    outcome.train_seconds += dt;
+    train_seconds_ += dt;
+    outcome.train_seconds = train_seconds_;
     if (!r.finite) {
       outcome.status = "diverged";
       outcome.step = r.step;
@@ -328,6 +330,7 @@ FileDigest Trainer::save(const std::filesystem::path& run_dir) {
   state.step = step_;
   state.config_sha256 = state_config_sha256();
   state.data_sha256 = data_sha256_;
+  state.train_seconds = train_seconds_;
   torch::serialize::OutputArchive archive;
   optimizer_->save(archive);
   std::ostringstream bytes;
@@ -390,6 +393,7 @@ void Trainer::resume(const std::filesystem::path& run_dir) {
     batch_generator_.set_state(state.batch_rng_state);
   }
   step_ = state.step;
+  train_seconds_ = state.train_seconds;
 }
 
 }  // namespace jslds

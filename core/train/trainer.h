@@ -77,6 +77,10 @@ struct TrainOutcome {
   int64_t step = 0;        // steps done (diverged: the step whose loss was non-finite)
   std::string message;     // diverged: what was non-finite
   Metrics final_metrics;   // last evaluation (empty when diverged before the first)
+  /// Wall seconds spent in optimiser steps (train_step, not evaluation or checkpoints) for
+  /// every step this run's parameters embody: a resumed run adds this attempt's time to the
+  /// time recorded in train_state.pt up to its checkpoint (time after the last checkpoint of
+  /// an interrupted attempt was lost with those steps and is not counted).
   double train_seconds = 0.0;
 };
 
@@ -140,6 +144,7 @@ class Trainer {
   at::Tensor heldout_index_;  // (N_out) long, undefined without co-smoothing
   at::Tensor null_rate_n_;
   int64_t step_ = 0;
+  double train_seconds_ = 0.0;  // seconds in train_step for steps 1..step_, over every attempt
   std::string data_sha256_;  // dataset_sha256 of the data given to the constructor
 };
 

@@ -194,6 +194,17 @@ TEST(Training, StopRequestWritesACheckpointAndReportsInterrupted) {
   EXPECT_EQ(outcome.step, 3);
   EXPECT_EQ(checkpoint_step, 3);
   EXPECT_EQ(load_checkpoint(dir.path() / "checkpoint.pt").step, 3);
+  // The time of those 3 steps is kept with them, and a resumed run's train_seconds adds to it.
+  const double first = load_train_state(dir.path() / "train_state.pt").train_seconds;
+  EXPECT_GT(first, 0.0);
+  EXPECT_NEAR(first, outcome.train_seconds, 1e-6);
+  c.train.steps = 6;
+  Trainer resumed(c, d.data, d.split);
+  resumed.resume(dir.path());
+  const TrainOutcome rest = resumed.run(dir.path(), {});
+  EXPECT_EQ(rest.status, "done");
+  EXPECT_GT(rest.train_seconds, first);
+  EXPECT_NEAR(load_train_state(dir.path() / "train_state.pt").train_seconds, rest.train_seconds, 1e-6);
 }
 
 // --- checkpoints ---------------------------------------------------------------------
