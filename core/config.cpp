@@ -132,7 +132,7 @@ std::vector<Section> sections(RunConfig& c) {
       f_real("valid_fraction", d.valid_fraction,
              "fraction of trials held out for validation (stratified by condition)", kFraction),
       f_real("heldout_neurons", d.heldout_neurons,
-             "fraction of neurons held out for co-smoothing (val_cobps)", kFraction),
+             "fraction of neurons held out for co-smoothing (val_cobps); poisson mode only", kFraction),
       f_int("split_seed", d.split_seed, "seed of the trial and neuron splits"),
       f_int("sim_trials", d.sim_trials, "simulators: trials (0 = the simulator's default)"),
       f_int("sim_bins", d.sim_bins, "simulators: bins per trial (0 = the simulator's default)"),
@@ -638,6 +638,12 @@ void validate(const RunConfig& c, const std::string& source_name) {
     bad(fmt::format("data.path = {} and data.simulate = {} are both set: expected one of them (remove one, "
                     "or set it to \"\")",
                     toml_quote(c.data.path), toml_quote(c.data.simulate)));
+  // Co-smoothing predicts held-out recorded neurons from the others (MODEL §6, val_cobps):
+  // task mode models inputs and targets, so the setting would be silently ignored there.
+  if (c.model.mode == "task" && c.data.heldout_neurons > 0)
+    bad(fmt::format("data.heldout_neurons = {} with model.mode = \"task\": held-out neurons (co-smoothing, "
+                    "val_cobps) need spike data in model.mode = \"poisson\"; set data.heldout_neurons = 0",
+                    c.data.heldout_neurons));
 }
 
 std::string to_toml(const RunConfig& config) {

@@ -612,4 +612,16 @@ TEST(Split, IsDeterministicDisjointAndCompleteWithoutLabels) {
   EXPECT_NE(make_split(d, o).valid_trials, a.valid_trials);
   o.valid_fraction = 0.0;
   EXPECT_TRUE(make_split(d, o).valid_trials.empty());
+  // A fraction that rounds to no held-out neuron would silently turn co-smoothing off.
+  o.heldout_neurons = 0.02;  // 0.4 of 20 neurons
+  try {
+    make_split(d, o);
+    ADD_FAILURE() << "heldout_neurons = 0.02 of 20 neurons was accepted";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("0.02 of 20 neurons rounds to no held-out neuron: use at least 0.05"),
+              std::string::npos)
+        << e.what();
+  }
+  o.heldout_neurons = 0.05;
+  EXPECT_EQ(make_split(d, o).heldout_neurons.size(), 1u);
 }

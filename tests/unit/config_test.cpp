@@ -167,6 +167,13 @@ TEST(Config, PathAndSimulateAreExclusive) {
   EXPECT_EQ(c.data.simulate, "lorenz");
 }
 
+TEST(Config, HeldOutNeuronsNeedPoissonMode) {
+  ConfigError e = expect_error("[data]\nheldout_neurons = 0.2\n[model]\nmode = \"task\"\n");
+  EXPECT_NE(e.detail().find("data.heldout_neurons = 0.2 with model.mode = \"task\""), std::string::npos)
+      << e.detail();
+  EXPECT_NO_THROW(jslds::parse_config("[data]\nheldout_neurons = 0.2\n[model]\nmode = \"poisson\"\n", "x.toml"));
+}
+
 TEST(Config, LoadMissingFile) {
   try {
     jslds::load_config("/nonexistent/run.toml");
