@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <unordered_map>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,42 @@
 #include <sqlite3.h>
 
 namespace jslds::store {
+
+namespace detail {
+// Prepared statements of one connection that no Statement uses, by SQL text. Shared between
+// the Database and its live Statements so that either may go first.
+struct StatementCache {
+  static constexpr std::size_t kMaxEntries = 256;
+  std::unordered_map<std::string, sqlite3_stmt*> idle;
+  bool closed = false;
+
+  sqlite3_stmt* take(std::string_view sql) {
+    auto it = idle.find(std::string(sql));
+    if (it == idle.end()) return nullptr;
+    sqlite3_stmt* st = it->second;
+    idle.erase(it);
+    return st;
+  }
+  // Keeps `st` for reuse, or finalises it (closed connection, a copy already kept, full).
+  void give_back(std::string&& sql, sqlite3_stmt* st) noexcept {
+    try {
+      if (!closed && idle.size() < kMaxEntries) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (idle.emplace(std::move(sql), st).second) return;
+      }
+    } catch (...) {  // std::bad_alloc: finalise instead
+    }
+    sqlite3_finalize(st);
+  }
+  void close() noexcept {
+    for (auto& [sql, st] : idle) sqlite3_finalize(st);
+    idle.clear();
+    closed = true;
+  }
+};
+}  // namespace detail
+
 namespace {
 
 std::string sql_excerpt(std::string_view sql) {
@@ -146,7 +183,9 @@ Database::Database(const std::string& path, const OpenOptions& options)
   }
 }
 
-Database::~Database() = default;
+Database::~Database() {
+  if (cache_) cache_->close();
+}
 Database::Database(Database&&) noexcept = default;
 Database& Database::operator=(Database&&) noexcept = default;
 
@@ -181,6 +220,13 @@ std::string Database::journal_mode() {
 void Statement::Finalizer::operator()(sqlite3_stmt* st) const noexcept { sqlite3_finalize(st); }
 
 Statement::Statement(Database& db, std::string_view sql) : db_(db.handle()) {
+  if (!db.cache_) db.cache_ = std::make_shared<detail::StatementCache>();
+  cache_ = db.cache_;
+  sql_ = sql;
+  if (sqlite3_stmt* cached = cache_->take(sql)) {
+    stmt_.reset(cached);
+    return;
+  }
   sqlite3_stmt* raw = nullptr;
   const char* tail = nullptr;
   int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &raw, &tail);
@@ -196,7 +242,9 @@ Statement::Statement(Database& db, std::string_view sql) : db_(db.handle()) {
   }
 }
 
-Statement::~Statement() = default;
+Statement::~Statement() {
+  if (stmt_ && cache_) cache_->give_back(std::move(sql_), stmt_.release());
+}
 Statement::Statement(Statement&&) noexcept = default;
 Statement& Statement::operator=(Statement&&) noexcept = default;
 

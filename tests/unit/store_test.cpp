@@ -248,6 +248,55 @@ TEST(Database, StatementErrorsNameTheSql) {
   EXPECT_THROW(Statement(db, "SELECT 1; SELECT 2"), StoreError);
 }
 
+// Prepared statements are reused (store/sqlite.h): a reused one starts without the previous
+// bindings or position, two live ones with the same SQL are independent, a schema change
+// between uses is picked up, and a statement may outlive its connection.
+TEST(Database, ReusedStatementsStartCleanAndLiveOnesAreIndependent) {
+  Database db(":memory:");
+  db.exec("CREATE TABLE t (x INTEGER)");
+  {
+    Statement insert(db, "INSERT INTO t (x) VALUES (?)");
+    for (int64_t x : {1, 2, 3}) {
+      insert.bind(1, x).run();
+      insert.reset();
+    }
+  }
+  {
+    Statement insert(db, "INSERT INTO t (x) VALUES (?)");  // the cached one: binding cleared
+    insert.run();
+  }
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM t WHERE x IS NULL"), 1);
+  const std::string sql = "SELECT x FROM t WHERE x IS NOT NULL ORDER BY x";
+  {
+    Statement half(db, sql);
+    ASSERT_TRUE(half.step());  // left in the middle of its rows
+    EXPECT_EQ(half.column_int64(0), 1);
+  }
+  // Nested use of the same SQL: the outer loop is not disturbed by the inner statement.
+  std::vector<int64_t> pairs;
+  Statement outer(db, sql);
+  while (outer.step()) {
+    Statement inner(db, sql);
+    int64_t n = 0;
+    while (inner.step()) ++n;
+    pairs.push_back(outer.column_int64(0) * 10 + n);
+  }
+  EXPECT_EQ(pairs, (std::vector<int64_t>{13, 23, 33}));
+  // A column added between two uses of a cached SELECT * shows up.
+  { Statement all(db, "SELECT * FROM t"); EXPECT_EQ(all.column_count(), 1); }
+  db.exec("ALTER TABLE t ADD COLUMN y TEXT");
+  {
+    Statement all(db, "SELECT * FROM t");
+    ASSERT_TRUE(all.step());
+    EXPECT_EQ(all.column_count(), 2);
+  }
+  // A statement that outlives its connection is finalised, not returned.
+  auto db2 = std::make_unique<Database>(":memory:");
+  auto orphan = std::make_unique<Statement>(*db2, "SELECT 1");
+  db2.reset();
+  orphan.reset();
+}
+
 // ---- transactions ----------------------------------------------------------------------
 
 TEST(Transaction, RollsBackWhenNotCommitted) {
