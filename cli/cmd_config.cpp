@@ -30,6 +30,7 @@ void register_config(CLI::App& app) {
   check->callback([file, sets] {
     RunConfig c = load_config(*file);
     for (const auto& s : *sets) apply_override(c, s);
+    check_key_combinations(c, sets->empty() ? *file : *file + " with --set");
     std::cout << to_toml(c);
     if (c.data.path.empty() && c.data.simulate.empty())
       std::cerr << "note: no data source (data.path or data.simulate): valid, but `jslds train` needs one "

@@ -90,11 +90,10 @@ void show(store::ExperimentStore& store, const store::RunRow& run, int curve_ste
     out << fmt::format("  worker      {}, device {}\n", run.worker.value_or("-"),
                        run.device.value_or("-"));
   }
-  // started_at is the last attempt's (DESIGN §5); say so when there were several, and where
-  // the whole training time is (the train_seconds summary counts every attempt).
+  // started_at is the last attempt's (DESIGN §5); say so when there were several.
   out << fmt::format("  started     {}{}\n  finished    {}\n", run.started_at.value_or("-"),
                      run.attempts > 1 && run.started_at
-                         ? fmt::format(" (attempt {}; train_seconds below counts every attempt)", run.attempts)
+                         ? fmt::format(" (the last of {} attempts)", run.attempts)
                          : std::string(),
                      run.finished_at.value_or("-"));
   out << fmt::format("  run dir     {}\n", run.run_dir);

@@ -544,6 +544,7 @@ ExpandedRun expand_run(const SweepSpec& spec, int64_t index, int64_t repeat) {
   resolve_data_path(run.config, spec.directory);
   try {
     validate(run.config, spec.source);
+    check_key_combinations(run.config, spec.source);
   } catch (const ConfigError& e) {
     std::vector<std::string> shown;
     for (const auto& p : run.params) shown.push_back(fmt::format("{} = {}", p.key, p.text));

@@ -638,12 +638,17 @@ void validate(const RunConfig& c, const std::string& source_name) {
     bad(fmt::format("data.path = {} and data.simulate = {} are both set: expected one of them (remove one, "
                     "or set it to \"\")",
                     toml_quote(c.data.path), toml_quote(c.data.simulate)));
+}
+
+void check_key_combinations(const RunConfig& c, const std::string& source_name) {
   // Co-smoothing predicts held-out recorded neurons from the others (MODEL §6, val_cobps):
   // task mode models inputs and targets, so the setting would be silently ignored there.
   if (c.model.mode == "task" && c.data.heldout_neurons > 0)
-    bad(fmt::format("data.heldout_neurons = {} with model.mode = \"task\": held-out neurons (co-smoothing, "
-                    "val_cobps) need spike data in model.mode = \"poisson\"; set data.heldout_neurons = 0",
-                    c.data.heldout_neurons));
+    throw ConfigError(source_name, 0, 0,
+                      fmt::format("data.heldout_neurons = {} with model.mode = \"task\": held-out neurons "
+                                  "(co-smoothing, val_cobps) need spike data in model.mode = \"poisson\"; set "
+                                  "data.heldout_neurons = 0",
+                                  c.data.heldout_neurons));
 }
 
 std::string to_toml(const RunConfig& config) {

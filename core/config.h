@@ -151,6 +151,13 @@ void apply_override(RunConfig& config, std::string_view assignment);
 /// Cross-field validation (e.g. kl_warmup_steps ascending). Throws ConfigError.
 void validate(const RunConfig& config, const std::string& source_name);
 
+/// Rules between keys of different sections, checked once on the final configuration (after
+/// the file and every --set, by `jslds train`, `config check` and the sweep's expansion), so
+/// that overrides may come in any order and may repair a file: data.heldout_neurons > 0 needs
+/// model.mode = "poisson" (co-smoothing holds out recorded neurons; task data have none).
+/// Throws ConfigError naming `source_name`.
+void check_key_combinations(const RunConfig& config, const std::string& source_name);
+
 /// Canonical TOML: every section and key in a fixed order, values in a canonical form.
 /// parse_config(to_toml(c)) == c.
 std::string to_toml(const RunConfig& config);

@@ -63,7 +63,7 @@ RunDirectoryLock RunDirectoryLock::acquire_for_training(const fs::path& run_dir)
                     file.filename().string()),
         holder);
   }
-  const std::string pid = std::to_string(::getpid()) + "\n";
+  const std::string pid = std::to_string(::getpid()) + " " + std::string(kStartedByHand) + "\n";
   // Informational only (who trains here): a failure to write it does not stop the training.
   if (::ftruncate(lock.fd_, 0) == 0) (void)!::pwrite(lock.fd_, pid.data(), pid.size(), 0);
   return lock;

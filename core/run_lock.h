@@ -25,6 +25,12 @@ namespace jslds {
 /// The descriptor number at which the supervisor passes its RUN_DIR/run.lock to the child.
 inline constexpr int kInheritedRunLockFd = 4;
 
+/// What follows the pid in run.lock when `jslds train` took the lock itself ("1234 by-hand"):
+/// a supervisor that must stop such a holder signals that process alone, never its process
+/// group (a user's shell pipeline). A supervisor's child leads a process group of its own,
+/// which a wrapper named by JSLDS_TRAIN_EXE shares, and is signalled as a group.
+inline constexpr const char* kStartedByHand = "by-hand";
+
 /// Another live process holds RUN_DIR/run.lock.
 class RunDirectoryBusy : public std::runtime_error {
  public:
@@ -53,7 +59,7 @@ class RunDirectoryLock {
   /// (same device and inode), the process was started by a supervisor that holds the lock
   /// for it: that descriptor is kept and nothing else is done. Otherwise the file is created
   /// if missing, locked with flock(LOCK_EX | LOCK_NB), and its text replaced by this
-  /// process's pid.
+  /// process's pid and kStartedByHand.
   ///
   /// Throws RunDirectoryBusy naming the directory and the holder's pid when another process
   /// holds the lock; std::runtime_error naming the file when it cannot be opened or locked

@@ -340,34 +340,49 @@ std::string Supervisor::lock_run_directory(const fs::path& dir) {
   if (!try_lock()) {
     if (errno != EWOULDBLOCK)
       return fmt::format("cannot lock {}: {}", file.string(), std::strerror(errno));
-    // An earlier training process of this run still holds it (its worker was killed before
-    // it ended). Ask it to checkpoint and exit, as a stop would, then wait for the lock.
-    char text[32] = {};
+    // Another training process of this run still holds it: one of an earlier launch whose
+    // worker was killed before it ended, or one started by hand (core/run_lock.h). Ask it to
+    // checkpoint and exit, as a stop would, then wait for the lock.
+    char text[64] = {};
     const ssize_t n = ::pread(fd.get(), text, sizeof text - 1, 0);
     const pid_t holder = n > 0 ? static_cast<pid_t>(std::atol(text)) : 0;
-    if (holder > 1) ::kill(-holder, SIGTERM);
+    const bool by_hand = n > 0 && std::strstr(text, kStartedByHand) != nullptr;
+    // A supervisor's child leads its own process group (a wrapper script shares it); a trainer
+    // started by hand may not lead one, or may lead the user's pipeline: signal it alone.
+    auto signal_holder = [&](int sig) {
+      if (holder <= 1) return false;
+      if (!by_hand && ::kill(-holder, sig) == 0) return true;
+      return ::kill(holder, sig) == 0;
+    };
+    const bool asked = signal_holder(SIGTERM);
+    const std::string ask_error = asked || holder <= 1 ? std::string() : std::strerror(errno);
     const auto kill_at = std::chrono::steady_clock::now() + options_.stop_grace;
     const auto give_up = kill_at + std::chrono::seconds(10);
-    bool killed = false;
+    bool kill_tried = false, killed = false;
     while (!try_lock()) {
       const auto now = std::chrono::steady_clock::now();
-      if (!killed && now >= kill_at && holder > 1) {
-        ::kill(-holder, SIGKILL);
-        killed = true;
+      if (!kill_tried && now >= kill_at && holder > 1) {
+        killed = signal_holder(SIGKILL);
+        kill_tried = true;
       }
       if (now >= give_up)
-        return fmt::format("{} is still locked by another process (pid {}) {} s after asking it "
-                           "to stop: two trainings must not share a run directory",
+        return fmt::format("{} is still locked by another process (pid {}{}) {} s after {}: two trainings "
+                           "must not share a run directory",
                            file.string(), holder > 1 ? std::to_string(holder) : "unknown",
+                           by_hand ? ", started by hand" : "",
                            std::chrono::duration_cast<std::chrono::seconds>(
                                options_.stop_grace + std::chrono::seconds(10))
-                               .count());
+                               .count(),
+                           asked ? "asking it to stop"
+                                 : fmt::format("trying to ask it to stop ({})",
+                                               ask_error.empty() ? "run.lock names no pid" : ask_error));
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     const std::string what = fmt::format(
-        "a training process of an earlier launch (pid {}) still ran in the run directory: sent "
-        "it SIGTERM{} and waited for it to exit",
-        holder > 1 ? std::to_string(holder) : "unknown", killed ? " then SIGKILL" : "");
+        "{} (pid {}) still ran in the run directory: {}{} and waited for it to exit",
+        by_hand ? "a training process started by hand" : "a training process of an earlier launch",
+        holder > 1 ? std::to_string(holder) : "unknown",
+        asked ? "sent it SIGTERM" : "could not signal it", killed ? " then SIGKILL" : "");
     note_ = note_.empty() ? what : note_ + "; " + what;
   }
   run_lock_ = std::move(fd);

@@ -360,9 +360,10 @@ Split make_split(const Dataset& data, const DataOptions& options) {
                     n_neurons < 2 ? fmt::format("{} asks for held-out neurons, but the data have {} neuron: "
                                                 "co-smoothing needs at least 2; set it to 0",
                                                 options.heldout_neurons, n_neurons)
-                                  : fmt::format("{} of {} neurons rounds to no held-out neuron: use at least "
-                                                "{:.3g} (one neuron), or 0 for no co-smoothing",
-                                                options.heldout_neurons, n_neurons, 1.0 / static_cast<double>(n_neurons)));
+                                  : fmt::format("{} of {} neurons rounds to no held-out neuron: use e.g. {:.3g} "
+                                                "(1/{}: one neuron), or 0 for no co-smoothing",
+                                                options.heldout_neurons, n_neurons, 1.0 / static_cast<double>(n_neurons),
+                                                n_neurons));
 
   split.heldout_neurons.assign(neurons.begin(), neurons.begin() + n_heldout);
   split.heldin_neurons.assign(neurons.begin() + n_heldout, neurons.end());

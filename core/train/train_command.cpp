@@ -191,6 +191,8 @@ int run_train_command(const TrainCommandOptions& options) {
   for (const auto& assignment : options.overrides) apply_override(config, assignment);
   if (config.data.path != path_from_file) resolve_data_path(config, fs::current_path());
   validate(config, "--set");
+  check_key_combinations(config, options.overrides.empty() ? options.config_file.string()
+                                                           : options.config_file.string() + " with --set");
   // Before the run directory exists: a configuration without data must not leave one behind.
   if (config.data.path.empty() && config.data.simulate.empty())
     throw TrainUsageError(fmt::format("{}: no data: set data.path to a recording (.nwb/.h5/.mat) or data.simulate "

@@ -230,6 +230,7 @@ TEST_F(TrainCli, ASecondTrainingOfARunDirectoryIsRefusedWhileTheFirstHoldsRunLoc
   ASSERT_EQ(run(train("--set train.steps=10 2>/dev/null")), 0);
   // jslds train leaves its own pid in run.lock (informational) and releases the lock on exit.
   EXPECT_GT(std::atol(slurp(rd / "run.lock").c_str()), 0);
+  EXPECT_NE(slurp(rd / "run.lock").find(" by-hand\n"), std::string::npos) << slurp(rd / "run.lock");
   const std::string log_before = slurp(rd / "log.txt");
   const std::string receipt_before = slurp(rd / "checkpoint.json");
 

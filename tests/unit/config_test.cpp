@@ -167,11 +167,29 @@ TEST(Config, PathAndSimulateAreExclusive) {
   EXPECT_EQ(c.data.simulate, "lorenz");
 }
 
-TEST(Config, HeldOutNeuronsNeedPoissonMode) {
-  ConfigError e = expect_error("[data]\nheldout_neurons = 0.2\n[model]\nmode = \"task\"\n");
-  EXPECT_NE(e.detail().find("data.heldout_neurons = 0.2 with model.mode = \"task\""), std::string::npos)
-      << e.detail();
-  EXPECT_NO_THROW(jslds::parse_config("[data]\nheldout_neurons = 0.2\n[model]\nmode = \"poisson\"\n", "x.toml"));
+// A rule between keys is checked on the final configuration: --set may repair a file, in
+// any order.
+TEST(Config, HeldOutNeuronsNeedPoissonModeInTheFinalConfiguration) {
+  RunConfig c = jslds::parse_config("[data]\nheldout_neurons = 0.2\n[model]\nmode = \"task\"\n", "e.toml");
+  try {
+    jslds::check_key_combinations(c, "e.toml");
+    ADD_FAILURE() << "task mode with held-out neurons was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.file(), "e.toml");
+    EXPECT_NE(e.detail().find("data.heldout_neurons = 0.2 with model.mode = \"task\""), std::string::npos)
+        << e.detail();
+  }
+  RunConfig fixed = c;
+  jslds::apply_override(fixed, "data.heldout_neurons=0");
+  EXPECT_NO_THROW(jslds::check_key_combinations(fixed, "e.toml with --set"));
+  for (const bool mode_first : {true, false}) {
+    RunConfig t;
+    t.model.mode = "task";
+    if (mode_first) jslds::apply_override(t, "model.mode=poisson");
+    jslds::apply_override(t, "data.heldout_neurons=0.2");
+    if (!mode_first) jslds::apply_override(t, "model.mode=poisson");
+    EXPECT_NO_THROW(jslds::check_key_combinations(t, "--set")) << mode_first;
+  }
 }
 
 TEST(Config, LoadMissingFile) {

@@ -395,6 +395,43 @@ TEST_F(SupervisorTest, StartStopsAnOrphanedTrainerOfTheRunAndContinuesFromItsChe
   EXPECT_EQ(history, "start 0\nstart " + std::to_string(receipt->step) + "\n") << history;
 }
 
+// A trainer someone started by hand holds the lock (its pid and "by-hand" in run.lock,
+// core/run_lock.h). It need not lead a process group (started from a script, nohup, a Python
+// subprocess), so the start signals that process alone: a group signal would fail (ESRCH)
+// and the run would fail 55 s later with the trainer still running.
+TEST_F(SupervisorTest, StartStopsATrainerStartedByHandThatLeadsNoProcessGroup) {
+  Task t = make_task(12, 10);
+  const fs::path dir(t.run_dir);
+  const int fd = ::open((dir / "run.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  const pid_t holder = ::fork();
+  ASSERT_GE(holder, 0);
+  if (holder == 0) {
+    ::dup2(fd, 4);  // without FD_CLOEXEC: the lock lives on in sleep
+    ::execl("/bin/sleep", "sleep", "60", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const std::string text = std::to_string(holder) + " by-hand\n";
+  ASSERT_EQ(::pwrite(fd, text.data(), text.size(), 0), static_cast<ssize_t>(text.size()));
+  ::close(fd);  // only the holder holds the lock now
+  ASSERT_NE(::getpgid(holder), holder) << "the holder must not lead a process group";
+
+  Supervisor s = make_supervisor();
+  const auto t0 = std::chrono::steady_clock::now();
+  s.start(t);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(15)) << "waited for the grace period";
+  int status = 0;
+  ASSERT_EQ(::waitpid(holder, &status, 0), holder);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << "status " << status;
+  Result r = run_to_end(s);
+  EXPECT_EQ(r.outcome, RunOutcome::kDone) << r.message;
+  EXPECT_NE(r.message.find("a training process started by hand (pid " + std::to_string(holder) +
+                           ") still ran in the run directory: sent it SIGTERM and waited"),
+            std::string::npos)
+      << r.message;
+}
+
 TEST_F(SupervisorTest, MissingExecutableFailsTheRun) {
   Supervisor s = make_supervisor("/nonexistent/jslds");
   s.start(make_task(9, 10));
