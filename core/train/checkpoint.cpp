@@ -285,8 +285,10 @@ TrainState load_train_state(const std::filesystem::path& file) {
   state.global_rng_state = require_tensor(entries, "rng.global_cpu", file);
   state.batch_rng_state = require_tensor(entries, "rng.batches", file);
   state.data_sha256 = optional_string(entries, "data_sha256");
-  if (auto it = entries.find("train_microseconds"); it != entries.end() && it->second.isInt())
+  if (auto it = entries.find("train_microseconds"); it != entries.end() && it->second.isInt()) {
     state.train_seconds = static_cast<double>(it->second.toInt()) * 1e-6;
+    state.has_train_seconds = true;
+  }
   return state;
 }
 

@@ -86,6 +86,7 @@ struct TrainState {
   std::string data_sha256;          // dataset_sha256 of the training data; empty: not recorded
   double train_seconds = 0.0;       // wall seconds in optimiser steps for steps 1..step, summed
                                     // over every attempt; 0 in files written before it was kept
+  bool has_train_seconds = false;   // false: an older file without that entry
 };
 
 /// Saves train_state.pt (same archive format and content hash as checkpoint.pt).

@@ -289,6 +289,10 @@ int run_train_command(const TrainCommandOptions& options) {
     truncate_metrics_history(metrics_file, trainer->step());
     log.line(fmt::format("resumed from {} at step {}/{}", (run_dir / "train_state.pt").string(), trainer->step(),
                          config.train.steps));
+    if (trainer->resumed_without_train_seconds())
+      log.line(fmt::format("note: train_state.pt was written before jslds kept the training time; train_seconds "
+                           "counts only the steps from {} on",
+                           trainer->step()));
   } else if (options.resume) {
     log.line("--resume: no train_state.pt in the run directory; starting from step 0");
     std::error_code ignored;

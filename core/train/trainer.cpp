@@ -394,6 +394,7 @@ void Trainer::resume(const std::filesystem::path& run_dir) {
   }
   step_ = state.step;
   train_seconds_ = state.train_seconds;
+  resumed_without_train_seconds_ = !state.has_train_seconds;
 }
 
 }  // namespace jslds

@@ -123,6 +123,9 @@ class Trainer {
   /// Validation trials on the device (the training trials when there are none).
   const Batch& validation() const { return valid_; }
   bool validation_is_training() const { return validation_is_training_; }
+  /// After resume(): true when train_state.pt predates the train_seconds bookkeeping, so
+  /// train_seconds counts only the steps trained from here on.
+  bool resumed_without_train_seconds() const { return resumed_without_train_seconds_; }
   /// Per-neuron mean training rate (N) (counts per bin): the bits-per-spike null model.
   const at::Tensor& null_rate() const { return null_rate_n_; }
 
@@ -145,6 +148,7 @@ class Trainer {
   at::Tensor null_rate_n_;
   int64_t step_ = 0;
   double train_seconds_ = 0.0;  // seconds in train_step for steps 1..step_, over every attempt
+  bool resumed_without_train_seconds_ = false;
   std::string data_sha256_;  // dataset_sha256 of the data given to the constructor
 };
 

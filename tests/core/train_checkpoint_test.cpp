@@ -201,6 +201,8 @@ TEST(Training, StopRequestWritesACheckpointAndReportsInterrupted) {
   c.train.steps = 6;
   Trainer resumed(c, d.data, d.split);
   resumed.resume(dir.path());
+  EXPECT_TRUE(load_train_state(dir.path() / "train_state.pt").has_train_seconds);
+  EXPECT_FALSE(resumed.resumed_without_train_seconds());
   const TrainOutcome rest = resumed.run(dir.path(), {});
   EXPECT_EQ(rest.status, "done");
   EXPECT_GT(rest.train_seconds, first);
