@@ -17,6 +17,13 @@ namespace jslds {
 
 namespace fs = std::filesystem;
 
+RunLockHolder read_run_lock_holder(int fd) {
+  char text[64] = {};
+  const ssize_t n = ::pread(fd, text, sizeof text - 1, 0);
+  if (n <= 0) return {};
+  return {static_cast<pid_t>(std::atol(text)), std::strstr(text, kStartedByHand) != nullptr};
+}
+
 RunDirectoryLock::~RunDirectoryLock() {
   if (fd_ >= 0 && !inherited_) ::close(fd_);
 }
@@ -52,9 +59,7 @@ RunDirectoryLock RunDirectoryLock::acquire_for_training(const fs::path& run_dir)
   if (::flock(lock.fd_, LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK)
       throw std::runtime_error(fmt::format("cannot lock {}: {}", file.string(), std::strerror(errno)));
-    char text[32] = {};
-    const ssize_t n = ::pread(lock.fd_, text, sizeof text - 1, 0);
-    const pid_t holder = n > 0 ? static_cast<pid_t>(std::atol(text)) : 0;
+    const pid_t holder = read_run_lock_holder(lock.fd_).pid;
     throw RunDirectoryBusy(
         fmt::format("{} is in use: another training process ({}) holds {}; two trainings must not share a run "
                     "directory. Wait for it to end, stop it (SIGTERM makes it checkpoint), or choose another "

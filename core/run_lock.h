@@ -9,8 +9,9 @@
 // instead of two processes writing one checkpoint, one metrics.jsonl and one log.
 //
 // flock locks belong to an open file description and are released by the kernel when the
-// last descriptor of it closes, so a killed process never leaves a stale lock behind; the pid
-// in the file is informational (who holds it), never trusted as proof of anything.
+// last descriptor of it closes, so a killed process never leaves a stale lock behind. The
+// text only says who holds the lock (a supervisor uses it to ask that trainer to stop); the
+// flock alone decides whether the directory is taken.
 //
 // Free of Torch, MPI and SQLite: the worker and the trainer share it.
 #pragma once
@@ -30,6 +31,16 @@ inline constexpr int kInheritedRunLockFd = 4;
 /// group (a user's shell pipeline). A supervisor's child leads a process group of its own,
 /// which a wrapper named by JSLDS_TRAIN_EXE shares, and is signalled as a group.
 inline constexpr const char* kStartedByHand = "by-hand";
+
+/// Who run.lock names: its pid (0 when none) and whether `jslds train` started by hand wrote it.
+struct RunLockHolder {
+  pid_t pid = 0;
+  bool by_hand = false;
+};
+
+/// Reads the text of an open run.lock (descriptor `fd`, from offset 0). Never throws; an
+/// unreadable or empty file gives {0, false}.
+RunLockHolder read_run_lock_holder(int fd);
 
 /// Another live process holds RUN_DIR/run.lock.
 class RunDirectoryBusy : public std::runtime_error {

@@ -343,10 +343,7 @@ std::string Supervisor::lock_run_directory(const fs::path& dir) {
     // Another training process of this run still holds it: one of an earlier launch whose
     // worker was killed before it ended, or one started by hand (core/run_lock.h). Ask it to
     // checkpoint and exit, as a stop would, then wait for the lock.
-    char text[64] = {};
-    const ssize_t n = ::pread(fd.get(), text, sizeof text - 1, 0);
-    const pid_t holder = n > 0 ? static_cast<pid_t>(std::atol(text)) : 0;
-    const bool by_hand = n > 0 && std::strstr(text, kStartedByHand) != nullptr;
+    const auto [holder, by_hand] = read_run_lock_holder(fd.get());
     // A supervisor's child leads its own process group (a wrapper script shares it); a trainer
     // started by hand may not lead one, or may lead the user's pipeline: signal it alone.
     auto signal_holder = [&](int sig) {
