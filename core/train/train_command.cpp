@@ -165,6 +165,20 @@ json metrics_json(const Metrics& m) {
   return j;
 }
 
+// The metrics of metrics.jsonl's line for `step` (an empty object when there is none).
+json last_recorded_metrics(const fs::path& file, int64_t step) {
+  std::ifstream in(file);
+  json found = json::object();
+  std::string line;
+  while (std::getline(in, line)) {
+    const json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() == step &&
+        j.contains("metrics") && j["metrics"].is_object())
+      found = j["metrics"];
+  }
+  return found;
+}
+
 // Keeps only the metrics.jsonl lines of steps ≤ `step` (a resumed run re-evaluates later ones).
 void truncate_metrics_history(const fs::path& file, int64_t step) {
   std::ifstream in(file);
@@ -327,6 +341,14 @@ int run_train_command(const TrainCommandOptions& options) {
   }
 
   json summary = metrics_json(outcome.final_metrics);
+  if (outcome.status == "done" && !outcome.final_metrics.contains("train_loss")) {
+    // Resumed with no step left (the previous attempt ended after its last checkpoint): the
+    // training-side figures of the last evaluation (train_loss, loss terms, lr, steps_per_s)
+    // are those that attempt wrote to metrics.jsonl; take them from there.
+    const json recorded = last_recorded_metrics(metrics_file, outcome.step);
+    for (const auto& [name, value] : recorded.items())
+      if (!summary.contains(name)) summary[name] = value;
+  }
   summary["steps_done"] = outcome.status == "done" ? outcome.step : outcome.step - 1;
   summary["train_seconds"] = outcome.train_seconds;
   json result = {{"event", "result"},

@@ -276,6 +276,20 @@ TEST_F(TrainCli, ASecondTrainingOfARunDirectoryIsRefusedWhileTheFirstHoldsRunLoc
   EXPECT_EQ(read_checkpoint_receipt(rd)->step, 30);
 }
 
+// A run killed after its last checkpoint resumes with no step left: its result still carries
+// the training-side figures of the last evaluation (from metrics.jsonl), like any done run.
+TEST_F(TrainCli, AResumeWithNoStepLeftKeepsTheLastTrainingFigures) {
+  ASSERT_EQ(run(train("2>/dev/null")), 0);
+  const fs::path rd = dir_ / "run";
+  const json first = json::parse(std::ifstream(rd / "result.json"))["summary"];
+  ASSERT_TRUE(first["train_loss"].is_number());
+  ASSERT_EQ(run(train("--resume 2>/dev/null")), 0);
+  const json again = json::parse(std::ifstream(rd / "result.json"))["summary"];
+  for (const char* key : {"train_loss", "loss_rnn", "lr", "steps_per_s", "val_mse"})
+    EXPECT_EQ(again[key], first[key]) << key;
+  EXPECT_EQ(again["steps_done"], 20);
+}
+
 TEST_F(TrainCli, BadInputExitsWithStatus2AndSaysWhere) {
   std::ofstream(dir_ / "bad.toml") << "[model]\nlatnt_dim = 3\n";
   const fs::path err = dir_ / "err.txt";
