@@ -730,14 +730,9 @@ std::string Sha256::hex_digest() {
 }
 
 std::string sha256_hex(std::string_view bytes) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr) != 1)
-    throw std::runtime_error("OpenSSL EVP_Digest(sha256) failed");
-  std::string hex;
-  hex.reserve(2 * len);
-  for (unsigned int i = 0; i < len; ++i) hex += fmt::format("{:02x}", md[i]);
-  return hex;
+  Sha256 h;
+  h.update(bytes);
+  return h.hex_digest();
 }
 
 std::string config_sha256(const RunConfig& config) { return sha256_hex(to_toml(config)); }

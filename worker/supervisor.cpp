@@ -33,7 +33,6 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 constexpr int kReportFd = 3;
-constexpr int kRunLockFd = kInheritedRunLockFd;  // the child's copy of RUN_DIR/run.lock (core/run_lock.h)
 constexpr size_t kLogTailBytes = 600;
 
 // The last `bytes` of a file but nothing before offset `start` (where this attempt's part of
@@ -295,7 +294,7 @@ void Supervisor::start(const Task& task) {
                         "PMI_RANK"})
     spawn.unset_environment.emplace_back(v);
 
-  spawn.inherit_fds.emplace_back(run_lock_.get(), kRunLockFd);
+  spawn.inherit_fds.emplace_back(run_lock_.get(), kInheritedRunLockFd);
   try {
     {
       std::ofstream log(spawn.log_file, std::ios::app);
@@ -330,7 +329,7 @@ std::string Supervisor::lock_run_directory(const fs::path& dir) {
   if (!fd)
     return fmt::format("cannot open {}: {}", file.string(), std::strerror(errno));
   // Above the child's fixed descriptors (0–4), so the dup2s that set them up never collide.
-  if (fd.get() <= kRunLockFd) {
+  if (fd.get() <= kInheritedRunLockFd) {
     int moved = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 10);
     if (moved < 0) return fmt::format("cannot move the descriptor of {}: {}", file.string(),
                                       std::strerror(errno));

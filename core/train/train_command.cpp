@@ -165,33 +165,38 @@ json metrics_json(const Metrics& m) {
   return j;
 }
 
-// The metrics of metrics.jsonl's line for `step` (an empty object when there is none).
-json last_recorded_metrics(const fs::path& file, int64_t step) {
+// Calls visit(line text, parsed line, its step) for every metrics.jsonl line that is a JSON
+// object with an integer "step" (others: a torn last line of a killed run, are skipped).
+// Returns false when the file cannot be opened (e.g. there is none yet).
+template <class Visit>
+bool for_each_metrics_line(const fs::path& file, Visit visit) {
   std::ifstream in(file);
-  json found = json::object();
+  if (!in) return false;
   std::string line;
   while (std::getline(in, line)) {
     const json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object() && j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() == step &&
-        j.contains("metrics") && j["metrics"].is_object())
-      found = j["metrics"];
+    if (j.is_object() && j.contains("step") && j["step"].is_number_integer())
+      visit(line, j, j["step"].get<int64_t>());
   }
+  return true;
+}
+
+// The metrics of metrics.jsonl's line for `step` (an empty object when there is none).
+json last_recorded_metrics(const fs::path& file, int64_t step) {
+  json found = json::object();
+  for_each_metrics_line(file, [&](const std::string&, const json& j, int64_t s) {
+    if (s == step && j.contains("metrics") && j["metrics"].is_object()) found = j["metrics"];
+  });
   return found;
 }
 
 // Keeps only the metrics.jsonl lines of steps ≤ `step` (a resumed run re-evaluates later ones).
 void truncate_metrics_history(const fs::path& file, int64_t step) {
-  std::ifstream in(file);
-  if (!in) return;
-  std::string kept, line;
-  while (std::getline(in, line)) {
-    const json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object() && j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() <= step) {
-      kept += line + "\n";
-    }
-  }
-  in.close();
-  write_file_atomically(file, kept);
+  std::string kept;
+  const bool opened = for_each_metrics_line(file, [&](const std::string& line, const json&, int64_t s) {
+    if (s <= step) kept += line + "\n";
+  });
+  if (opened) write_file_atomically(file, kept);
 }
 
 }  // namespace
