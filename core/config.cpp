@@ -210,6 +210,9 @@ std::vector<Section> sections(RunConfig& c) {
             "fixed-point search objective: mean or sum of q over starting states (MODEL.md "
             "says sum; mean converges where sum stalls at lr 1.0, see docs/analysis.md)",
             {"mean", "sum"}),
+      f_int("newton_steps", a.newton_steps,
+            "Levenberg-Marquardt steps polishing each converged point to a fixed point "
+            "(residual 1e-4*fp_tol); 0 = off, MODEL.md's search alone (docs/analysis.md)"),
   }});
   Field device = f_str("device", r.device, "compute device: auto | cpu | cuda | cuda:K");
   device.check_text = check_device;

@@ -111,6 +111,7 @@ struct AnalysisOptions {
   double cluster_tol = 0.0;
   std::vector<double> theta_band_hz = {6.0, 10.0};
   std::string fp_reduction = "mean";  // mean | sum of q over starting states (see docs/analysis.md)
+  int64_t newton_steps = 100;  // Levenberg–Marquardt steps polishing converged points; 0 = off
 };
 
 /// [runtime]: where and how fast to compute.

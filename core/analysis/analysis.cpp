@@ -23,6 +23,8 @@ constexpr double kOutlierScale = 10.0;
 constexpr double kSlowModeRadius = 0.99;
 /// MODEL §7.5: a theta pair must have r above this.
 constexpr double kThetaModeRadius = 0.9;
+/// The Newton refinement's tolerance as a fraction of fp_tol (docs/analysis.md).
+constexpr double kNewtonTolFactor = 1e-4;
 
 void check_points(const at::Tensor& t, const char* name, int64_t n) {
   if (!t.defined() || t.dim() != 2 || !t.is_floating_point())
@@ -230,6 +232,30 @@ AnalysisResult run_analysis(const AnalysisInput& input, const AnalysisOptions& o
   r.search.n_converged = conv_idx.numel();
   at::Tensor xc_pn = found.x_pn.index_select(0, conv_idx.to(found.x_pn.device()));
   at::Tensor qc_p = found.q_p.index_select(0, conv_idx);
+  if (options.newton_steps > 0 && xc_pn.size(0) > 0) {
+    NewtonRefineOptions newton;
+    newton.max_steps = options.newton_steps;
+    newton.tol = kNewtonTolFactor * search_options.fp_tol;
+    JacobianFn jacobian = input.jacobian ? input.jacobian : [&input](const at::Tensor& x) {
+      return autograd_jacobian(input.step, x);
+    };
+    NewtonRefineResult polished = refine_fixed_points(input.step, jacobian, xc_pn, newton);
+    // Only points polished to the refinement's tolerance are fixed points; the others are
+    // slow points (a shallow slope where Adam's q fell below fp_tol) and are dropped.
+    at::Tensor refined_idx = polished.refined_p.nonzero().squeeze(1);
+    r.search.n_refined = refined_idx.numel();
+    r.search.n_slow_dropped = xc_pn.size(0) - r.search.n_refined;
+    r.search.newton_steps = polished.steps;
+    r.search.max_refine_distance =
+        r.search.n_refined > 0 ? polished.moved_p.max().item<double>() : 0.0;
+    xc_pn = polished.x_pn.index_select(0, refined_idx);
+    qc_p = polished.q_p.index_select(0, refined_idx).to(torch::kCPU);
+    say("fixed points",
+        fmt::format("Newton refinement: {} of {} converged starts polished to ‖F(x) − x‖²/n < "
+                    "{:.3g} in at most {} steps (moved up to {:.3g}); {} slow points dropped",
+                    r.search.n_refined, r.search.n_converged, newton.tol, polished.steps,
+                    r.search.max_refine_distance, r.search.n_slow_dropped));
+  }
   at::Tensor unique_idx = merge_duplicates(xc_pn, qc_p, r.unique_tol);
   r.search.n_unique = unique_idx.numel();
   at::Tensor xu_pn = xc_pn.index_select(0, unique_idx.to(xc_pn.device()));

@@ -78,6 +78,10 @@ struct SearchReport {
   int64_t n_converged = 0;   // starting states that met fp_tol
   int64_t n_unique = 0;      // after merging duplicates
   int64_t n_outliers = 0;    // dropped as farther than 10× the starts' spread
+  int64_t n_refined = 0;       // converged starts the Newton refinement polished (newton_steps)
+  int64_t n_slow_dropped = 0;  // converged starts it could not polish: slow points, dropped
+  int64_t newton_steps = 0;    // refinement steps taken by the slowest start (0: off)
+  double max_refine_distance = 0.0;  // farthest a refined start moved
   double seconds = 0.0;      // wall time of the search
 };
 
@@ -104,8 +108,10 @@ using AnalysisProgressFn = std::function<void(const std::string& stage, const st
 ///     sampling (select_expansion_points);
 ///  2. numerical fixed points: n_inits rows sampled (with replacement) from states_pn plus
 ///     N(0, init_noise²) noise, search_fixed_points with FixedPointSearchOptions::from_config
-///     (override with `search`), converged points merged at unique_tol keeping the smallest q,
-///     points farther than 10× the starts' mean distance to their centroid dropped;
+///     (override with `search`); with newton_steps > 0 the converged points are polished by
+///     refine_fixed_points (tolerance 1e-4·fp_tol) and those it cannot polish are dropped as
+///     slow points; then merged at unique_tol keeping the smallest q, and points farther than
+///     10× the starts' mean distance to their centroid dropped;
 ///  3. Jacobians (closed form or autograd), eigen-decomposition, stability classes;
 ///  4. modes in Hz and seconds; 5. the structure summaries.
 /// Definitions of the summaries (docs/analysis.md):

@@ -199,6 +199,10 @@ void write_analysis_h5_to(const AnalysisResult& r, const std::filesystem::path& 
       w.attribute(fixed.get(), "n_converged", r.search.n_converged);
       w.attribute(fixed.get(), "n_unique", r.search.n_unique);
       w.attribute(fixed.get(), "n_outliers", r.search.n_outliers);
+      w.attribute(fixed.get(), "newton_steps", r.search.newton_steps);
+      w.attribute(fixed.get(), "n_refined", r.search.n_refined);
+      w.attribute(fixed.get(), "n_slow_dropped", r.search.n_slow_dropped);
+      w.attribute(fixed.get(), "max_refine_distance", r.search.max_refine_distance);
       w.attribute(fixed.get(), "seconds", r.search.seconds);
     }
     file.close(name);

@@ -84,6 +84,11 @@ std::string format_analysis_summary(const AnalysisResult& r) {
                    r.search.n_inits, r.search.iterations, r.search.stop_reason,
                    r.search.n_converged, r.search.n_unique, r.search.n_outliers,
                    r.search.seconds));
+  if (r.search.newton_steps > 0)
+    line(fmt::format("Newton refinement: {} converged starts polished to fixed points in at most "
+                     "{} steps (moved up to {:.3g}), {} slow points dropped",
+                     r.search.n_refined, r.search.newton_steps, r.search.max_refine_distance,
+                     r.search.n_slow_dropped));
 
   int64_t stable = 0, marginal = 0, saddle = 0, unstable = 0;
   for (const auto& p : r.fixed_points) {

@@ -187,6 +187,74 @@ FixedPointSearchResult search_fixed_points(const ResidualGradientFn& residual_gr
   return finish();
 }
 
+NewtonRefineResult refine_fixed_points(const StepFn& step, const JacobianFn& jacobian,
+                                       const at::Tensor& x_pn, const NewtonRefineOptions& o) {
+  require_points(x_pn, "Newton refinement points");
+  if (!step || !jacobian)
+    throw std::invalid_argument("Newton refinement: a step and a Jacobian function are needed");
+  torch::NoGradGuard no_grad;
+  const int64_t P = x_pn.size(0);
+  const int64_t n = x_pn.size(1);
+  const at::TensorOptions f64 = x_pn.options().dtype(torch::kFloat64);
+  const double sq_tol = static_cast<double>(n) * o.tol;
+  auto squared_residual = [&](const at::Tensor& pts) {
+    return (step(pts) - pts).to(torch::kFloat64).square().sum(1);
+  };
+  const at::Tensor x0 = x_pn.detach();
+  at::Tensor x = x0.clone();
+  at::Tensor sq0 = P > 0 ? squared_residual(x) : torch::zeros({0}, f64);
+  at::Tensor sq = sq0.clone();
+  // A row stops once it is below the tolerance and a step no longer cuts its squared residual
+  // at least 4-fold (the quadratic phase is over: numerical precision reached), or once its
+  // residual's norm is 1e-4 of the tolerance's (float64 can go on to underflow).
+  const double sq_floor = sq_tol * 1e-8;
+  at::Tensor finished = sq <= sq_floor;
+  at::Tensor mu = torch::full({P}, o.initial_damping, f64);
+  const at::Tensor eye = torch::eye(n, f64);
+  NewtonRefineResult out;
+  for (int64_t s = 1; s <= o.max_steps; ++s) {
+    at::Tensor active = torch::logical_not(finished).nonzero().squeeze(1);
+    if (active.numel() == 0) break;
+    out.steps = s;
+    at::Tensor xa = x.index_select(0, active);
+    at::Tensor ra = (step(xa) - xa).to(torch::kFloat64);  // (a, n)
+    at::Tensor ja = jacobian(xa);
+    if (ja.sizes() != at::IntArrayRef({xa.size(0), n, n}))
+      throw std::invalid_argument(fmt::format(
+          "Newton refinement: the Jacobian function returned shape ({}) for {} points; "
+          "expected ({}, {}, {})",
+          fmt::join(ja.sizes(), ", "), xa.size(0), xa.size(0), n, n));
+    at::Tensor a_ann = ja.to(torch::kFloat64) - eye;  // J − I
+    at::Tensor at_ann = a_ann.transpose(1, 2);
+    at::Tensor mu_a = mu.index_select(0, active);
+    at::Tensor h_ann = at_ann.matmul(a_ann) + mu_a.view({-1, 1, 1}) * eye;
+    at::Tensor delta = -at::linalg_solve(h_ann, at_ann.matmul(ra.unsqueeze(2))).squeeze(2);
+    at::Tensor xt = (xa.to(torch::kFloat64) + delta).to(x.scalar_type());
+    at::Tensor sqt = squared_residual(xt);
+    at::Tensor sq_before = sq.index_select(0, active);
+    at::Tensor better = sqt < sq_before;  // false for NaN
+    at::Tensor fast = sqt < 0.25 * sq_before;
+    at::Tensor accepted = better.nonzero().squeeze(1);
+    at::Tensor rows = active.index_select(0, accepted);
+    x.index_copy_(0, rows, xt.index_select(0, accepted));
+    sq.index_copy_(0, rows, sqt.index_select(0, accepted));
+    mu.index_copy_(0, active, torch::where(better, mu_a * 0.1, mu_a * 10.0).clamp(1e-12, 1e8));
+    at::Tensor sq_a = sq.index_select(0, active);
+    finished.index_copy_(0, active,
+                         torch::logical_or(torch::logical_and(sq_a < sq_tol, torch::logical_not(fast)),
+                                           sq_a <= sq_floor));
+  }
+  at::Tensor done = sq < sq_tol;
+  // Rows that never met the tolerance go back unchanged: only fixed points to numerical
+  // precision replace what the search found.
+  out.refined_p = done;
+  out.x_pn = torch::where(done.unsqueeze(1), x, x0);
+  out.q_p = 0.5 * torch::where(done, sq, sq0);
+  out.moved_p = torch::where(done, (x.to(torch::kFloat64) - x0.to(torch::kFloat64)).norm(2, {1}),
+                             torch::zeros({P}, f64));
+  return out;
+}
+
 at::Tensor merge_duplicates(const at::Tensor& points_pn, const at::Tensor& q_p, double tol) {
   require_points(points_pn, "merge_duplicates points");
   if (!q_p.defined() || q_p.dim() != 1 || q_p.size(0) != points_pn.size(0))

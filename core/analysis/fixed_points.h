@@ -24,6 +24,9 @@ namespace jslds::analysis {
 /// F(x, u = 0) of an autonomous map, batched over rows: (p, n) → (p, n).
 using StepFn = std::function<at::Tensor(const at::Tensor& x_pn)>;
 
+/// Batched Jacobian J(x) of a map: (p, n) → (p, n, n), J[p, i, j] = ∂F_i/∂x_j at row p.
+using JacobianFn = std::function<at::Tensor(const at::Tensor& x_pn)>;
+
 /// Per row, the residual r = F(x) − x and the gradient of q(x) = ½‖F(x) − x‖² with respect to
 /// x, which is (J(x) − I)ᵀ r: (p, n) → ((p, n), (p, n)). Implementations must not build an
 /// autograd graph that outlives the call.
@@ -117,6 +120,39 @@ FixedPointSearchResult search_fixed_points(const ResidualGradientFn& residual_gr
                                            const FixedPointSearchOptions& options,
                                            const SearchProgressFn& progress = {},
                                            int64_t progress_every = 500);
+
+/// Options of the Newton refinement of converged points (refine_fixed_points).
+struct NewtonRefineOptions {
+  int64_t max_steps = 100;  // Levenberg–Marquardt steps at most (0: no refinement)
+  double tol = 1e-11;       // a row is refined when ‖F(x) − x‖²/n < tol; it keeps stepping
+                            // while each step cuts ‖F(x) − x‖² at least 4-fold, down to
+                            // 1e-8·tol at most
+  double initial_damping = 1e-3;  // μ of the first step, in units of ‖J − I‖ entries squared
+};
+
+struct NewtonRefineResult {
+  at::Tensor x_pn;       // refined rows; rows that never met `tol` are returned unchanged
+  at::Tensor q_p;        // q = ½‖F(x) − x‖² at x_pn (float64)
+  at::Tensor refined_p;  // bool: the row met `tol` and was replaced
+  at::Tensor moved_p;    // float64: distance from the input row (0 where not refined)
+  int64_t steps = 0;     // steps taken by the slowest row
+};
+
+/// Polishes approximate fixed points into fixed points to numerical precision by solving
+/// r(x) = F(x) − x = 0 with Levenberg–Marquardt steps (Levenberg 1944, Marquardt 1963;
+/// Nocedal & Wright, Numerical Optimization, §10.3), each row independently:
+///   A = J(x) − I,  (AᵀA + μI) δ = −Aᵀ r,  x ← x + δ if ‖r(x + δ)‖ < ‖r(x)‖
+/// with μ divided by 10 after an accepted step and multiplied by 10 after a rejected one.
+/// The damping keeps steps finite where A is singular (a continuous attractor, a marginal
+/// mode): there δ is the least-squares step and does not move along the flat direction.
+/// The linear algebra runs in float64 with LibTorch (linalg_solve); F and J in the states'
+/// dtype. A row that does not reach `tol` within max_steps (a slow point with no fixed point
+/// near it, where Adam's q < fp_tol stopped on a shallow slope) is returned as it was given.
+/// x_pn (p, n) floating; `jacobian` returns (p, n, n). Throws std::invalid_argument on a
+/// non-2-D input or a Jacobian of the wrong shape.
+NewtonRefineResult refine_fixed_points(const StepFn& step, const JacobianFn& jacobian,
+                                       const at::Tensor& x_pn,
+                                       const NewtonRefineOptions& options = {});
 
 /// Greedy duplicate merging: visits the points by increasing q and keeps a point unless it
 /// lies within `tol` (Euclidean) of one already kept, so each cluster of duplicates keeps its

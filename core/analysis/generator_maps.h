@@ -11,9 +11,6 @@
 
 namespace jslds::analysis {
 
-/// Batched Jacobian J(x) of a map: (p, n) → (p, n, n), J[p, i, j] = ∂F_i/∂x_j at row p.
-using JacobianFn = std::function<at::Tensor(const at::Tensor& x_pn)>;
-
 /// The three functions the analysis uses on an autonomous map. `jacobian` and
 /// `residual_gradient` may be empty (the analysis then uses autograd through `step`).
 struct AutonomousMap {

@@ -117,6 +117,78 @@ TEST(FixedPointSearch, OptionsFromTheRunConfiguration) {
   EXPECT_THROW(FixedPointSearchOptions::from_config(a), std::invalid_argument);
 }
 
+// F(x) = tanh(diag(2, 0.5) x): stable fixed points (±x*, 0), x* = tanh(2x*), saddle at 0.
+AutonomousMap bistable_map() {
+  return tanh_map({torch::diag(torch::tensor({2.0, 0.5}, kF64)), torch::zeros({2}, kF64)});
+}
+
+TEST(NewtonRefinement, PolishesApproximateFixedPointsOfEveryClass) {
+  // x* solves x = tanh(2x): bisection to machine precision, independent of the method tested.
+  double lo = 0.5, hi = 1.0;
+  for (int i = 0; i < 200; ++i) ((std::tanh(2 * (lo + hi) / 2) > (lo + hi) / 2) ? lo : hi) = (lo + hi) / 2;
+  const double x_star = (lo + hi) / 2;
+  AutonomousMap map = bistable_map();
+  // Approximate points as an Adam search leaves them: 1e-3 off, near both attractors and the saddle.
+  torch::Tensor x0 = torch::tensor({x_star + 1e-3, 2e-3, -x_star - 1e-3, -1e-3, 1e-3, 1e-3}, kF64)
+                         .view({3, 2});
+  NewtonRefineResult r = refine_fixed_points(map.step, map.jacobian, x0);
+  ASSERT_TRUE(r.refined_p.all().item<bool>());
+  EXPECT_NEAR(r.x_pn[0][0].item<double>(), x_star, 1e-9);
+  EXPECT_NEAR(r.x_pn[1][0].item<double>(), -x_star, 1e-9);
+  EXPECT_LT(r.x_pn[2].abs().max().item<double>(), 1e-9);  // the saddle, not an attractor
+  EXPECT_LT(r.x_pn.select(1, 1).abs().max().item<double>(), 1e-9);
+  EXPECT_LT(r.q_p.max().item<double>(), 0.5 * 2 * 1e-11);
+  EXPECT_NEAR(r.moved_p[0].item<double>(), std::hypot(1e-3, 2e-3), 1e-8);
+  EXPECT_GE(r.steps, 1);
+  EXPECT_LE(r.steps, 10);  // quadratic convergence from 1e-3
+}
+
+TEST(NewtonRefinement, LeavesASlowPointWithoutAFixedPointUnchanged) {
+  // The ghost of a saddle-node bifurcation: F(x) = x + 1e-4 (1 + x²) has no fixed point, and
+  // its slowest point x = 0 (speed 1e-4) is where a search with a loose tolerance stops.
+  StepFn ghost = [](const torch::Tensor& x) { return x + 1e-4 * (1 + x.square()); };
+  JacobianFn jac = [](const torch::Tensor& x) { return (1 + 2e-4 * x).unsqueeze(2); };
+  torch::Tensor x0 = torch::tensor({0.0, 0.01}, kF64).view({2, 1});
+  NewtonRefineResult r = refine_fixed_points(ghost, jac, x0);
+  EXPECT_FALSE(r.refined_p.any().item<bool>());
+  EXPECT_TRUE(torch::equal(r.x_pn, x0));
+  EXPECT_NEAR(r.q_p[0].item<double>(), 0.5 * 1e-8, 1e-20);  // q at the given point
+  EXPECT_EQ(r.moved_p.abs().max().item<double>(), 0.0);
+  EXPECT_EQ(r.steps, NewtonRefineOptions{}.max_steps);  // it kept trying
+}
+
+TEST(NewtonRefinement, MovesOntoAContinuousAttractorWithoutSlidingAlongIt) {
+  // F(x) = x + k·x·(1 − ‖x‖): the unit circle is fixed, J − I is singular along it. The
+  // damped step is radial: a point off the ring lands on it at its own angle.
+  const double k = 0.5;
+  StepFn ring = [k](const torch::Tensor& x) {
+    return x + k * x * (1 - x.norm(2, {1}, /*keepdim=*/true));
+  };
+  JacobianFn jac = [ring](const torch::Tensor& x) { return autograd_jacobian(ring, x); };
+  torch::Tensor angle = torch::tensor({0.3, 2.0, -2.5}, kF64);
+  torch::Tensor radius = torch::tensor({1.002, 0.997, 1.0004}, kF64);
+  torch::Tensor x0 = torch::stack({radius * torch::cos(angle), radius * torch::sin(angle)}, 1);
+  NewtonRefineResult r = refine_fixed_points(ring, jac, x0);
+  ASSERT_TRUE(r.refined_p.all().item<bool>());
+  torch::Tensor radius_out = r.x_pn.norm(2, {1});
+  torch::Tensor angle_out = torch::atan2(r.x_pn.select(1, 1), r.x_pn.select(1, 0));
+  EXPECT_LT((radius_out - 1).abs().max().item<double>(), 1e-6);
+  EXPECT_LT((angle_out - angle).abs().max().item<double>(), 1e-9);
+}
+
+TEST(NewtonRefinement, RejectsAJacobianOfTheWrongShape) {
+  AutonomousMap map = bistable_map();
+  JacobianFn wrong = [](const torch::Tensor& x) { return torch::zeros({x.size(0), 2, 3}, kF64); };
+  torch::Tensor x0 = torch::full({1, 2}, 0.5, kF64);
+  try {
+    refine_fixed_points(map.step, wrong, x0);
+    FAIL() << "expected std::invalid_argument";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("expected (1, 2, 2)"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(refine_fixed_points(map.step, {}, x0), std::invalid_argument);
+}
+
 TEST(MergeDuplicates, KeepsTheSmallestQOfEachCluster) {
   torch::Tensor pts = torch::tensor({0.0, 0.0, 0.001, 0.0, 5.0, 5.0, 5.0, 5.002}, kF64).view({4, 2});
   torch::Tensor q = torch::tensor({3e-9, 1e-9, 2e-9, 4e-9}, kF64);

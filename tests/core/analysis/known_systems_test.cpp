@@ -125,6 +125,35 @@ TEST(KnownSystems, BistableNetworkHasTwoStableFixedPointsAndOneSaddle) {
     }
   }
   EXPECT_EQ(saddles, 1);
+  // Every converged start was polished into one of the three (docs/analysis.md, Newton).
+  EXPECT_GT(r.search.newton_steps, 0);
+  EXPECT_EQ(r.search.n_refined, r.search.n_converged);
+  EXPECT_EQ(r.search.n_slow_dropped, 0);
+  for (const auto& fp : r.fixed_points) EXPECT_LT(fp.q, 0.5 * 2 * 1e-4 * o.fp_tol);
+}
+
+TEST(KnownSystems, GhostOfASaddleNodeIsASlowPointNotAFixedPoint) {
+  // F(x) = x + 1e-4 (1 + x²) just past a saddle-node bifurcation: no fixed point, but a
+  // bottleneck at x = 0 where ‖F(x) − x‖² = 1e-8 < fp_tol. The search stops there; the
+  // refinement cannot reach a root and drops it, unless it is turned off.
+  AnalysisInput in;
+  in.step = [](const torch::Tensor& x) { return x + 1e-4 * (1 + x.square()); };
+  in.states_pn = torch::linspace(-0.05, 0.05, 21, kF64).unsqueeze(1);
+  in.expansion_points_pn = in.states_pn.clone();
+  in.bin_ms = 10.0;
+  AnalysisOptions o = test_options(32);
+  o.init_noise = 0.01;
+  AnalysisResult r = run_analysis(in, o, /*seed=*/8);
+  EXPECT_EQ(r.search.n_converged, 32);
+  EXPECT_EQ(r.search.n_refined, 0);
+  EXPECT_EQ(r.search.n_slow_dropped, 32);
+  EXPECT_EQ(r.summary.at("n_fixed_points"), 0.0);
+
+  o.newton_steps = 0;  // MODEL §7.2's search alone keeps the slow point
+  AnalysisResult kept = run_analysis(in, o, /*seed=*/8);
+  EXPECT_EQ(kept.search.newton_steps, 0);
+  ASSERT_GE(kept.fixed_points.size(), 1u);
+  EXPECT_LT(std::abs(kept.fixed_points[0].coords[0]), 0.05);
 }
 
 TEST(KnownSystems, ContinuousRingAttractorScoresHigh) {
