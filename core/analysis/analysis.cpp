@@ -232,6 +232,8 @@ AnalysisResult run_analysis(const AnalysisInput& input, const AnalysisOptions& o
   r.search.n_converged = conv_idx.numel();
   at::Tensor xc_pn = found.x_pn.index_select(0, conv_idx.to(found.x_pn.device()));
   at::Tensor qc_p = found.q_p.index_select(0, conv_idx);
+  at::Tensor refined_c = torch::zeros({xc_pn.size(0)}, torch::kBool);
+  r.search.newton_on = options.newton_steps > 0;
   if (options.newton_steps > 0 && xc_pn.size(0) > 0) {
     NewtonRefineOptions newton;
     newton.max_steps = options.newton_steps;
@@ -240,30 +242,32 @@ AnalysisResult run_analysis(const AnalysisInput& input, const AnalysisOptions& o
       return autograd_jacobian(input.step, x);
     };
     NewtonRefineResult polished = refine_fixed_points(input.step, jacobian, xc_pn, newton);
-    // Only points polished to the refinement's tolerance are fixed points; the others are
-    // slow points (a shallow slope where Adam's q fell below fp_tol) and are dropped.
-    at::Tensor refined_idx = polished.refined_p.nonzero().squeeze(1);
-    r.search.n_refined = refined_idx.numel();
-    r.search.n_slow_dropped = xc_pn.size(0) - r.search.n_refined;
+    // Refined points are fixed points to numerical precision; the others are kept where the
+    // search left them, as MODEL §7.2 keeps every converged start, and marked as slow points.
+    xc_pn = polished.x_pn;
+    qc_p = polished.q_p.to(torch::kCPU);
+    refined_c = polished.refined_p.to(torch::kCPU);
+    r.search.n_refined = refined_c.sum().item<int64_t>();
+    r.search.n_slow_points = xc_pn.size(0) - r.search.n_refined;
     r.search.newton_steps = polished.steps;
     r.search.max_refine_distance =
         r.search.n_refined > 0 ? polished.moved_p.max().item<double>() : 0.0;
-    xc_pn = polished.x_pn.index_select(0, refined_idx);
-    qc_p = polished.q_p.index_select(0, refined_idx).to(torch::kCPU);
     say("fixed points",
         fmt::format("Newton refinement: {} of {} converged starts polished to ‖F(x) − x‖²/n < "
-                    "{:.3g} in at most {} steps (moved up to {:.3g}); {} slow points dropped",
+                    "{:.3g} in at most {} steps (moved up to {:.3g}); {} kept as slow points",
                     r.search.n_refined, r.search.n_converged, newton.tol, polished.steps,
-                    r.search.max_refine_distance, r.search.n_slow_dropped));
+                    r.search.max_refine_distance, r.search.n_slow_points));
   }
   at::Tensor unique_idx = merge_duplicates(xc_pn, qc_p, r.unique_tol);
   r.search.n_unique = unique_idx.numel();
   at::Tensor xu_pn = xc_pn.index_select(0, unique_idx.to(xc_pn.device()));
   at::Tensor qu_p = qc_p.index_select(0, unique_idx);
+  at::Tensor refined_u = refined_c.index_select(0, unique_idx);
   at::Tensor inliers = inlier_indices(xu_pn, x0_pn, kOutlierScale);
   r.search.n_outliers = r.search.n_unique - inliers.numel();
   at::Tensor fp_pn = xu_pn.index_select(0, inliers.to(xu_pn.device()));
   at::Tensor fq_p = qu_p.index_select(0, inliers);
+  at::Tensor f_refined = refined_u.index_select(0, inliers);
   say("fixed points",
       fmt::format("{} fixed points ({} of {} starts converged in {} iterations, {}; {} after "
                   "merging, {} outliers dropped) in {:.1f} s",
@@ -274,6 +278,8 @@ AnalysisResult run_analysis(const AnalysisInput& input, const AnalysisOptions& o
   at::Tensor exp_q_p = 0.5 * (input.step(exp_pn) - exp_pn).to(torch::kFloat64).square().sum(1);
   r.expansion_points = make_points(exp_pn, exp_q_p, PointSource::kExpansion);
   r.fixed_points = make_points(fp_pn, fq_p, PointSource::kNumerical);
+  for (size_t i = 0; i < r.fixed_points.size(); ++i)
+    r.fixed_points[i].refined = f_refined[static_cast<int64_t>(i)].item<bool>();
   at::Tensor all_pn = torch::cat({exp_pn, fp_pn});
   at::Tensor jac_pnn = input.jacobian ? input.jacobian(all_pn) : autograd_jacobian(input.step, all_pn);
   if (jac_pnn.sizes() != at::IntArrayRef({all_pn.size(0), n, n}))

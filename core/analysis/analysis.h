@@ -59,6 +59,9 @@ struct PointAnalysis {
   PointSource source = PointSource::kExpansion;
   std::vector<double> coords;  // (n) position in latent space
   double q = 0.0;              // ½‖F(x) − x‖² (also for expansion points)
+  /// Numerical points: polished into a fixed point to numerical precision by the Newton
+  /// refinement; false for a slow point (and for every point when the refinement is off).
+  bool refined = false;
   Stability stability = Stability::kStable;
   int64_t n_unstable = 0;      // eigenvalues with |λ| > 1 + ε_m (1 = saddle)
   double max_abs_eig = 0.0;    // spectral radius of J at the point
@@ -78,9 +81,10 @@ struct SearchReport {
   int64_t n_converged = 0;   // starting states that met fp_tol
   int64_t n_unique = 0;      // after merging duplicates
   int64_t n_outliers = 0;    // dropped as farther than 10× the starts' spread
-  int64_t n_refined = 0;       // converged starts the Newton refinement polished (newton_steps)
-  int64_t n_slow_dropped = 0;  // converged starts it could not polish: slow points, dropped
-  int64_t newton_steps = 0;    // refinement steps taken by the slowest start (0: off)
+  bool newton_on = false;      // the Newton refinement ran (analysis.newton_steps > 0)
+  int64_t n_refined = 0;       // converged starts it polished into fixed points
+  int64_t n_slow_points = 0;   // converged starts it could not polish: kept as slow points
+  int64_t newton_steps = 0;    // refinement steps taken by the slowest start
   double max_refine_distance = 0.0;  // farthest a refined start moved
   double seconds = 0.0;      // wall time of the search
 };
@@ -109,9 +113,10 @@ using AnalysisProgressFn = std::function<void(const std::string& stage, const st
 ///  2. numerical fixed points: n_inits rows sampled (with replacement) from states_pn plus
 ///     N(0, init_noise²) noise, search_fixed_points with FixedPointSearchOptions::from_config
 ///     (override with `search`); with newton_steps > 0 the converged points are polished by
-///     refine_fixed_points (tolerance 1e-4·fp_tol) and those it cannot polish are dropped as
-///     slow points; then merged at unique_tol keeping the smallest q, and points farther than
-///     10× the starts' mean distance to their centroid dropped;
+///     refine_fixed_points (tolerance 1e-4·fp_tol), those it cannot polish kept as they are
+///     and marked as slow points (PointAnalysis::refined false); then merged at unique_tol
+///     keeping the smallest q, and points farther than 10× the starts' mean distance to their
+///     centroid dropped;
 ///  3. Jacobians (closed form or autograd), eigen-decomposition, stability classes;
 ///  4. modes in Hz and seconds; 5. the structure summaries.
 /// Definitions of the summaries (docs/analysis.md):

@@ -131,7 +131,7 @@ void write_points(const Writer& w, hid_t file, const std::string& name,
   const auto nn = static_cast<hsize_t>(n);
   const auto k = static_cast<hsize_t>(std::min<int64_t>(n, kTopEigenvectors));
   std::vector<double> coords, q, eig, vec, max_abs, freq, tau;
-  std::vector<int8_t> stability, kind;
+  std::vector<int8_t> stability, kind, refined;
   std::vector<int64_t> n_unstable;
   for (const auto& pt : points) {
     coords.insert(coords.end(), pt.coords.begin(), pt.coords.end());
@@ -150,6 +150,7 @@ void write_points(const Writer& w, hid_t file, const std::string& name,
         vec.push_back(c.imag());
       }
     stability.push_back(static_cast<int8_t>(pt.stability));
+    refined.push_back(pt.refined ? 1 : 0);
     n_unstable.push_back(pt.n_unstable);
     max_abs.push_back(pt.max_abs_eig);
   }
@@ -163,6 +164,7 @@ void write_points(const Writer& w, hid_t file, const std::string& name,
   w.dataset(g.get(), "freq_hz", H5T_NATIVE_DOUBLE, {p, nn}, freq);
   w.dataset(g.get(), "tau_s", H5T_NATIVE_DOUBLE, {p, nn}, tau);
   w.dataset(g.get(), "mode_kind", kind_type, {p, nn}, kind);
+  w.dataset(g.get(), "refined", H5T_NATIVE_INT8, {p}, refined);
 }
 
 void write_analysis_h5_to(const AnalysisResult& r, const std::filesystem::path& path,
@@ -199,9 +201,10 @@ void write_analysis_h5_to(const AnalysisResult& r, const std::filesystem::path& 
       w.attribute(fixed.get(), "n_converged", r.search.n_converged);
       w.attribute(fixed.get(), "n_unique", r.search.n_unique);
       w.attribute(fixed.get(), "n_outliers", r.search.n_outliers);
+      w.attribute(fixed.get(), "newton_refinement", static_cast<int64_t>(r.search.newton_on));
       w.attribute(fixed.get(), "newton_steps", r.search.newton_steps);
       w.attribute(fixed.get(), "n_refined", r.search.n_refined);
-      w.attribute(fixed.get(), "n_slow_dropped", r.search.n_slow_dropped);
+      w.attribute(fixed.get(), "n_slow_points", r.search.n_slow_points);
       w.attribute(fixed.get(), "max_refine_distance", r.search.max_refine_distance);
       w.attribute(fixed.get(), "seconds", r.search.seconds);
     }

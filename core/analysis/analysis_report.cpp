@@ -49,6 +49,7 @@ nlohmann::json analysis_to_json(const AnalysisResult& result) {
                         {"stability", stability_name(p.stability)},
                         {"n_unstable", p.n_unstable},
                         {"max_abs_eig", number(p.max_abs_eig)},
+                        {"refined", p.refined},
                         {"coords", std::move(coords)}});
       const size_t n_modes = std::min<size_t>(p.modes.size(), kReportedModesPerPoint);
       for (size_t k = 0; k < n_modes; ++k) {
@@ -84,11 +85,13 @@ std::string format_analysis_summary(const AnalysisResult& r) {
                    r.search.n_inits, r.search.iterations, r.search.stop_reason,
                    r.search.n_converged, r.search.n_unique, r.search.n_outliers,
                    r.search.seconds));
-  if (r.search.newton_steps > 0)
+  if (r.search.newton_on)
     line(fmt::format("Newton refinement: {} converged starts polished to fixed points in at most "
-                     "{} steps (moved up to {:.3g}), {} slow points dropped",
+                     "{} steps (moved up to {:.3g}), {} kept as slow points",
                      r.search.n_refined, r.search.newton_steps, r.search.max_refine_distance,
-                     r.search.n_slow_dropped));
+                     r.search.n_slow_points));
+  else
+    line("Newton refinement: off (analysis.newton_steps = 0)");
 
   int64_t stable = 0, marginal = 0, saddle = 0, unstable = 0;
   for (const auto& p : r.fixed_points) {
@@ -102,15 +105,16 @@ std::string format_analysis_summary(const AnalysisResult& r) {
                    "than one unstable mode)",
                    r.fixed_points.size(), stable, marginal, saddle, unstable));
   if (!r.fixed_points.empty()) {
-    line(fmt::format("  {:>4}  {:<9} {:>10} {:>9} {:>10} {:>9}", "idx", "class", "q", "max|λ|",
-                     "n_unstable", "‖x‖"));
+    line(fmt::format("  {:>4}  {:<9} {:>10} {:>9} {:>10} {:>9}  {}", "idx", "class", "q",
+                     "max|λ|", "n_unstable", "‖x‖", "refined"));
     for (size_t i = 0; i < std::min(kListed, r.fixed_points.size()); ++i) {
       const auto& p = r.fixed_points[i];
       double norm = 0.0;
       for (double c : p.coords) norm += c * c;
-      line(fmt::format("  {:>4}  {:<9} {:>10.3g} {:>9.4f} {:>10} {:>9.3g}",
+      line(fmt::format("  {:>4}  {:<9} {:>10.3g} {:>9.4f} {:>10} {:>9.3g}  {}",
                        r.expansion_points.size() + i, class_label(p), p.q, p.max_abs_eig,
-                       p.n_unstable, std::sqrt(norm)));
+                       p.n_unstable, std::sqrt(norm),
+                       r.search.newton_on ? (p.refined ? "yes" : "no (slow point)") : "-"));
     }
     if (r.fixed_points.size() > kListed)
       line(fmt::format("  … {} more in analysis.h5", r.fixed_points.size() - kListed));

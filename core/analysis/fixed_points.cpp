@@ -204,10 +204,13 @@ NewtonRefineResult refine_fixed_points(const StepFn& step, const JacobianFn& jac
   at::Tensor x = x0.clone();
   at::Tensor sq0 = P > 0 ? squared_residual(x) : torch::zeros({0}, f64);
   at::Tensor sq = sq0.clone();
-  // A row stops once it is below the tolerance and a step no longer cuts its squared residual
-  // at least 4-fold (the quadratic phase is over: numerical precision reached), or once its
-  // residual's norm is 1e-4 of the tolerance's (float64 can go on to underflow).
+  // A row is finished, and refined, once it is below the tolerance and a step of norm at most
+  // step_tol no longer lowers its residual (numerical precision reached: even a short, damped
+  // step cannot descend), or once its residual's norm is 1e-4 of the tolerance's (float64 can
+  // go on to underflow). A row still improving at max_steps is not refined, even if below the
+  // tolerance: it may be sliding along a slow manifold.
   const double sq_floor = sq_tol * 1e-8;
+  const double step_tol = o.step_tol > 0.0 ? o.step_tol : 1e-5 * std::sqrt(static_cast<double>(n));
   at::Tensor finished = sq <= sq_floor;
   at::Tensor mu = torch::full({P}, o.initial_damping, f64);
   const at::Tensor eye = torch::eye(n, f64);
@@ -228,25 +231,33 @@ NewtonRefineResult refine_fixed_points(const StepFn& step, const JacobianFn& jac
     at::Tensor at_ann = a_ann.transpose(1, 2);
     at::Tensor mu_a = mu.index_select(0, active);
     at::Tensor h_ann = at_ann.matmul(a_ann) + mu_a.view({-1, 1, 1}) * eye;
-    at::Tensor delta = -at::linalg_solve(h_ann, at_ann.matmul(ra.unsqueeze(2))).squeeze(2);
+    // A system that is singular in float64 (J − I rank-deficient with entries large against
+    // μ) is a rejected step for that row alone: μ grows until it can be solved.
+    auto [solution, info] = at::linalg_solve_ex(h_ann, at_ann.matmul(ra.unsqueeze(2)),
+                                                /*left=*/true, /*check_errors=*/false);
+    at::Tensor solved = info == 0;
+    at::Tensor delta = -torch::where(solved.view({-1, 1}), solution.squeeze(2),
+                                     torch::zeros_like(ra));
     at::Tensor xt = (xa.to(torch::kFloat64) + delta).to(x.scalar_type());
     at::Tensor sqt = squared_residual(xt);
     at::Tensor sq_before = sq.index_select(0, active);
-    at::Tensor better = sqt < sq_before;  // false for NaN
-    at::Tensor fast = sqt < 0.25 * sq_before;
+    at::Tensor better = torch::logical_and(sqt < sq_before, solved);  // false for NaN
+    at::Tensor short_step = delta.norm(2, {1}) <= step_tol;
     at::Tensor accepted = better.nonzero().squeeze(1);
     at::Tensor rows = active.index_select(0, accepted);
     x.index_copy_(0, rows, xt.index_select(0, accepted));
     sq.index_copy_(0, rows, sqt.index_select(0, accepted));
     mu.index_copy_(0, active, torch::where(better, mu_a * 0.1, mu_a * 10.0).clamp(1e-12, 1e8));
     at::Tensor sq_a = sq.index_select(0, active);
-    finished.index_copy_(0, active,
-                         torch::logical_or(torch::logical_and(sq_a < sq_tol, torch::logical_not(fast)),
-                                           sq_a <= sq_floor));
+    finished.index_copy_(
+        0, active,
+        torch::logical_or(torch::logical_and(torch::logical_and(sq_a < sq_tol, short_step),
+                                             torch::logical_not(better)),
+                          sq_a <= sq_floor));
   }
-  at::Tensor done = sq < sq_tol;
-  // Rows that never met the tolerance go back unchanged: only fixed points to numerical
-  // precision replace what the search found.
+  at::Tensor done = torch::logical_and(finished, sq < sq_tol);
+  // Rows not refined go back unchanged: only fixed points to numerical precision replace what
+  // the search found.
   out.refined_p = done;
   out.x_pn = torch::where(done.unsqueeze(1), x, x0);
   out.q_p = 0.5 * torch::where(done, sq, sq0);

@@ -176,6 +176,72 @@ TEST(NewtonRefinement, MovesOntoAContinuousAttractorWithoutSlidingAlongIt) {
   EXPECT_LT((angle_out - angle).abs().max().item<double>(), 1e-9);
 }
 
+TEST(NewtonRefinement, OnASlowRingOnlyTrueFixedPointsCountAsRefined) {
+  // A ring that is only approximately an attractor: F(x) = x + k·x·(1 − ρ) + ε·sin(3θ)·t̂
+  // (ρ = ‖x‖, t̂ the unit tangent). Its fixed points are the six angles θ = jπ/3 on the unit
+  // circle; between them the flow along the ring is slow (speed ≤ ε). Whatever a start ends
+  // as, it is refined only on a true fixed point, even a start already below the tolerance
+  // (θ = 1.0, near π/3). Along the curved ring the steps stay short (the radial contraction
+  // rejects long chords), so with the default 100 steps the starts are left as slow points;
+  // given enough steps the one near π/3 reaches it.
+  const double k = 0.5, eps = 1e-5;
+  StepFn slow_ring = [k, eps](const torch::Tensor& x) {
+    torch::Tensor rho = x.norm(2, {1}, /*keepdim=*/true);
+    torch::Tensor theta = torch::atan2(x.select(1, 1), x.select(1, 0)).unsqueeze(1);
+    torch::Tensor tangent = torch::cat({-torch::sin(theta), torch::cos(theta)}, 1);
+    return x + k * x * (1 - rho) + eps * torch::sin(3 * theta) * tangent;
+  };
+  JacobianFn jac = [slow_ring](const torch::Tensor& x) { return autograd_jacobian(slow_ring, x); };
+  torch::Tensor angle = torch::tensor({1.0, 0.4, 2.5, -0.9}, kF64);
+  torch::Tensor x0 = torch::stack({torch::cos(angle), torch::sin(angle)}, 1);
+  const double pi = std::acos(-1.0);
+  NewtonRefineOptions o;
+  for (int64_t max_steps : {int64_t{100}, int64_t{3000}}) {
+    SCOPED_TRACE("max_steps " + std::to_string(max_steps));
+    o.max_steps = max_steps;
+    NewtonRefineResult r = refine_fixed_points(slow_ring, jac, x0, o);  // row 0 is below tol
+    for (int64_t i = 0; i < 4; ++i) {
+      SCOPED_TRACE("start at angle " + std::to_string(angle[i].item<double>()));
+      if (!r.refined_p[i].item<bool>()) {
+        EXPECT_TRUE(torch::equal(r.x_pn[i], x0[i]));  // unchanged
+        continue;
+      }
+      const double th = std::atan2(r.x_pn[i][1].item<double>(), r.x_pn[i][0].item<double>());
+      const double to_fixed = std::abs(std::remainder(th, pi / 3));
+      EXPECT_LT(to_fixed, 1e-6) << "refined at angle " << th << ", not at a fixed point";
+      EXPECT_NEAR(r.x_pn[i].norm().item<double>(), 1.0, 1e-6);
+    }
+    if (max_steps == 100) {
+      EXPECT_FALSE(r.refined_p.any().item<bool>());
+    } else {
+      ASSERT_TRUE(r.refined_p[0].item<bool>());
+      EXPECT_NEAR(std::atan2(r.x_pn[0][1].item<double>(), r.x_pn[0][0].item<double>()), pi / 3, 1e-6);
+    }
+  }
+}
+
+TEST(NewtonRefinement, ReachesTheToleranceInFloat32) {
+  // float32 states stop at a residual of ~1e-7 per coordinate, far below the tolerance.
+  torch::manual_seed(13);
+  const int64_t n = 32;
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  const double gain = 1.5 / std::sqrt(static_cast<double>(n));
+  AutonomousMap map = gru_map({torch::randn({n, n}, f32) * gain, torch::randn({n, n}, f32) * gain,
+                               torch::randn({n, n}, f32) * gain, 0.1 * torch::randn({n}, f32),
+                               torch::full({n}, 0.5, f32), 0.1 * torch::randn({n}, f32)});
+  FixedPointSearchOptions o;
+  o.max_iters = 3000;
+  FixedPointSearchResult found = search_fixed_points(map.residual_gradient, 0.5 * torch::randn({64, n}, f32), o);
+  torch::Tensor conv = found.converged_p.nonzero().squeeze(1);
+  ASSERT_GT(conv.numel(), 10);
+  torch::Tensor xc = found.x_pn.index_select(0, conv);
+  NewtonRefineResult r = refine_fixed_points(map.step, map.jacobian, xc);
+  EXPECT_EQ(r.x_pn.scalar_type(), torch::kFloat32);
+  EXPECT_GE(r.refined_p.sum().item<int64_t>(), conv.numel() * 9 / 10);
+  torch::Tensor q_refined = r.q_p.masked_select(r.refined_p);
+  EXPECT_LT(q_refined.max().item<double>(), 0.5 * n * 1e-11);
+}
+
 TEST(NewtonRefinement, RejectsAJacobianOfTheWrongShape) {
   AutonomousMap map = bistable_map();
   JacobianFn wrong = [](const torch::Tensor& x) { return torch::zeros({x.size(0), 2, 3}, kF64); };

@@ -126,16 +126,23 @@ TEST(KnownSystems, BistableNetworkHasTwoStableFixedPointsAndOneSaddle) {
   }
   EXPECT_EQ(saddles, 1);
   // Every converged start was polished into one of the three (docs/analysis.md, Newton).
+  EXPECT_TRUE(r.search.newton_on);
   EXPECT_GT(r.search.newton_steps, 0);
   EXPECT_EQ(r.search.n_refined, r.search.n_converged);
-  EXPECT_EQ(r.search.n_slow_dropped, 0);
-  for (const auto& fp : r.fixed_points) EXPECT_LT(fp.q, 0.5 * 2 * 1e-4 * o.fp_tol);
+  EXPECT_EQ(r.search.n_slow_points, 0);
+  for (const auto& fp : r.fixed_points) {
+    EXPECT_TRUE(fp.refined);
+    if (fp.stability == Stability::kStable) {
+      EXPECT_NEAR(std::abs(fp.coords[0]), 0.95750402, 1e-7);  // x* = tanh(2x*) to 8 digits
+    }
+    EXPECT_LT(std::abs(fp.coords[1]), 1e-7);
+  }
 }
 
 TEST(KnownSystems, GhostOfASaddleNodeIsASlowPointNotAFixedPoint) {
   // F(x) = x + 1e-4 (1 + x²) just past a saddle-node bifurcation: no fixed point, but a
   // bottleneck at x = 0 where ‖F(x) − x‖² = 1e-8 < fp_tol. The search stops there; the
-  // refinement cannot reach a root and drops it, unless it is turned off.
+  // refinement cannot reach a root and marks it as a slow point.
   AnalysisInput in;
   in.step = [](const torch::Tensor& x) { return x + 1e-4 * (1 + x.square()); };
   in.states_pn = torch::linspace(-0.05, 0.05, 21, kF64).unsqueeze(1);
@@ -146,13 +153,15 @@ TEST(KnownSystems, GhostOfASaddleNodeIsASlowPointNotAFixedPoint) {
   AnalysisResult r = run_analysis(in, o, /*seed=*/8);
   EXPECT_EQ(r.search.n_converged, 32);
   EXPECT_EQ(r.search.n_refined, 0);
-  EXPECT_EQ(r.search.n_slow_dropped, 32);
-  EXPECT_EQ(r.summary.at("n_fixed_points"), 0.0);
+  EXPECT_EQ(r.search.n_slow_points, 32);
+  ASSERT_GE(r.fixed_points.size(), 1u);  // kept, as MODEL §7.2 keeps it, but marked
+  for (const auto& fp : r.fixed_points) EXPECT_FALSE(fp.refined);
 
-  o.newton_steps = 0;  // MODEL §7.2's search alone keeps the slow point
+  o.newton_steps = 0;  // MODEL §7.2's search alone: the same points, nothing marked refined
   AnalysisResult kept = run_analysis(in, o, /*seed=*/8);
-  EXPECT_EQ(kept.search.newton_steps, 0);
-  ASSERT_GE(kept.fixed_points.size(), 1u);
+  EXPECT_FALSE(kept.search.newton_on);
+  EXPECT_EQ(kept.search.n_slow_points, 0);
+  ASSERT_EQ(kept.fixed_points.size(), r.fixed_points.size());
   EXPECT_LT(std::abs(kept.fixed_points[0].coords[0]), 0.05);
 }
 
