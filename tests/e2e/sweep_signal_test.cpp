@@ -184,7 +184,7 @@ TEST_F(SweepSignals, ReadersDuringACampaignNeverFailAndNeverDisturbTheWriter) {
   ChildProcess job = start(argv_, dir_ / "first.log", env_);
   const bool cli_status =
       std::system((std::string(JSLDS_EXE) + " --help | grep -q '^  status '").c_str()) == 0;
-  int reads = 0;
+  int reads = 0, reads_of_the_campaign = 0;
   std::optional<int> status;
   while (!(status = job.try_wait())) {
     // An in-process reader and, where `jslds status` exists, the CLI reader.
@@ -192,6 +192,7 @@ TEST_F(SweepSignals, ReadersDuringACampaignNeverFailAndNeverDisturbTheWriter) {
       if (auto c = s.find_campaign("signals")) {
         s.list_runs(c->id);
         s.events(c->id);
+        ++reads_of_the_campaign;
       }
       return 0;
     });
@@ -211,7 +212,10 @@ TEST_F(SweepSignals, ReadersDuringACampaignNeverFailAndNeverDisturbTheWriter) {
     ++reads;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  EXPECT_GE(reads, 5) << "the readers must overlap the campaign";
+  // Counted in reads of the live campaign, not in time: on a loaded machine one `jslds
+  // status` (which loads LibTorch) can take seconds.
+  EXPECT_GE(reads_of_the_campaign, 2) << "the readers must overlap the campaign (" << reads
+                                      << " reads in all)";
   EXPECT_EQ(exit_code(*status), 0) << slurp(dir_ / "first.log");
   auto done = read_db(db_, [](store::ExperimentStore& s) {
     return s.list_runs(s.find_campaign("signals")->id, RunStatus::kDone).size();

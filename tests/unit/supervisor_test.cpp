@@ -405,13 +405,25 @@ TEST_F(SupervisorTest, StartStopsATrainerStartedByHandThatLeadsNoProcessGroup) {
   const int fd = ::open((dir / "run.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   ASSERT_GE(fd, 0);
   ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  // The child must have become `sleep` before the supervisor signals it: until exec it runs
+  // this test's signal handlers, which would swallow the SIGTERM (seen on a loaded machine).
+  // The close-on-exec pipe reads end-of-file exactly when the exec has happened.
+  int exec_pipe[2];
+  ASSERT_EQ(::pipe2(exec_pipe, O_CLOEXEC), 0);
   const pid_t holder = ::fork();
   ASSERT_GE(holder, 0);
   if (holder == 0) {
-    ::dup2(fd, 4);  // without FD_CLOEXEC: the lock lives on in sleep
+    // Descriptor 4 without FD_CLOEXEC: the lock lives on in sleep. When open() returned 4
+    // itself (it does under ctest), dup2(4, 4) would keep FD_CLOEXEC and exec would drop it.
+    if (fd == 4) ::fcntl(fd, F_SETFD, 0);
+    else ::dup2(fd, 4);
     ::execl("/bin/sleep", "sleep", "60", static_cast<char*>(nullptr));
     ::_exit(127);
   }
+  ::close(exec_pipe[1]);
+  char byte = 0;
+  ASSERT_EQ(::read(exec_pipe[0], &byte, 1), 0) << "the holder did not exec";
+  ::close(exec_pipe[0]);
   const std::string text = std::to_string(holder) + " by-hand\n";
   ASSERT_EQ(::pwrite(fd, text.data(), text.size(), 0), static_cast<ssize_t>(text.size()));
   ::close(fd);  // only the holder holds the lock now
