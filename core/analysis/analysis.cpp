@@ -254,7 +254,7 @@ AnalysisResult run_analysis(const AnalysisInput& input, const AnalysisOptions& o
         r.search.n_refined > 0 ? polished.moved_p.max().item<double>() : 0.0;
     say("fixed points",
         fmt::format("Newton refinement: {} of {} converged starts polished to ‖F(x) − x‖²/n < "
-                    "{:.3g} in at most {} steps (moved up to {:.3g}); {} kept as slow points",
+                    "{:.3g} in at most {} steps (moved up to {:.3g}); {} starts left as slow points",
                     r.search.n_refined, r.search.n_converged, newton.tol, polished.steps,
                     r.search.max_refine_distance, r.search.n_slow_points));
   }

@@ -87,7 +87,7 @@ std::string format_analysis_summary(const AnalysisResult& r) {
                    r.search.seconds));
   if (r.search.newton_on)
     line(fmt::format("Newton refinement: {} converged starts polished to fixed points in at most "
-                     "{} steps (moved up to {:.3g}), {} kept as slow points",
+                     "{} steps (moved up to {:.3g}), {} left as slow points (starts, before merging)",
                      r.search.n_refined, r.search.newton_steps, r.search.max_refine_distance,
                      r.search.n_slow_points));
   else

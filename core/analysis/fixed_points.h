@@ -124,8 +124,7 @@ FixedPointSearchResult search_fixed_points(const ResidualGradientFn& residual_gr
 /// Options of the Newton refinement of converged points (refine_fixed_points).
 struct NewtonRefineOptions {
   int64_t max_steps = 100;  // Levenberg–Marquardt steps at most (0: no refinement)
-  double tol = 1e-11;       // refined: ‖F(x) − x‖²/n below tol with precision reached
-  double step_tol = 0.0;    // a rejected step this short means precision; 0 = 1e-5·√n
+  double tol = 1e-11;       // refined: ‖F(x) − x‖²/n below tol and at the rounding level
   double initial_damping = 1e-3;  // μ of the first step (absolute; adapted per row)
 };
 
@@ -141,18 +140,18 @@ struct NewtonRefineResult {
 /// r(x) = F(x) − x = 0 with Levenberg–Marquardt steps (Levenberg 1944, Marquardt 1963;
 /// Nocedal & Wright, Numerical Optimization, §10.3), each row independently:
 ///   A = J(x) − I,  (AᵀA + μI) δ = −Aᵀ r,  x ← x + δ if ‖r(x + δ)‖ < ‖r(x)‖
-/// with μ divided by 10 after an accepted step and multiplied by 10 after a rejected one
-/// (clamped to [1e-12, 1e8]; a system singular in float64 counts as a rejected step).
+/// with μ divided by 10 after an accepted step or one too short to change x in the states'
+/// dtype, and multiplied by 10 after a rejected one (clamped to [1e-12, 1e8]; a system
+/// singular in float64 counts as a rejected step).
 /// The damping keeps steps finite where A is singular (a continuous attractor, a marginal
 /// mode): there δ is the least-squares step and does not move along the flat direction.
 /// The linear algebra runs in float64 with LibTorch (linalg_solve_ex); F and J in the
-/// states' dtype. A row is refined when ‖F(x) − x‖²/n < tol and either a step shorter than
-/// step_tol no longer lowers its residual (numerical precision: with μ grown, the step is a
-/// short gradient step, which lowers ‖r‖ anywhere except at the precision floor or a local
-/// minimum of ‖r‖) or the residual is below 1e-8·tol. A row that is
-/// not refined within max_steps (a slow point with no fixed point near it, where Adam's
-/// q < fp_tol stopped on a shallow slope, or one still sliding along a slow manifold) is
-/// returned as it was given.
+/// states' dtype. A row is refined when ‖F(x) − x‖²/n < tol and its residual is at the
+/// rounding level of that dtype, ‖F(x) − x‖ ≤ 2ε·max(‖|x| + |F(x)|‖, 1) (ε its machine
+/// epsilon). A row
+/// that is not refined within max_steps (a slow point with no fixed point near it, where
+/// Adam's q < fp_tol stopped on a shallow slope, or one still sliding along a slow manifold)
+/// is returned as it was given.
 /// x_pn (p, n) floating; `jacobian` returns (p, n, n). Throws std::invalid_argument on a
 /// non-2-D input, a missing function or a Jacobian of the wrong shape.
 NewtonRefineResult refine_fixed_points(const StepFn& step, const JacobianFn& jacobian,

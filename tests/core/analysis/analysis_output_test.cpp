@@ -84,8 +84,13 @@ TEST(AnalysisJson, MatchesTheReportFormat) {
   EXPECT_EQ(first_fixed["coords"].size(), 2u);
   EXPECT_EQ(j["fixed_points"][0]["source"], "expansion");
   for (const auto& fp : j["fixed_points"])
-    for (const char* key : {"idx", "source", "q", "stability", "n_unstable", "max_abs_eig", "coords"})
+    for (const char* key : {"idx", "source", "q", "stability", "n_unstable", "max_abs_eig", "refined",
+                            "coords"})
       EXPECT_TRUE(fp.contains(key)) << key;
+  // The bistable network's three points are all refined by the Newton steps; expansion
+  // points never are.
+  for (size_t i = 0; i < j["fixed_points"].size(); ++i)
+    EXPECT_EQ(j["fixed_points"][i]["refined"].get<bool>(), i >= r.expansion_points.size()) << i;
   // Two real modes per 2-D point.
   ASSERT_EQ(j["modes"].size(), 2 * n_points);
   for (const auto& m : j["modes"]) {
@@ -165,6 +170,14 @@ TEST(AnalysisH5, WritesEveryDatasetAndTheSummariesAsAttributes) {
     }
     H5Id group(H5Gopen2(file.id, "/fixed_points", H5P_DEFAULT), H5Gclose);
     EXPECT_EQ(read_attribute(group.id, "n_inits"), 128.0);
+    EXPECT_EQ(read_attribute(group.id, "newton_refinement"), 1.0);
+    EXPECT_EQ(read_attribute(group.id, "n_refined"), static_cast<double>(r.search.n_refined));
+    EXPECT_EQ(read_attribute(group.id, "n_slow_points"), 0.0);
+    auto [rdims, refined] = read_doubles(file.id, "/fixed_points/refined");
+    EXPECT_EQ(rdims, (std::vector<hsize_t>{k}));
+    for (double v : refined) EXPECT_EQ(v, 1.0);
+    auto [erdims, exp_refined] = read_doubles(file.id, "/expansion_points/refined");
+    for (double v : exp_refined) EXPECT_EQ(v, 0.0);
   }
   std::filesystem::remove_all(dir);
 }
