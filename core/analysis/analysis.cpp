@@ -232,15 +232,16 @@ AnalysisResult run_analysis(const AnalysisInput& input, const AnalysisOptions& o
   r.search.n_converged = conv_idx.numel();
   at::Tensor xc_pn = found.x_pn.index_select(0, conv_idx.to(found.x_pn.device()));
   at::Tensor qc_p = found.q_p.index_select(0, conv_idx);
+  // J(x): the closed form when the map has one, else autograd (sum trick).
+  const JacobianFn jacobian = input.jacobian ? input.jacobian : [&input](const at::Tensor& x) {
+    return autograd_jacobian(input.step, x);
+  };
   at::Tensor refined_c = torch::zeros({xc_pn.size(0)}, torch::kBool);
   r.search.newton_on = options.newton_steps > 0;
   if (options.newton_steps > 0 && xc_pn.size(0) > 0) {
     NewtonRefineOptions newton;
     newton.max_steps = options.newton_steps;
     newton.tol = kNewtonTolFactor * search_options.fp_tol;
-    JacobianFn jacobian = input.jacobian ? input.jacobian : [&input](const at::Tensor& x) {
-      return autograd_jacobian(input.step, x);
-    };
     NewtonRefineResult polished = refine_fixed_points(input.step, jacobian, xc_pn, newton);
     // Refined points are fixed points to numerical precision; the others are kept where the
     // search left them, as MODEL §7.2 keeps every converged start, and marked as slow points.
@@ -281,7 +282,7 @@ AnalysisResult run_analysis(const AnalysisInput& input, const AnalysisOptions& o
   for (size_t i = 0; i < r.fixed_points.size(); ++i)
     r.fixed_points[i].refined = f_refined[static_cast<int64_t>(i)].item<bool>();
   at::Tensor all_pn = torch::cat({exp_pn, fp_pn});
-  at::Tensor jac_pnn = input.jacobian ? input.jacobian(all_pn) : autograd_jacobian(input.step, all_pn);
+  at::Tensor jac_pnn = jacobian(all_pn);
   if (jac_pnn.sizes() != at::IntArrayRef({all_pn.size(0), n, n}))
     throw std::invalid_argument(fmt::format(
         "analysis input jacobian: returned shape ({}) for {} points; expected ({}, {}, {})",

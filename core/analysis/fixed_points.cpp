@@ -268,13 +268,12 @@ NewtonRefineResult refine_fixed_points(const StepFn& step, const JacobianFn& jac
                        .clamp(1e-12, 1e8));
     finished.index_copy_(0, active, precise(sq.index_select(0, active), scale.index_select(0, active)));
   }
-  at::Tensor done = finished;
   // Rows not refined go back unchanged: only fixed points to numerical precision replace what
   // the search found.
-  out.refined_p = done;
-  out.x_pn = torch::where(done.unsqueeze(1), x, x0);
-  out.q_p = 0.5 * torch::where(done, sq, sq0);
-  out.moved_p = torch::where(done, (x.to(torch::kFloat64) - x0.to(torch::kFloat64)).norm(2, {1}),
+  out.refined_p = finished;
+  out.x_pn = torch::where(finished.unsqueeze(1), x, x0);
+  out.q_p = 0.5 * torch::where(finished, sq, sq0);
+  out.moved_p = torch::where(finished, (x.to(torch::kFloat64) - x0.to(torch::kFloat64)).norm(2, {1}),
                              torch::zeros({P}, f64));
   return out;
 }
