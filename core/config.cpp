@@ -212,7 +212,9 @@ std::vector<Section> sections(RunConfig& c) {
             {"mean", "sum"}),
       f_int("newton_steps", a.newton_steps,
             "Levenberg-Marquardt steps polishing each converged point to a fixed point "
-            "(residual 1e-4*fp_tol); 0 = off, MODEL.md's search alone (docs/analysis.md)"),
+            "(residual below 1e-4*fp_tol and at the rounding level of the states' dtype; "
+            "points not polished are kept as slow points); 0 = off, MODEL.md's search alone "
+            "(docs/analysis.md)"),
   }});
   Field device = f_str("device", r.device, "compute device: auto | cpu | cuda | cuda:K");
   device.check_text = check_device;
