@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
-  libtorch-dev libopenblas0-openmp
+  libtorch-dev libopenblas0-openmp libdnnl-dev
   libopenmpi-dev openmpi-bin
   libsqlite3-dev sqlite3
   libfmt-dev libtomlplusplus-dev libgtest-dev libcli11-dev nlohmann-json3-dev

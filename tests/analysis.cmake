@@ -5,6 +5,7 @@ jslds_add_test(analysis_test
     core/analysis/fixed_points_test.cpp
     core/analysis/known_systems_test.cpp
     core/analysis/analysis_output_test.cpp
+    core/analysis/cpu_kernels_test.cpp
   LIBS jslds_core hdf5::hdf5
   LABEL core
   TIMEOUT 300)

@@ -2,6 +2,8 @@
 // Letters: p points, a active points (not yet converged), n latent dimension.
 #include "core/analysis/fixed_points.h"
 
+#include "core/analysis/cpu_kernels.h"
+
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -138,13 +140,25 @@ FixedPointSearchResult search_fixed_points(const ResidualGradientFn& residual_gr
     const int64_t a = x.size(0);
     out.iterations = it;
     out.point_iterations += a;
-    at::Tensor norm_a = at::linalg_vector_norm(residual, 2, {1});
-    at::Tensor sq_a = norm_a.square();
-    at::Tensor conv_a = sq_a < sq_tol;
-    const int64_t n_conv = conv_a.sum().item<int64_t>();
+    const bool fused = cpu::dense_cpu_float32(x) && cpu::dense_cpu_float32(residual) &&
+                       cpu::dense_cpu_float32(grad);
+    at::Tensor sq_a = fused ? cpu::row_squared_norms(residual)
+                            : at::linalg_vector_norm(residual, 2, {1}).square();
     // The plateau decay watches the objective over the points still in the batch: frozen
     // points would add a constant floor that hides the remaining points' progress.
-    const double objective = 0.5 * sq_a.sum().item<double>();
+    int64_t n_conv = 0;
+    double objective = 0.0;
+    if (fused) {  // a float64 vector on the CPU: a plain loop beats three tensor ops
+      const double* sq = sq_a.data_ptr<double>();
+      for (int64_t i = 0; i < a; ++i) {
+        n_conv += sq[i] < sq_tol;
+        objective += sq[i];
+      }
+      objective *= 0.5;
+    } else {
+      n_conv = (sq_a < sq_tol).sum().item<int64_t>();
+      objective = 0.5 * sq_a.sum().item<double>();
+    }
     if (!std::isfinite(objective))
       throw std::runtime_error(fmt::format(
           "fixed-point search: q became non-finite at iteration {} (lr {}); the map diverges "
@@ -161,6 +175,7 @@ FixedPointSearchResult search_fixed_points(const ResidualGradientFn& residual_gr
     }
     // Freeze converged points once enough of them have accumulated to pay for the gather.
     if (o.freeze_converged && n_conv > 0 && n_conv * 16 >= a) {
+      const at::Tensor conv_a = sq_a < sq_tol;
       at::Tensor done = conv_a.nonzero().squeeze(1);
       at::Tensor keep = torch::logical_not(conv_a).nonzero().squeeze(1);
       out.x_pn.index_copy_(0, rows.index_select(0, done), x.index_select(0, done));
@@ -174,12 +189,24 @@ FixedPointSearchResult search_fixed_points(const ResidualGradientFn& residual_gr
     // written out with tensor ops so the moments can follow the batch when it shrinks.
     // m/(√(v/b₂) + ε) is rewritten as √b₂·m/(√v + ε√b₂) to save one pass over the batch.
     // The reduction's factor (1/P for the mean) is folded into the moment updates.
-    m.mul_(o.adam_beta1).add_(grad, (1.0 - o.adam_beta1) * grad_scale);  // (lerp_ is 4× slower)
-    v.mul_(o.adam_beta2).addcmul_(grad, grad, (1.0 - o.adam_beta2) * grad_scale * grad_scale);
+    // On the CPU in float32 the update is one fused pass (cpu_kernels.h).
+    const double g1 = (1.0 - o.adam_beta1) * grad_scale;
+    const double g2 = (1.0 - o.adam_beta2) * grad_scale * grad_scale;
     const double bias1 = 1.0 - std::pow(o.adam_beta1, static_cast<double>(it));
     const double sqrt_bias2 = std::sqrt(1.0 - std::pow(o.adam_beta2, static_cast<double>(it)));
-    at::Tensor denom = v.sqrt().add_(o.adam_eps * sqrt_bias2);
-    x.addcdiv_(m, denom, -plateau.lr() * sqrt_bias2 / bias1);
+    const double step = -plateau.lr() * sqrt_bias2 / bias1;
+    const double eps_hat = o.adam_eps * sqrt_bias2;
+    if (cpu::dense_cpu_float32(x) && cpu::dense_cpu_float32(grad) && cpu::dense_cpu_float32(m) &&
+        cpu::dense_cpu_float32(v)) {
+      cpu::adam_step(x, m, v, grad,
+                     {static_cast<float>(o.adam_beta1), static_cast<float>(o.adam_beta2),
+                      static_cast<float>(g1), static_cast<float>(g2), static_cast<float>(step),
+                      static_cast<float>(eps_hat)});
+    } else {
+      m.mul_(o.adam_beta1).add_(grad, g1);  // (lerp_ is 4× slower)
+      v.mul_(o.adam_beta2).addcmul_(grad, grad, g2);
+      x.addcdiv_(m, v.sqrt().add_(eps_hat), step);
+    }
     plateau.step(o.reduction == Reduction::kMean ? objective / static_cast<double>(P)
                                                  : objective);
   }

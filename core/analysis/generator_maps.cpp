@@ -3,6 +3,8 @@
 // batch of row states multiplies it directly.
 #include "core/analysis/generator_maps.h"
 
+#include "core/analysis/cpu_kernels.h"
+
 #include <stdexcept>
 #include <string>
 
@@ -77,9 +79,16 @@ AutonomousMap gru_map(const GruWeights& w) {
   // 1 − c² = 4s(1 − s) directly from s = σ(2y).
   const at::Tensor w_ch_t2 = 2 * w_ch_t;
   const at::Tensor b_c2 = 2 * b_c;
+  // On the CPU in float32 the same closed form runs as fused loops and oneDNN products
+  // (cpu_kernels.h): the search's hot path on trained models.
+  cpu::GruSearchWeights fused{w_rzh_t, w_rzh, b_rz.contiguous(), w_ch_t2, b_c2.contiguous(), w_ch};
+  const bool fused_weights = cpu::dense_cpu_float32(fused.w_rzh_t) &&
+                             cpu::dense_cpu_float32(fused.b_rz) &&
+                             cpu::dense_cpu_float32(fused.b_c2);
   map.residual_gradient = [=](const at::Tensor& x_pn) {
     require_states(x_pn, n, "GRU");
     torch::NoGradGuard guard;
+    if (fused_weights && cpu::dense_cpu_float32(x_pn)) return cpu::gru_residual_gradient(fused, x_pn);
     const int64_t p = x_pn.size(0);
     at::Tensor rz = torch::addmm(b_rz, x_pn, w_rzh_t).sigmoid_();
     at::Tensor r = rz.narrow(1, 0, n), z = rz.narrow(1, n, n);
