@@ -51,6 +51,7 @@ REFERENCE=(
   "ref_train_c2|/usr/bin/python3 $REFDIR/ref_jslds.py train-bench --neurons 60 --time 100 --batch 32 --latent 128 --factors 16 --inferred 2 --threads 1 --steps 20 --warmup 3 --malloc-tune"
   "ref_jvp|/usr/bin/python3 $REFDIR/ref_jslds.py jvp-bench --latent 64 --batch 64 --reps 200 --malloc-tune"
   "ref_fixed_points|/usr/bin/python3 $REFDIR/ref_fixed_points.py bench --latent 64 --inits 1024 --max-iters 5000 --threads 1 --malloc-tune"
+  "ref_fixed_points_2t|/usr/bin/python3 $REFDIR/ref_fixed_points.py bench --latent 64 --inits 1024 --max-iters 5000 --threads 2 --malloc-tune"
 )
 
 TMP=$(mktemp -d)
@@ -143,6 +144,19 @@ machine = {
 results = {}
 for f in sorted(glob.glob(os.path.join(tmp, "*.json"))):
     results[os.path.basename(f)[:-5]] = json.load(open(f))
+# Side by side with the Python reference where both ran (issue 5's goal: at least 3x).
+comparisons = {}
+fp = results.get("fixed_points", {})
+for ref_name, threads in (("ref_fixed_points", 1), ("ref_fixed_points_2t", 2)):
+    ref = results.get(ref_name, {})
+    ours = [r for r in fp.get("runs", []) if r.get("threads") == threads and r.get("variant") == "mean"]
+    if ours and isinstance(ref.get("seconds"), (int, float)):
+        comparisons[f"fixed_points_mean_{threads}t"] = {
+            "reference_seconds": ref["seconds"], "reference_iterations": ref.get("iterations"),
+            "jslds_seconds": ours[0]["seconds"], "jslds_iterations": ours[0].get("iterations"),
+            "speedup": ref["seconds"] / ours[0]["seconds"]}
+if comparisons:
+    results["comparisons"] = comparisons
 doc = {"machine": machine, "benchmarks": results}
 json.dump(doc, open(out, "w"), indent=2)
 

@@ -160,38 +160,40 @@ std::pair<at::Tensor, at::Tensor> gru_residual_gradient(const GruSearchWeights& 
   require_shape(w.w_ch_t2, {n, n}, "w_ch_t2");
   require_shape(w.b_c2, {n}, "b_c2");
   require_shape(w.w_ch, {n, n}, "w_ch");
-  // Scratch for rz (p, 2n), s, r ⊙ x then a, b (p, n each) and h (p, 2n), kept per thread
-  // between calls (the search calls this thousands of times with the same shape).
-  thread_local std::vector<float> scratch;
-  const size_t pn = static_cast<size_t>(p * n);
-  if (scratch.size() < 7 * pn) scratch.resize(7 * pn);
-  float* rz = scratch.data();
-  float* s = rz + 2 * pn;
-  float* work = s + pn;
-  float* b = work + pn;
-  float* h = b + pn;
   at::Tensor residual = at::empty({p, n}, x_pn.options());
   at::Tensor grad = at::empty({p, n}, x_pn.options());
-  const float* x = x_pn.data_ptr<float>();
-  float* res = residual.data_ptr<float>();
-  float* g = grad.data_ptr<float>();
-
-  // Forward: rz = σ(x [W_rh; W_zh]ᵀ + [b_r; b_z]), s = σ(2(W_ch (r ⊙ x) + b_c)).
-  sgemm(p, 2 * n, n, 1.0f, x, w.w_rzh_t.data_ptr<float>(), 0.0f, rz);
+  const float* x_all = x_pn.data_ptr<float>();
+  float* res_all = residual.data_ptr<float>();
+  float* g_all = grad.data_ptr<float>();
+  // Rows are independent: each thread takes one block of rows through the whole chain (its
+  // products single-threaded inside the parallel region), so an iteration has one fork/join
+  // instead of one per product and per loop.
   at::parallel_for(0, p, kGrainRows, [&](int64_t begin, int64_t end) {
-    gates_and_reset(rz, w.b_rz.data_ptr<float>(), x, work, begin, end, n);
+    const int64_t rows = end - begin;
+    const float* x = x_all + begin * n;
+    float* res = res_all + begin * n;
+    float* g = g_all + begin * n;
+    // Scratch for rz (rows, 2n), s, r ⊙ x then a, b (rows, n each) and h (rows, 2n), kept
+    // per thread between calls (the search calls this thousands of times with one shape).
+    thread_local std::vector<float> scratch;
+    const size_t block = static_cast<size_t>(rows * n);
+    if (scratch.size() < 7 * block) scratch.resize(7 * block);
+    float* rz = scratch.data();
+    float* s = rz + 2 * block;
+    float* work = s + block;
+    float* b = work + block;
+    float* h = b + block;
+    // Forward: rz = σ(x [W_rh; W_zh]ᵀ + [b_r; b_z]), s = σ(2(W_ch (r ⊙ x) + b_c)).
+    sgemm(rows, 2 * n, n, 1.0f, x, w.w_rzh_t.data_ptr<float>(), 0.0f, rz);
+    gates_and_reset(rz, w.b_rz.data_ptr<float>(), x, work, 0, rows, n);
+    sgemm(rows, n, n, 1.0f, work, w.w_ch_t2.data_ptr<float>(), 0.0f, s);
+    // Vector–Jacobian product Jᵀv with v = residual (generator_maps.cpp derives it):
+    //   b = −4·W_chᵀ[s(1−s)⊙(z−1)⊙v],  Jᵀv − v = (z−1)⊙v + r⊙b + [h_r | h_z]·[W_rh; W_zh].
+    residual_and_a(rz, w.b_c2.data_ptr<float>(), x, s, res, work, 0, rows, n);
+    sgemm(rows, n, n, -4.0f, work, w.w_ch.data_ptr<float>(), 0.0f, b);
+    backward_terms(rz, x, s, res, b, h, g, 0, rows, n);
+    sgemm(rows, n, 2 * n, 1.0f, h, w.w_rzh.data_ptr<float>(), 1.0f, g);
   });
-  sgemm(p, n, n, 1.0f, work, w.w_ch_t2.data_ptr<float>(), 0.0f, s);
-  // Vector–Jacobian product Jᵀv with v = residual (generator_maps.cpp derives it):
-  //   b = −4·W_chᵀ[s(1−s)⊙(z−1)⊙v],  Jᵀv − v = (z−1)⊙v + r⊙b + [h_r | h_z]·[W_rh; W_zh].
-  at::parallel_for(0, p, kGrainRows, [&](int64_t begin, int64_t end) {
-    residual_and_a(rz, w.b_c2.data_ptr<float>(), x, s, res, work, begin, end, n);
-  });
-  sgemm(p, n, n, -4.0f, work, w.w_ch.data_ptr<float>(), 0.0f, b);
-  at::parallel_for(0, p, kGrainRows, [&](int64_t begin, int64_t end) {
-    backward_terms(rz, x, s, res, b, h, g, begin, end, n);
-  });
-  sgemm(p, n, 2 * n, 1.0f, h, w.w_rzh.data_ptr<float>(), 1.0f, g);
   return {residual, grad};
 }
 
