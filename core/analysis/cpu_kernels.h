@@ -6,8 +6,8 @@
 // loops instead of one pass per tensor op. The arithmetic is the same as the tensor-op path of
 // core/analysis/generator_maps.cpp and fixed_points.cpp, to float32 rounding.
 //
-// Everything here takes CPU float32 tensors with contiguous rows (`dense_cpu_float32`); the
-// callers fall back to tensor ops for any other dtype or device (CUDA, float64).
+// Everything here takes contiguous CPU float32 tensors (`dense_cpu_float32`); the callers fall
+// back to tensor ops for any other dtype, layout or device (CUDA, float64).
 #pragma once
 
 #include <cstdint>
@@ -32,16 +32,18 @@ struct GruSearchWeights {
 
 /// The residual F(x) − x and the gradient (J − I)ᵀ(F(x) − x) of q = ½‖F(x) − x‖² for states
 /// x_pn (p, n), the same closed form as gru_map's residual_gradient (generator_maps.cpp):
-/// four matrix products (oneDNN's dnnl_sgemm, threads: OpenMP's, i.e. at::set_num_threads) and
-/// three fused element-wise passes. Returns {residual, gradient}, both (p, n). Keeps about
-/// 7·p·n floats of scratch per calling thread between calls. Throws std::invalid_argument
-/// unless states and weights are dense CPU float32 of matching n, std::runtime_error when
-/// oneDNN reports a failure.
+/// four matrix products (oneDNN's dnnl_sgemm) and three fused element-wise passes. Threads
+/// (at::set_num_threads, OpenMP) split the rows into blocks of at least 64, each taken through
+/// the whole chain with single-threaded products. Each thread keeps 7·(rows in its block)·n
+/// floats of scratch, the largest it has needed, until it exits. Returns {residual, gradient},
+/// both (p, n). Throws std::invalid_argument unless states and weights are dense CPU float32 of
+/// matching n, std::runtime_error when oneDNN reports a failure.
 std::pair<at::Tensor, at::Tensor> gru_residual_gradient(const GruSearchWeights& w,
                                                          const at::Tensor& x_pn);
 
 /// Σ_i r_pi² of each row of r_pn (p, n, dense CPU float32), accumulated in float64; returns (p)
-/// float64. Throws std::invalid_argument on other input.
+/// float64 (finite for any finite residual, where a float32 sum overflows above ~1.8e19 per
+/// entry). Throws std::invalid_argument on other input.
 at::Tensor row_squared_norms(const at::Tensor& r_pn);
 
 /// One Adam update (Kingma & Ba 2015, as torch::optim::Adam without weight decay) in one pass:
