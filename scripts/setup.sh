@@ -8,9 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# libdnnl-dev: oneDNN's sgemm for the fixed-point search; its CMake package also looks for
+# OpenCL (ocl-icd-opencl-dev, only a Recommends of libdnnl-dev).
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
-  libtorch-dev libopenblas0-openmp libdnnl-dev
+  libtorch-dev libopenblas0-openmp libdnnl-dev ocl-icd-opencl-dev
   libopenmpi-dev openmpi-bin
   libsqlite3-dev sqlite3
   libfmt-dev libtomlplusplus-dev libgtest-dev libcli11-dev nlohmann-json3-dev
