@@ -24,6 +24,18 @@ RunLockHolder read_run_lock_holder(int fd) {
   return {static_cast<pid_t>(std::atol(text)), std::strstr(text, kStartedByHand) != nullptr};
 }
 
+std::string run_lock_open_error(const fs::path& file, int error) {
+  std::string message = fmt::format("cannot open {}: {}", file.string(), std::strerror(error));
+  std::error_code ec;
+  if (fs::is_symlink(fs::symlink_status(file, ec))) {
+    const fs::path target = fs::read_symlink(file, ec);
+    message += fmt::format(" (it is a symbolic link to {}; run.lock holds no data: remove the link "
+                           "and start again)",
+                           ec ? std::string("an unreadable target") : target.string());
+  }
+  return message;
+}
+
 RunDirectoryLock::~RunDirectoryLock() {
   if (fd_ >= 0 && !inherited_) ::close(fd_);
 }
@@ -55,7 +67,7 @@ RunDirectoryLock RunDirectoryLock::acquire_for_training(const fs::path& run_dir)
   }
   lock.fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (lock.fd_ < 0)
-    throw std::runtime_error(fmt::format("cannot open {}: {}", file.string(), std::strerror(errno)));
+    throw std::runtime_error(run_lock_open_error(file, errno));
   if (::flock(lock.fd_, LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK)
       throw std::runtime_error(fmt::format("cannot lock {}: {}", file.string(), std::strerror(errno)));

@@ -42,6 +42,11 @@ struct RunLockHolder {
 /// unreadable or empty file gives {0, false}.
 RunLockHolder read_run_lock_holder(int fd);
 
+/// The message for a failed open(2) of run.lock (`file`) with errno `error`. When run.lock is a
+/// symbolic link (open follows it, so a dangling one fails with "No such file or directory"),
+/// it says so, names the target and tells the user to remove the link: run.lock holds no data.
+std::string run_lock_open_error(const std::filesystem::path& file, int error);
+
 /// Another live process holds RUN_DIR/run.lock.
 class RunDirectoryBusy : public std::runtime_error {
  public:

@@ -326,8 +326,7 @@ void Supervisor::start(const Task& task) {
 std::string Supervisor::lock_run_directory(const fs::path& dir) {
   const fs::path file = dir / "run.lock";
   FileDescriptor fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-  if (!fd)
-    return fmt::format("cannot open {}: {}", file.string(), std::strerror(errno));
+  if (!fd) return run_lock_open_error(file, errno);
   // Above the child's fixed descriptors (0–4), so the dup2s that set them up never collide.
   if (fd.get() <= kInheritedRunLockFd) {
     int moved = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 10);

@@ -454,6 +454,26 @@ TEST_F(SupervisorTest, MissingExecutableFailsTheRun) {
   EXPECT_FALSE(s.busy());
 }
 
+// A run.lock that is a dangling symbolic link (open(2) follows it): the run fails with a
+// message that names the link and its target instead of a bare "No such file or directory".
+TEST_F(SupervisorTest, ADanglingRunLockLinkFailsTheRunWithAMessageThatSaysSo) {
+  Task task = make_task(11, 10);
+  const fs::path lock = fs::path(task.run_dir) / "run.lock";
+  fs::remove(lock);
+  fs::create_symlink(root_ / "gone" / "run.lock", lock);
+  Supervisor s = make_supervisor();
+  s.start(task);
+  Result r = run_to_end(s);
+  EXPECT_EQ(r.outcome, RunOutcome::kFailed);
+  EXPECT_NE(r.message.find("cannot open " + lock.string() + ": No such file or directory (it is "
+                           "a symbolic link to " + (root_ / "gone" / "run.lock").string() +
+                           "; run.lock holds no data: remove the link"),
+            std::string::npos)
+      << r.message;
+  EXPECT_FALSE(s.busy());
+  EXPECT_TRUE(fs::is_symlink(fs::symlink_status(lock)));  // nothing changed
+}
+
 // W_EXITCODE / signal statuses as waitpid reports them.
 int exited(int code) { return code << 8; }
 int signalled(int sig) { return sig; }
