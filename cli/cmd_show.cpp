@@ -181,10 +181,13 @@ void show(store::ExperimentStore& store, const store::RunRow& run, int curve_ste
       out << fmt::format("  {:<10} {}\n", source, line);
     }
     store::Table t;
-    t.columns = {"idx", "source", "stability", "n_unstable", "max_abs_eig", "q"};
+    // refined: "yes" for a fixed point polished by the Newton refinement, "no" for a slow
+    // point, empty for expansion points and for databases written before schema version 2.
+    t.columns = {"idx", "source", "stability", "n_unstable", "max_abs_eig", "q", "refined"};
     for (std::size_t i = 0; i < points.size() && static_cast<int>(i) < max_points; ++i) {
       const auto& p = points[i];
-      t.rows.push_back({p.idx, p.source, p.stability, p.n_unstable, p.max_abs_eig, p.q});
+      t.rows.push_back({p.idx, p.source, p.stability, p.n_unstable, p.max_abs_eig, p.q,
+                        std::string(p.refined ? (*p.refined ? "yes" : "no") : "")});
     }
     store::write_table(out, t, store::TableFormat::kTable);
     if (static_cast<int>(points.size()) > max_points) {

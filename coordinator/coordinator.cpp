@@ -84,6 +84,9 @@ void record_report(store::ExperimentStore& db, int64_t run_id, const std::string
       f.n_unstable = p.value("n_unstable", int64_t{0});
       f.max_abs_eig = number_or_nan(p.value("max_abs_eig", json()));
       for (const auto& x : p.value("coords", json::array())) f.coords.push_back(number_or_nan(x));
+      // Only numerical points are refined or not (the JSON says false for expansion points too).
+      if (auto it = p.find("refined"); f.source == "numerical" && it != p.end() && it->is_boolean())
+        f.refined = it->get<bool>();
       points.push_back(std::move(f));
     }
     db.record_fixed_points(run_id, points);

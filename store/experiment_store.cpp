@@ -525,7 +525,7 @@ void ExperimentStore::record_fixed_points(int64_t run_id,
     clear.bind(1, run_id).run();
     Statement st(db_,
                  "INSERT INTO fixed_points (run_id, idx, source, q, stability, n_unstable, "
-                 "max_abs_eig, coords) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+                 "max_abs_eig, coords, refined) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
     for (const FixedPointRecord& p : points) {
       if (p.source != "expansion" && p.source != "numerical") {
         throw StoreError(fmt::format(
@@ -547,16 +547,23 @@ void ExperimentStore::record_fixed_points(int64_t run_id,
           .bind(5, p.stability)
           .bind(6, p.n_unstable)
           .bind(7, p.max_abs_eig)
-          .bind(8, Blob{blob.data(), blob.size()})
-          .run();
+          .bind(8, Blob{blob.data(), blob.size()});
+      if (p.refined) {
+        st.bind(9, int64_t{*p.refined ? 1 : 0});
+      } else {
+        st.bind(9, nullptr);
+      }
+      st.run();
     }
   });
 }
 
 std::vector<FixedPointRecord> ExperimentStore::fixed_points(int64_t run_id) {
-  Statement st(db_,
-               "SELECT idx, source, q, stability, n_unstable, max_abs_eig, coords FROM "
-               "fixed_points WHERE run_id = ? ORDER BY idx");
+  // A reader never migrates: a version 1 database has no refined column.
+  const bool has_refined = schema_version(db_) >= 2;
+  Statement st(db_, fmt::format("SELECT idx, source, q, stability, n_unstable, max_abs_eig, coords, "
+                                "{} FROM fixed_points WHERE run_id = ? ORDER BY idx",
+                                has_refined ? "refined" : "NULL"));
   st.bind(1, run_id);
   std::vector<FixedPointRecord> out;
   while (st.step()) {
@@ -568,6 +575,7 @@ std::vector<FixedPointRecord> ExperimentStore::fixed_points(int64_t run_id) {
     p.n_unstable = st.column_int64(4);
     p.max_abs_eig = st.is_null(5) ? std::nan("") : st.column_double(5);
     p.coords = decode_coords(st.column_blob(6));
+    if (!st.is_null(7)) p.refined = st.column_int64(7) != 0;
     out.push_back(std::move(p));
   }
   return out;

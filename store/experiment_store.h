@@ -163,6 +163,9 @@ struct FixedPointRecord {
   int64_t n_unstable = 0; // eigenvalues with |λ| > 1
   double max_abs_eig = 0;
   std::vector<double> coords;  // latent_dim numbers; stored as a BLOB of little-endian float64
+  // Numerical points: whether the Newton refinement polished it into a fixed point (false: a
+  // slow point). Absent for expansion points and in databases older than schema version 2.
+  std::optional<bool> refined;
 };
 
 /// An eigenmode of the Jacobian at a fixed point (docs/report-format.md `modes`).

@@ -160,8 +160,14 @@ SELECT c.name AS campaign, r.id AS run_id, r.number, s.name, s.value
   FROM summaries s JOIN runs r ON r.id = s.run_id JOIN campaigns c ON c.id = r.campaign_id;
 )sql";
 
+// Version 2: whether the Newton refinement (docs/analysis.md) polished a numerical point into
+// a fixed point (1) or left it a slow point (0). NULL for expansion points and older rows.
+constexpr std::string_view kSchemaV2 = R"sql(
+ALTER TABLE fixed_points ADD COLUMN refined INTEGER CHECK (refined IN (0, 1));
+)sql";
+
 // migrations[v - 1] takes a database from version v - 1 to v.
-constexpr std::string_view kMigrations[] = {kSchemaV1};
+constexpr std::string_view kMigrations[] = {kSchemaV1, kSchemaV2};
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
 int64_t user_table_count(Database& db) {

@@ -4,6 +4,8 @@
 // Version history:
 //   1: campaigns, runs, params, metrics, summaries, fixed_points, modes, artifacts, events;
 //      views run_overview, run_params, run_summaries.
+//   2: fixed_points.refined (1 when the Newton refinement polished the point into a fixed
+//      point, 0 for a slow point; NULL for expansion points and for rows written before v2).
 // A new version appends one migration step to schema.cpp; the steps run in order inside one
 // transaction, so a database is always at exactly one version.
 #pragma once
@@ -13,7 +15,7 @@
 namespace jslds::store {
 
 /// The schema version this build writes and reads.
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 /// PRAGMA user_version of the open database (0 for a new, empty file).
 int schema_version(Database& db);

@@ -79,7 +79,7 @@ class Cli : public ::testing::Test {
     store.transition_run(ids[3].id, RunStatus::kFailed,
                          {.error = "child killed by signal 9 (SIGKILL)"});
     store.record_fixed_points(ids[0].id, std::vector<FixedPointRecord>{
-                                             {0, "numerical", 1e-9, "stable", 0, 0.9, {1, 2}}});
+                                             {0, "numerical", 1e-9, "stable", 0, 0.9, {1, 2}, true}});
     store.record_modes(ids[0].id, std::vector<ModeRecord>{{0, 0, 0.8, 0.3, 0.854, 7.5, 0.13}});
     store.record_artifact(ids[0].id, {"checkpoint", r_dir(1) + "/checkpoint.pt", 100, 3 << 20,
                                       "ab", ""});

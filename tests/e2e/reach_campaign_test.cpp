@@ -149,6 +149,8 @@ void expect_complete_run(store::ExperimentStore& s, const store::RunRow& r) {
     EXPECT_TRUE(p.source == "expansion" || p.source == "numerical") << p.source;
     EXPECT_TRUE(std::isfinite(p.max_abs_eig));
     numerical += p.source == "numerical";
+    // The Newton refinement's verdict is recorded for numerical points only (schema v2).
+    EXPECT_EQ(p.refined.has_value(), p.source == "numerical") << "point " << p.idx;
   }
   EXPECT_EQ(numerical, static_cast<int>(summaries.count("n_fixed_points")
                                             ? summaries.at("n_fixed_points") : -1))

@@ -72,10 +72,10 @@ class TempDir {
 
 // ---- schema ---------------------------------------------------------------------------
 
-TEST(Schema, CreatesEveryTableAndViewAtVersion1) {
+TEST(Schema, CreatesEveryTableAndViewAtTheCurrentVersion) {
   ExperimentStore store(":memory:");
   Database& db = store.database();
-  EXPECT_EQ(schema_version(db), 1);
+  EXPECT_EQ(schema_version(db), 2);
   std::set<std::string> names;
   Statement st(db, "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')");
   while (st.step()) names.insert(st.column_text(0));
@@ -104,8 +104,49 @@ TEST(Schema, ReopeningOnDiskKeepsDataAndVersion) {
     store.insert_runs(c.id, runs);
   }
   ExperimentStore again(path);
-  EXPECT_EQ(schema_version(again.database()), 1);
+  EXPECT_EQ(schema_version(again.database()), kSchemaVersion);
   EXPECT_EQ(count(again.database(), "SELECT count(*) FROM runs"), 2);
+}
+
+// A version 1 database (before fixed_points.refined): readers read it as it is, with the
+// refined flag absent; the writer migrates it in place, keeping every row.
+TEST(Schema, Version1DatabaseIsReadAsIsAndMigratedByTheWriter) {
+  TempDir dir;
+  std::string path = (dir / "v1.sqlite").string();
+  int64_t id = 0;
+  {
+    ExperimentStore store(path);
+    auto c = store.create_or_load_campaign(demo_spec());
+    store.insert_runs(c.id, demo_runs(1));
+    id = store.list_runs(c.id).at(0).id;
+    store.record_fixed_points(id, std::vector<FixedPointRecord>{
+                                      {0, "numerical", 1e-9, "stable", 0, 0.9, {1.0, 2.0}, true}});
+    // Back to version 1's layout, as a jslds of that version wrote it.
+    store.database().exec("ALTER TABLE fixed_points DROP COLUMN refined");
+    store.database().exec("PRAGMA user_version = 1");
+  }
+  {
+    ExperimentStore reader(path, {.read_only = true});
+    EXPECT_EQ(schema_version(reader.database()), 1);
+    auto points = reader.fixed_points(id);
+    ASSERT_EQ(points.size(), 1u);
+    EXPECT_EQ(points[0].coords, (std::vector<double>{1.0, 2.0}));
+    EXPECT_FALSE(points[0].refined);
+  }
+  ExperimentStore writer(path);
+  EXPECT_EQ(schema_version(writer.database()), 2);
+  auto points = writer.fixed_points(id);
+  ASSERT_EQ(points.size(), 1u);
+  EXPECT_FALSE(points[0].refined);  // written before the column existed: NULL
+  writer.record_fixed_points(id, std::vector<FixedPointRecord>{
+                                     {0, "numerical", 1e-9, "stable", 0, 0.9, {1.0, 2.0}, false},
+                                     {1, "expansion", 1e-3, "marginal", 0, 1.0, {0.0, 0.5}, {}}});
+  points = writer.fixed_points(id);
+  ASSERT_EQ(points.size(), 2u);
+  ASSERT_TRUE(points[0].refined);
+  EXPECT_FALSE(*points[0].refined);
+  EXPECT_FALSE(points[1].refined);
+  EXPECT_THROW(writer.database().exec("UPDATE fixed_points SET refined = 2"), std::exception);
 }
 
 TEST(Schema, RefusesADatabaseFromANewerVersion) {
@@ -518,13 +559,16 @@ TEST(ExperimentStore, MetricsSummariesFixedPointsModesArtifacts) {
   EXPECT_EQ(count(store.database(), "SELECT objective = 0.125 FROM run_overview"), 1);
 
   std::vector<FixedPointRecord> points = {
-      {0, "expansion", 1e-9, "stable", 0, 0.97, {1.5, -2.25, 1e-300}},
-      {1, "numerical", 2e-8, "unstable", 2, 1.2, {0.0, 3.0, -0.5}}};
+      {0, "expansion", 1e-9, "stable", 0, 0.97, {1.5, -2.25, 1e-300}, {}},
+      {1, "numerical", 2e-8, "unstable", 2, 1.2, {0.0, 3.0, -0.5}, true}};
   store.record_fixed_points(id, points);
   auto back = store.fixed_points(id);
   ASSERT_EQ(back.size(), 2u);
   EXPECT_EQ(back[0].coords, points[0].coords);
   EXPECT_EQ(back[1].stability, "unstable");
+  EXPECT_FALSE(back[0].refined);
+  ASSERT_TRUE(back[1].refined);
+  EXPECT_TRUE(*back[1].refined);
   EXPECT_EQ(count(store.database(), "SELECT length(coords) FROM fixed_points WHERE idx = 0"), 24);
   points[0].source = "guess";
   EXPECT_THROW(store.record_fixed_points(id, points), StoreError);
