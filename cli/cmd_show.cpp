@@ -170,8 +170,8 @@ void show(store::ExperimentStore& store, const store::RunRow& run, int curve_ste
     for (const auto& p : points) classes[p.source][p.stability] += 1;
     // Both kinds of point are analysed alike; only the numerical ones are fixed points
     // (summary n_fixed_points).
-    out << fmt::format("\nanalysed points ({}): numerical = fixed points of the search, expansion = the JSLDS "
-                       "expansion points\n",
+    out << fmt::format("\nanalysed points ({}): numerical = fixed points of the search (listed first), "
+                       "expansion = the JSLDS expansion points\n",
                        points.size());
     for (const auto& [source, counts] : classes) {
       std::string line;
@@ -180,6 +180,10 @@ void show(store::ExperimentStore& store, const store::RunRow& run, int curve_ste
       }
       out << fmt::format("  {:<10} {}\n", source, line);
     }
+    // The fixed points first: a run has up to analysis.max_points (64) expansion points, which
+    // would otherwise fill the table before the first fixed point.
+    std::stable_partition(points.begin(), points.end(),
+                          [](const store::FixedPointRecord& p) { return p.source == "numerical"; });
     store::Table t;
     // refined: "yes" for a fixed point polished by the Newton refinement, "no" for a slow
     // point, empty for expansion points and for databases written before schema version 2.
@@ -247,7 +251,7 @@ void register_show(CLI::App& app) {
   cmd->add_option("--curve-steps", args->curve_steps, "evaluations of the curve to print")
       ->check(whole_number_at_least(0))
       ->default_val(5);
-  cmd->add_option("--points", args->max_points, "fixed points to list")
+  cmd->add_option("--points", args->max_points, "analysed points to list: the fixed points of the search first, then the expansion points")
       ->check(whole_number_at_least(0))
       ->default_val(20);
   cmd->add_option("--modes", args->max_modes, "eigenmodes to list")

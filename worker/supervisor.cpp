@@ -85,6 +85,13 @@ std::string utc_now() {
   return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::time(nullptr)));
 }
 
+// Where an interrupted run will continue, for its message: no checkpoint of a step after 0
+// means it starts again from step 0.
+std::string resume_point(int64_t checkpoint_step) {
+  return checkpoint_step > 0 ? fmt::format("resumes from the checkpoint of step {}", checkpoint_step)
+                             : std::string("no checkpoint after step 0 yet: resumes from step 0");
+}
+
 }  // namespace
 
 Result classify_child_end(const ChildEnd& end) {
@@ -115,9 +122,8 @@ Result classify_child_end(const ChildEnd& end) {
     if (r.exit_status == 143 || r.exit_status == 130) {
       r.outcome = RunOutcome::kInterrupted;
       r.step = end.checkpoint_step;
-      r.message = fmt::format("stopped at step {} (exit status {}); resumes from the checkpoint "
-                              "of step {}",
-                              end.last_step, r.exit_status, end.checkpoint_step);
+      r.message = fmt::format("stopped at step {} (exit status {}); {}", end.last_step,
+                              r.exit_status, resume_point(end.checkpoint_step));
       return r;
     }
     r.outcome = RunOutcome::kFailed;
@@ -135,11 +141,10 @@ Result classify_child_end(const ChildEnd& end) {
     if (stopped) {
       r.outcome = RunOutcome::kInterrupted;
       r.step = end.checkpoint_step;
-      r.message = fmt::format("{} at step {}{}; resumes from the checkpoint of step {}",
-                              signal_name(sig), end.last_step,
+      r.message = fmt::format("{} at step {}{}; {}", signal_name(sig), end.last_step,
                               end.killed_after_grace ? " (did not stop within the grace period)"
                                                      : "",
-                              end.checkpoint_step);
+                              resume_point(end.checkpoint_step));
       return r;
     }
     r.outcome = RunOutcome::kFailed;

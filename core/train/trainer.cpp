@@ -357,10 +357,32 @@ void Trainer::resume(const std::filesystem::path& run_dir) {
   const std::filesystem::path checkpoint_file = run_dir / "checkpoint.pt";
   const TrainState state = load_train_state(state_file);
   if (state.config_sha256 != state_config_sha256()) {
+    // Name the keys that changed, read from the configuration checkpoint.pt holds (when it
+    // can be read: the refusal itself does not depend on it).
+    std::string changed;
+    try {
+      const LoadedModel saved = load_checkpoint(checkpoint_file);
+      std::vector<std::string> diffs;
+      for (const std::string& key : config_keys()) {
+        if (key == "train.steps" || key == "train.eval_every" || key == "train.checkpoint_every" ||
+            key.rfind("analysis.", 0) == 0 || key.rfind("runtime.", 0) == 0)
+          continue;
+        const std::string before = config_value_text(saved.config, key);
+        const std::string now = config_value_text(config_, key);
+        if (before != now) diffs.push_back(fmt::format("{}: {} -> {}", key, before, now));
+      }
+      if (diffs.size() > 5) {
+        diffs.resize(5);
+        diffs.push_back("…");
+      }
+      if (!diffs.empty()) changed = fmt::format("changed: {}; ", fmt::join(diffs, ", "));
+    } catch (const std::exception&) {
+    }
     throw CheckpointError(state_file,
-                          "was written for a different run configuration (only train.steps, train.eval_every, "
-                          "train.checkpoint_every, [analysis] and [runtime] may change when resuming); start a new "
-                          "run directory instead");
+                          fmt::format("was written for a different run configuration ({}only train.steps, "
+                                      "train.eval_every, train.checkpoint_every, [analysis] and [runtime] may "
+                                      "change when resuming); start a new run directory instead",
+                                      changed));
   }
   if (!state.data_sha256.empty() && state.data_sha256 != data_sha256_) {
     throw CheckpointError(state_file,

@@ -171,8 +171,14 @@ TEST_F(TrainCli, ResumeRefusesFewerStepsThanDoneAndAChangedModelWithStatus2) {
   const std::string text = slurp(err);
   EXPECT_NE(text.find("the run has done 20 steps, more than train.steps = 15"), std::string::npos) << text;
   EXPECT_EQ(load_config(config), before);
-  EXPECT_EQ(run(train("--resume --set train.steps=30 --set model.latent_dim=9 2>/dev/null")), 2);
+  EXPECT_EQ(run(train("--resume --set train.steps=30 --set model.latent_dim=9 2>" + err.string())), 2);
   EXPECT_EQ(load_config(config), before);
+  // The refusal names the key that changed (train.steps may change and is not listed).
+  const std::string changed = slurp(err);
+  EXPECT_NE(changed.find("was written for a different run configuration (changed: model.latent_dim: " +
+                         std::to_string(before.model.latent_dim) + " -> 9; only train.steps"),
+            std::string::npos)
+      << changed;
   const std::string log = slurp(dir_ / "run" / "log.txt");
   EXPECT_NE(log.find("error: "), std::string::npos) << "a refused resume says why in log.txt: " << log;
   EXPECT_EQ(run(std::string(JSLDS_EXE) + " train " + (dir_ / "run.toml").string() + " --run-dir " +

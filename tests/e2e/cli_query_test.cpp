@@ -78,8 +78,11 @@ class Cli : public ::testing::Test {
     store.transition_run(ids[3].id, RunStatus::kRunning, {.worker = "rank 2"});
     store.transition_run(ids[3].id, RunStatus::kFailed,
                          {.error = "child killed by signal 9 (SIGKILL)"});
+    // Expansion points come first in the analysis (idx 0, 1), the fixed point after them.
     store.record_fixed_points(ids[0].id, std::vector<FixedPointRecord>{
-                                             {0, "numerical", 1e-9, "stable", 0, 0.9, {1, 2}, true}});
+                                             {0, "expansion", 1e-3, "marginal", 0, 1.0, {0, 1}, {}},
+                                             {1, "expansion", 2e-3, "marginal", 0, 1.0, {1, 1}, {}},
+                                             {2, "numerical", 1e-9, "stable", 0, 0.9, {1, 2}, true}});
     store.record_modes(ids[0].id, std::vector<ModeRecord>{{0, 0, 0.8, 0.3, 0.854, 7.5, 0.13}});
     store.record_artifact(ids[0].id, {"checkpoint", r_dir(1) + "/checkpoint.pt", 100, 3 << 20,
                                       "ab", ""});
@@ -150,6 +153,14 @@ TEST_F(Cli, ShowPrintsEverySection) {
     EXPECT_NE(r.out.find(section), std::string::npos) << "missing '" << section << "' in\n"
                                                       << r.out;
   }
+  // The fixed point is listed before the expansion points, with its refinement verdict, so a
+  // short --points still shows it.
+  r = jslds("show reach-v1/1 --points 1" + db(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("  2  numerical  stable"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("yes"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("  0  expansion"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("... 2 more"), std::string::npos) << r.out;
   r = jslds("show reach-v1/9" + db(), dir_);
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("has no run number 9"), std::string::npos) << r.err;

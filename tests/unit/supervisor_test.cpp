@@ -508,6 +508,21 @@ TEST(ClassifyChildEnd, EveryEnding) {
   r = classify_child_end(e);
   EXPECT_EQ(r.outcome, RunOutcome::kInterrupted);
   EXPECT_EQ(r.step, 100);
+  EXPECT_NE(r.message.find("resumes from the checkpoint of step 100"), std::string::npos) << r.message;
+  {
+    // Stopped before any checkpoint after step 0: the message does not promise one.
+    ChildEnd early = e;
+    early.checkpoint_step = 0;
+    early.last_step = 0;
+    Result stopped = classify_child_end(early);
+    EXPECT_EQ(stopped.outcome, RunOutcome::kInterrupted);
+    EXPECT_NE(stopped.message.find("no checkpoint after step 0 yet: resumes from step 0"),
+              std::string::npos)
+        << stopped.message;
+    early.wait_status = signalled(SIGTERM);
+    stopped = classify_child_end(early);
+    EXPECT_EQ(stopped.message, "SIGTERM at step 0; no checkpoint after step 0 yet: resumes from step 0");
+  }
 
   e.wait_status = exited(1);
   r = classify_child_end(e);
