@@ -90,33 +90,6 @@ TEST(CpuKernels, AdamStepIsTheFoldedUpdate) {
   EXPECT_LT(rel_error(x, x_ref), 1e-6);
 }
 
-// The search on CPU float32 states runs the fused norms and Adam: it takes torch::optim::Adam's
-// steps in float32 as the tensor path does in float64 (fixed_points_test.cpp).
-TEST(CpuKernels, SearchInFloat32TakesTorchOptimAdamSteps) {
-  torch::manual_seed(33);
-  const int64_t p = 40, n = 16, steps = 60;
-  AutonomousMap map = gru_map(to_float(random_gru(n, 34)));
-  torch::Tensor x0 = torch::randn({p, n});
-  FixedPointSearchOptions o;
-  o.max_iters = steps;
-  o.lr = 0.05;
-  o.fp_tol = 1e-30;
-  o.plateau_factor = 1.0;
-  FixedPointSearchResult found = search_fixed_points(map.residual_gradient, x0, o);
-  ASSERT_EQ(found.iterations, steps);
-
-  torch::Tensor x = x0.clone().requires_grad_(true);
-  torch::optim::Adam adam({x}, torch::optim::AdamOptions(o.lr).eps(o.adam_eps).betas(
-                                   {o.adam_beta1, o.adam_beta2}));
-  for (int64_t i = 0; i < steps; ++i) {
-    adam.zero_grad();
-    (0.5 * (map.step(x) - x).square().sum(1)).mean().backward();
-    adam.step();
-  }
-  EXPECT_LT((found.x_pn - x.detach()).abs().max().item<double>(), 1e-4);
-  EXPECT_GT((found.x_pn - x0).abs().max().item<double>(), 0.5);  // it did move
-}
-
 // The benchmark's kind of problem in float32 (fused) and float64 (tensor ops): the same
 // fixed point, reached in about the same number of iterations.
 TEST(CpuKernels, Float32SearchFindsTheFloat64FixedPoints) {

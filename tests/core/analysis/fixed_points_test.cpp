@@ -12,13 +12,15 @@ namespace {
 
 const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
 
-// The hand-written Adam of the search takes exactly torch::optim::Adam's steps.
-void expect_adam_matches_torch(Reduction reduction) {
+// The hand-written Adam of the search takes exactly torch::optim::Adam's steps: the tensor
+// ops in float64, the fused CPU loop (core/analysis/cpu_kernels.h) in float32, to rounding.
+void expect_adam_matches_torch(Reduction reduction, torch::Dtype dtype = torch::kFloat64) {
   torch::manual_seed(10);
   const int64_t p = 6, n = 3, steps = 40;
-  torch::Tensor a = torch::randn({n, n}, kF64) * 0.6;
+  const auto options = torch::TensorOptions().dtype(dtype);
+  torch::Tensor a = torch::randn({n, n}, options) * 0.6;
   StepFn step = [a](const torch::Tensor& x) { return x.mm(a.t()); };
-  torch::Tensor x0 = torch::randn({p, n}, kF64);
+  torch::Tensor x0 = torch::randn({p, n}, options);
 
   FixedPointSearchOptions o;
   o.max_iters = steps;
@@ -39,12 +41,17 @@ void expect_adam_matches_torch(Reduction reduction) {
     (reduction == Reduction::kSum ? q.sum() : q.mean()).backward();
     adam.step();
   }
-  EXPECT_LT(((found.x_pn - x.detach()).abs().max()).item<double>(), 1e-12);
+  EXPECT_LT(((found.x_pn - x.detach()).abs().max()).item<double>(),
+            dtype == torch::kFloat64 ? 1e-12 : 1e-5);
   EXPECT_GT(((found.x_pn - x0).abs().max()).item<double>(), 1e-3);  // it did move
 }
 
 TEST(FixedPointSearch, AdamStepsEqualTorchOptimAdamWithSum) { expect_adam_matches_torch(Reduction::kSum); }
 TEST(FixedPointSearch, AdamStepsEqualTorchOptimAdamWithMean) { expect_adam_matches_torch(Reduction::kMean); }
+TEST(FixedPointSearch, FusedFloat32AdamStepsEqualTorchOptimAdam) {
+  expect_adam_matches_torch(Reduction::kSum, torch::kFloat32);
+  expect_adam_matches_torch(Reduction::kMean, torch::kFloat32);
+}
 
 TEST(FixedPointSearch, ContractingGruConvergesToTheOrigin) {
   torch::manual_seed(11);
