@@ -367,10 +367,19 @@ int64_t ExperimentStore::mark_stale_runs_interrupted(int64_t campaign_id, int64_
     Statement st(db_,
                  "UPDATE runs SET status = 'interrupted', error = 'coordinator of epoch ' || "
                  "epoch || ' stopped while the run was running' WHERE campaign_id = ? AND "
-                 "status = 'running' AND epoch < ? RETURNING number");
+                 "status = 'running' AND epoch < ? RETURNING id, number, error");
     st.bind(1, campaign_id).bind(2, current_epoch);
     std::vector<int64_t> numbers;
-    while (st.step()) numbers.push_back(st.column_int64(0));
+    std::vector<std::pair<int64_t, std::string>> changes;  // run id, its event
+    while (st.step()) {
+      numbers.push_back(st.column_int64(1));
+      changes.emplace_back(st.column_int64(0), fmt::format("run {}: running -> interrupted: {}",
+                                                           st.column_int64(1), st.column_text(2)));
+    }
+    st.reset();
+    // Each run's history shows the change, as transition_run would record it.
+    for (const auto& [run_id, message] : changes)
+      record_event(campaign_id, run_id, "warning", message);
     if (!numbers.empty()) {
       record_event(campaign_id, std::nullopt, "warning",
                    fmt::format("{} run(s) of an earlier launch were still running; marked "

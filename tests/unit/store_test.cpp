@@ -524,6 +524,12 @@ TEST(ExperimentStore, StaleRunningRowsOfEarlierEpochsBecomeInterrupted) {
   ASSERT_EQ(resumed.epoch, 2);
   EXPECT_EQ(store.mark_stale_runs_interrupted(c.id, resumed.epoch), 1);
   EXPECT_EQ(store.get_run(ids[0].id).status, RunStatus::kInterrupted);
+  // The run's own history records the change (jslds show), not only the campaign's.
+  const auto history = store.events(c.id, ids[0].id);
+  ASSERT_FALSE(history.empty());
+  EXPECT_EQ(history.back().message,
+            "run " + std::to_string(ids[0].number) +
+                ": running -> interrupted: coordinator of epoch 1 stopped while the run was running");
   EXPECT_EQ(store.get_run(ids[1].id).status, RunStatus::kDone);
   EXPECT_EQ(store.get_run(ids[2].id).status, RunStatus::kPending);
   // A run started in the current epoch is not stale.
