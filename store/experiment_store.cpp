@@ -369,10 +369,8 @@ int64_t ExperimentStore::mark_stale_runs_interrupted(int64_t campaign_id, int64_
                  "epoch || ' stopped while the run was running' WHERE campaign_id = ? AND "
                  "status = 'running' AND epoch < ? RETURNING id, number, error");
     st.bind(1, campaign_id).bind(2, current_epoch);
-    std::vector<int64_t> numbers;
     std::vector<std::pair<int64_t, std::string>> changes;  // run id, its event
     while (st.step()) {
-      numbers.push_back(st.column_int64(1));
       changes.emplace_back(st.column_int64(0), fmt::format("run {}: running -> interrupted: {}",
                                                            st.column_int64(1), st.column_text(2)));
     }
@@ -380,13 +378,13 @@ int64_t ExperimentStore::mark_stale_runs_interrupted(int64_t campaign_id, int64_
     // Each run's history shows the change, as transition_run would record it.
     for (const auto& [run_id, message] : changes)
       record_event(campaign_id, run_id, "warning", message);
-    if (!numbers.empty()) {
+    if (!changes.empty()) {
       record_event(campaign_id, std::nullopt, "warning",
                    fmt::format("{} run(s) of an earlier launch were still running; marked "
                                "interrupted",
-                               numbers.size()));
+                               changes.size()));
     }
-    return static_cast<int64_t>(numbers.size());
+    return static_cast<int64_t>(changes.size());
   });
 }
 
@@ -556,13 +554,9 @@ void ExperimentStore::record_fixed_points(int64_t run_id,
           .bind(5, p.stability)
           .bind(6, p.n_unstable)
           .bind(7, p.max_abs_eig)
-          .bind(8, Blob{blob.data(), blob.size()});
-      if (p.refined) {
-        st.bind(9, int64_t{*p.refined ? 1 : 0});
-      } else {
-        st.bind(9, nullptr);
-      }
-      st.run();
+          .bind(8, Blob{blob.data(), blob.size()})
+          .bind(9, p.refined ? std::optional<int64_t>(*p.refined ? 1 : 0) : std::nullopt)
+          .run();
     }
   });
 }

@@ -308,17 +308,24 @@ TrainOutcome Trainer::run(const std::filesystem::path& run_dir, const TrainHooks
   return outcome;
 }
 
-std::string Trainer::state_config_sha256() const {
-  // What must not change between an interrupted run and its resumption: everything but the
-  // step budget, the evaluation and checkpoint intervals, the analysis settings and the
-  // runtime placement.
-  RunConfig c = config_;
+namespace {
+
+// What must not change between an interrupted run and its resumption: everything but the
+// step budget, the evaluation and checkpoint intervals, the analysis settings and the runtime
+// placement, which this resets.
+RunConfig without_resumable_keys(RunConfig c) {
   c.train.steps = 0;
   c.train.eval_every = 0;
   c.train.checkpoint_every = 0;
   c.analysis = AnalysisOptions{};
   c.runtime = RuntimeOptions{};
-  return config_sha256(c);
+  return c;
+}
+
+}  // namespace
+
+std::string Trainer::state_config_sha256() const {
+  return config_sha256(without_resumable_keys(config_));
 }
 
 FileDigest Trainer::save(const std::filesystem::path& run_dir) {
@@ -361,14 +368,12 @@ void Trainer::resume(const std::filesystem::path& run_dir) {
     // can be read: the refusal itself does not depend on it).
     std::string changed;
     try {
-      const LoadedModel saved = load_checkpoint(checkpoint_file);
+      const RunConfig saved = without_resumable_keys(load_checkpoint(checkpoint_file).config);
+      const RunConfig current = without_resumable_keys(config_);
       std::vector<std::string> diffs;
       for (const std::string& key : config_keys()) {
-        if (key == "train.steps" || key == "train.eval_every" || key == "train.checkpoint_every" ||
-            key.rfind("analysis.", 0) == 0 || key.rfind("runtime.", 0) == 0)
-          continue;
-        const std::string before = config_value_text(saved.config, key);
-        const std::string now = config_value_text(config_, key);
+        const std::string before = config_value_text(saved, key);
+        const std::string now = config_value_text(current, key);
         if (before != now) diffs.push_back(fmt::format("{}: {} -> {}", key, before, now));
       }
       if (diffs.size() > 5) {
