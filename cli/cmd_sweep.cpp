@@ -103,7 +103,8 @@ void print_dry_run(const SweepSpec& spec, const std::vector<ExpandedRun>& runs) 
 void write_stats(const std::string& file, const LaunchSummary& s) {
   nlohmann::json j = {{"campaign_id", s.campaign_id},   {"epoch", s.epoch},
                       {"resumed", s.resumed},           {"runs_total", s.runs_total},
-                      {"runs_finished", s.runs_finished}, {"stopped", s.stopped},
+                      {"runs_finished", s.runs_finished}, {"runs_queued", s.runs_queued},
+                      {"stopped", s.stopped},
                       {"stop_reason", s.stop_reason},   {"workers", s.workers},
                       {"wall_seconds", s.wall_seconds}, {"busy_seconds", s.busy_seconds},
                       {"child_seconds", s.child_seconds}, {"cpu_seconds", s.cpu_seconds}};

@@ -336,7 +336,7 @@ LaunchSummary Coordinator::run() {
   bool stopping = false;
   clock_type::time_point stop_deadline;
   // A worker gets work once its Hello has arrived (so its name and device are known).
-  std::vector<bool> idle(static_cast<size_t>(pool_.size()), false);
+  std::vector<bool> ready(static_cast<size_t>(pool_.size()), false);
   std::optional<std::chrono::system_clock::time_point> stop_at;
   if (options_.deadline) stop_at = *options_.deadline - options_.stop_margin;
 
@@ -351,11 +351,14 @@ LaunchSummary Coordinator::run() {
     begin();
     store_.record_event(st.campaign.id, std::nullopt, "warning",
                         fmt::format("stopping gracefully: {}", reason));
-    for (const auto& lease : scheduler.leases()) pool_.send(lease.worker, Stop{reason});
+    std::set<int> running_workers;  // one Stop per worker, whatever runs it holds
+    for (const auto& lease : scheduler.leases()) running_workers.insert(lease.worker);
+    for (int w : running_workers) pool_.send(w, Stop{reason});
   };
 
-  auto dispatch = [&](int worker) -> bool {
-    auto lease = scheduler.assign(worker);
+  // `max_leases` 1: an idle worker's run; 2: the run a busy worker starts next.
+  auto dispatch = [&](int worker, int max_leases) -> bool {
+    auto lease = scheduler.assign(worker, max_leases);
     if (!lease) return false;
     const ExpandedRun& run = *st.expanded.at(lease->run_id);
     const fs::path dir = st.run_dirs.at(lease->run_id);
@@ -393,7 +396,6 @@ LaunchSummary Coordinator::run() {
     }
     store_.transition_run(lease->run_id, RunStatus::kRunning, details);
     pool_.send(worker, task);
-    idle[static_cast<size_t>(worker)] = false;
     if (!first_dispatch) first_dispatch = clock_type::now();
     return true;
   };
@@ -410,7 +412,6 @@ LaunchSummary Coordinator::run() {
                           fmt::format("ignored a result: {}", e.what()));
       return;
     }
-    idle[static_cast<size_t>(worker)] = true;
     last_result = clock_type::now();
     ++summary.runs_finished;
     summary.child_seconds += r.child_seconds;
@@ -511,11 +512,25 @@ LaunchSummary Coordinator::run() {
     if (!stopping) {
       bool may_start = !stop_at || may_start_before(now_wall, *stop_at, estimate.mean());
       for (int w = 0; w < pool_.size() && may_start; ++w)
-        if (idle[static_cast<size_t>(w)] && !dispatch(w)) break;
+        if (ready[static_cast<size_t>(w)] && scheduler.lease_count(w) == 0 && !dispatch(w, 1))
+          break;
+      // Short runs: each busy worker also gets the run it starts next, so the round trip
+      // (its result to rank 0, the database writes, the next task back) overlaps the current
+      // run instead of following it. Only while runs are short and every worker has more
+      // waiting, so a queued run can never leave another worker idle at the end.
+      const auto mean = estimate.mean();
+      if (mean && mean->count() < options_.queue_runs_shorter_than.count() &&
+          (!stop_at || may_start_before(now_wall, *stop_at, 2 * *mean)))
+        for (int w = 0; w < pool_.size(); ++w)
+          if (ready[static_cast<size_t>(w)] && scheduler.lease_count(w) == 1 &&
+              scheduler.runnable_count() >= pool_.size()) {
+            if (!dispatch(w, 2)) break;
+            ++summary.runs_queued;
+          }
     }
 
     const bool busy = !scheduler.leases().empty();
-    const bool any_ready = std::any_of(idle.begin(), idle.end(), [](bool b) { return b; });
+    const bool any_ready = std::any_of(ready.begin(), ready.end(), [](bool b) { return b; });
     if (!busy && (any_ready || stopping)) {
       if (stopping || !scheduler.has_runnable()) break;
       bool may_start = !stop_at || may_start_before(now_wall, *stop_at, estimate.mean());
@@ -554,7 +569,7 @@ LaunchSummary Coordinator::run() {
             on_progress(m);
           } else if constexpr (std::is_same_v<T, Hello>) {
             st.worker_device[message->worker] = m.device;
-            idle[static_cast<size_t>(message->worker)] = !scheduler.lease_of(message->worker);
+            ready[static_cast<size_t>(message->worker)] = true;
             begin();
             store_.record_event(st.campaign.id, std::nullopt, "info",
                                 fmt::format("worker {} ready: {} threads per run, device {}",

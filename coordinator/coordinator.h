@@ -44,6 +44,10 @@ struct CoordinatorOptions {
   /// A graceful stop waits this long for workers' results before marking the rest
   /// interrupted itself (DESIGN §2: the whole stop within 60 s).
   std::chrono::seconds stop_timeout{55};
+  /// While the finished runs' mean duration is below this, each busy worker is also handed
+  /// the run it starts next (as long as at least as many runs wait as there are workers), so
+  /// the coordinator's round trip between two runs overlaps the current one. Zero: never.
+  std::chrono::duration<double> queue_runs_shorter_than{2.0};
   /// Database writes are committed together at most this far apart (checkpoints at once).
   std::chrono::milliseconds commit_interval{250};
   /// One line per finished run and per state change of the campaign; nullptr = quiet.
@@ -59,6 +63,7 @@ struct LaunchSummary {
   int64_t runs_total = 0;
   std::map<RunStatus, int> counts;    // states of all runs at the end
   int runs_finished = 0;              // results received in this launch (any outcome)
+  int runs_queued = 0;                // runs handed to a busy worker to start next
   bool stopped = false;               // ended by a signal, a worker's stop or the time limit
   std::string stop_reason;
   double wall_seconds = 0;            // the loop, from the first dispatch to the end

@@ -1,6 +1,9 @@
 #include "coordinator/scheduler.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace jslds {
 
@@ -47,10 +50,12 @@ int Scheduler::priority(const ScheduledRun& r) const {
   }
 }
 
-std::optional<Lease> Scheduler::assign(int worker) {
-  if (leases_.count(worker))
-    throw IllegalTransition(fmt::format("worker {} already runs run {}", worker,
-                                        leases_.at(worker).number));
+std::optional<Lease> Scheduler::assign(int worker, int max_leases) {
+  if (max_leases < 1)
+    throw std::invalid_argument(fmt::format("max_leases = {}: expected at least 1", max_leases));
+  if (lease_count(worker) >= max_leases)
+    throw IllegalTransition(fmt::format("worker {} already holds {} run(s) (run {} first)", worker,
+                                        lease_count(worker), leases_.lower_bound(worker)->second.number));
   ScheduledRun* best = nullptr;
   for (auto& [id, r] : runs_) {
     if (!runnable(r)) continue;
@@ -68,19 +73,24 @@ std::optional<Lease> Scheduler::assign(int worker) {
   lease.attempt = ++best->attempts;
   best->state = RunStatus::kRunning;
   best->epoch = epoch_;
-  leases_.emplace(worker, lease);
+  leases_.emplace(worker, lease);  // after the worker's other lease: a multimap keeps order
   return lease;
 }
 
 void Scheduler::finish(int64_t run_id, int worker, int attempt, RunStatus outcome) {
-  auto it = leases_.find(worker);
-  if (it == leases_.end() || it->second.run_id != run_id || it->second.attempt != attempt)
-    throw IllegalTransition(fmt::format(
-        "result for run id {} attempt {} from worker {}, which holds {}", run_id, attempt,
-        worker,
-        it == leases_.end() ? std::string("no run")
-                            : fmt::format("run {} attempt {}", it->second.number,
-                                          it->second.attempt)));
+  auto [first, last] = leases_.equal_range(worker);
+  auto it = std::find_if(first, last, [&](const auto& entry) {
+    return entry.second.run_id == run_id && entry.second.attempt == attempt;
+  });
+  if (it == last) {
+    std::vector<std::string> held;
+    for (auto h = first; h != last; ++h)
+      held.push_back(fmt::format("run {} attempt {}", h->second.number, h->second.attempt));
+    throw IllegalTransition(fmt::format("result for run id {} attempt {} from worker {}, which holds {}",
+                                        run_id, attempt, worker,
+                                        held.empty() ? std::string("no run")
+                                                     : fmt::format("{}", fmt::join(held, " and "))));
+  }
   ScheduledRun& r = runs_.at(run_id);
   if (!store::is_legal_transition(r.state, outcome))
     throw IllegalTransition(fmt::format("run {}: {} → {} is not a legal transition", r.number,
@@ -102,8 +112,8 @@ int Scheduler::runnable_count() const {
 }
 
 std::optional<Lease> Scheduler::lease_of(int worker) const {
-  auto it = leases_.find(worker);
-  if (it == leases_.end()) return std::nullopt;
+  auto it = leases_.lower_bound(worker);
+  if (it == leases_.end() || it->first != worker) return std::nullopt;
   return it->second;
 }
 

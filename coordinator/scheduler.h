@@ -14,7 +14,9 @@
 // store::is_legal_transition); the scheduler makes only the moves above. `done` and `pruned`
 // never change again. `attempts` counts entries into running, as runs.attempts does. A
 // *lease* binds a running run to one worker and attempt number; a result that does not match
-// the lease is refused.
+// the lease is refused. A worker holds one lease, or two where the coordinator hands it its
+// next run before the current one ends (Coordinator, short runs): the first is the run it
+// runs, the second the run it starts next.
 #pragma once
 
 #include <chrono>
@@ -74,11 +76,13 @@ class Scheduler {
   /// Throws std::invalid_argument for a duplicate run_id.
   void add(const ScheduledRun& run);
 
-  /// The next run for idle `worker`, by priority: interrupted runs (they have progress),
-  /// then pending, then retries; lowest number first within each. The run becomes
-  /// `running` under a new lease. nullopt when nothing is runnable. Throws
-  /// IllegalTransition when the worker already holds a lease.
-  std::optional<Lease> assign(int worker);
+  /// The next run for `worker`, by priority: interrupted runs (they have progress), then
+  /// pending, then retries; lowest number first within each. The run becomes `running` under
+  /// a new lease. nullopt when nothing is runnable. `max_leases` is how many leases the
+  /// worker may hold after this one: 1 for an idle worker, 2 to give a busy worker the run it
+  /// starts next. Throws IllegalTransition when the worker already holds `max_leases` leases,
+  /// std::invalid_argument when max_leases < 1.
+  std::optional<Lease> assign(int worker, int max_leases = 1);
 
   /// Ends the lease of `worker` on `run_id` with `outcome` (done, failed, diverged,
   /// interrupted, pruned, or pending for a task handed back unstarted). Throws
@@ -93,8 +97,10 @@ class Scheduler {
   int runnable_count() const;
   /// True when nothing is running and nothing is runnable: the campaign is settled.
   bool settled() const { return leases_.empty() && !has_runnable(); }
-  /// The lease held by `worker`, if any.
+  /// The first lease `worker` holds (the run it runs), if any.
   std::optional<Lease> lease_of(int worker) const;
+  /// How many leases `worker` holds (0, 1, or 2 with a run queued behind the current one).
+  int lease_count(int worker) const { return static_cast<int>(leases_.count(worker)); }
   /// Every current lease (running runs).
   std::vector<Lease> leases() const;
   /// Number of runs in each state (states with no run are absent).
@@ -109,7 +115,7 @@ class Scheduler {
   SchedulerOptions options_;
   int64_t epoch_;
   std::map<int64_t, ScheduledRun> runs_;  // by run_id
-  std::map<int, Lease> leases_;           // by worker
+  std::multimap<int, Lease> leases_;      // by worker, in the order assigned
 };
 
 /// Time-limit rule (DESIGN §2): a run expected to take `estimate` may start at `now` only if

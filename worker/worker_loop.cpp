@@ -1,6 +1,7 @@
 #include "worker/worker_loop.h"
 
 #include <algorithm>
+#include <deque>
 #include <thread>
 
 #include <fmt/format.h>
@@ -31,31 +32,49 @@ void run_worker_loop(WorkerChannel& channel, const Hello& hello, WorkerLoopOptio
     last_sent = clock::now();
   };
 
+  // A task that arrives while a run is active waits here and starts the moment that run
+  // ends (the coordinator hands a worker its next short run early: coordinator.h).
+  std::deque<Task> queued;
+  auto start = [&](const Task& task) {
+    supervisor.start(task);
+    pending = Progress{};
+    pending.run_id = task.run_id;
+    pending.attempt = task.attempt;
+    last_sent = clock::now();
+  };
+  // Answers a task that will not start: `interrupted` at the step it would have resumed from.
+  auto hand_back = [&](const Task& task) {
+    Result r;
+    r.run_id = task.run_id;
+    r.attempt = task.attempt;
+    r.outcome = RunOutcome::kInterrupted;
+    r.step = task.checkpoint_step;
+    r.message = "not started: the worker is stopping";
+    channel.send(r);
+  };
+  auto hand_back_queued = [&] {
+    for (const Task& task : queued) hand_back(task);
+    queued.clear();
+  };
+
   while (true) {
     bool active = false;
     while (auto message = channel.try_receive()) {
       active = true;
       if (auto* task = std::get_if<Task>(&*message)) {
-        if (signalled || shutdown) {
-          Result r;
-          r.run_id = task->run_id;
-          r.attempt = task->attempt;
-          r.outcome = RunOutcome::kInterrupted;
-          r.step = task->checkpoint_step;
-          r.message = "not started: the worker is stopping";
-          channel.send(r);
-          continue;
-        }
-        supervisor.start(*task);
-        pending = Progress{};
-        pending.run_id = task->run_id;
-        pending.attempt = task->attempt;
-        last_sent = clock::now();
+        if (signalled || shutdown)
+          hand_back(*task);
+        else if (supervisor.busy())
+          queued.push_back(std::move(*task));
+        else
+          start(*task);
       } else if (std::holds_alternative<Stop>(*message)) {
         supervisor.stop();
+        hand_back_queued();
       } else if (std::holds_alternative<Shutdown>(*message)) {
         shutdown = true;
         supervisor.stop();
+        hand_back_queued();
       }
     }
     if (options.react_to_signals && !signalled && StopSignals::requested()) {
@@ -63,6 +82,7 @@ void run_worker_loop(WorkerChannel& channel, const Hello& hello, WorkerLoopOptio
       channel.send(Stop{fmt::format("{} received by worker on {}",
                                     signal_name(StopSignals::signal_number()), hello.host)});
       supervisor.stop();
+      hand_back_queued();
     }
     if (supervisor.busy()) {
       SupervisorUpdate update = supervisor.poll(std::chrono::milliseconds(10));
@@ -72,7 +92,14 @@ void run_worker_loop(WorkerChannel& channel, const Hello& hello, WorkerLoopOptio
       if (update.checkpoint || update.result || !update.note.empty() ||
           clock::now() - last_sent >= options.progress_interval)
         flush();
-      if (update.result) channel.send(*update.result);
+      if (update.result) {
+        channel.send(*update.result);
+        if (!queued.empty()) {
+          Task next = std::move(queued.front());
+          queued.pop_front();
+          start(next);
+        }
+      }
       backoff.activity();
       continue;
     }

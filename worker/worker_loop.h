@@ -29,8 +29,11 @@ struct WorkerLoopOptions {
   std::chrono::milliseconds progress_interval{1000};
 };
 
-/// Sends `hello`, then serves tasks until Shutdown. A Task that arrives after a stop signal
-/// is answered `interrupted` without starting a child. Throws what the channel throws.
+/// Sends `hello`, then serves tasks until Shutdown. A Task that arrives while a run is active
+/// is queued and started as soon as that run's result is sent. A Task that arrives after a
+/// stop signal, Stop or Shutdown, and any queued one then, is answered `interrupted` ("not
+/// started: the worker is stopping") without starting a child. Throws what the channel
+/// throws.
 void run_worker_loop(WorkerChannel& channel, const Hello& hello, WorkerLoopOptions options);
 
 }  // namespace jslds

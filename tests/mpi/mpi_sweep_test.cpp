@@ -4,6 +4,7 @@
 #include <set>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "tests/sweep/job.h"
 
@@ -19,12 +20,14 @@ struct Expect {
 };
 
 // Runs the spec under mpirun -np 3 and checks every done run's records.
+// Writes the launch's --stats to dir/stats.json.
 void run_and_check(const fs::path& dir, const std::string& spec,
                    std::map<std::string, std::string> env, Expect expect, int timeout_s) {
   std::ofstream(dir / "spec.toml") << spec;
   const fs::path db = dir / "jslds.sqlite";
   ChildProcess job =
-      start(sweep_command(3, {(dir / "spec.toml").string(), "--db", db.string()}),
+      start(sweep_command(3, {(dir / "spec.toml").string(), "--db", db.string(), "--stats",
+                              (dir / "stats.json").string()}),
             dir / "job.log", env);
   auto status = wait_for(job, std::chrono::seconds(timeout_s));
   ASSERT_TRUE(status) << "not finished in " << timeout_s << " s:\n" << slurp(dir / "job.log");
@@ -34,7 +37,7 @@ void run_and_check(const fs::path& dir, const std::string& spec,
     EXPECT_TRUE(c.has_value());
     if (!c) return 0;
     auto runs = s.list_runs(c->id);
-    EXPECT_EQ(runs.size(), 4u);
+    EXPECT_EQ(runs.size(), static_cast<size_t>(expect.done + expect.failed));
     int done = 0, failed = 0;
     std::set<std::string> workers;
     for (const auto& r : runs) {
@@ -47,6 +50,7 @@ void run_and_check(const fs::path& dir, const std::string& spec,
         continue;
       }
       EXPECT_EQ(r.status, RunStatus::kDone);
+      EXPECT_EQ(r.attempts, 1);
       ++done;
       store::Statement metrics(s.database(), "SELECT count(*) FROM metrics WHERE run_id = ?");
       metrics.bind(1, r.id);
@@ -84,6 +88,28 @@ train.checkpoint_every = 30
                 {{"JSLDS_TRAIN_EXE", JSLDS_FAKE_TRAIN_EXE}, {"FAKE_TRAIN_STEP_MS", "10"},
                  {"FAKE_TRAIN_FAIL", "3:segv"}},
                 {3, 1}, 120);
+  fs::remove_all(dir);
+}
+
+TEST(MpiSweep, ShortRunsAreQueuedOnBusyWorkerRanksAndEachRunsOnce) {
+  // Runs of a few tens of ms: once one has finished, each busy worker rank is also handed the
+  // run it starts next (coordinator.h, queue_runs_shorter_than).
+  fs::path dir = test_directory("mpi_queue");
+  run_and_check(dir, R"([campaign]
+name = "mpi"
+[base]
+data.simulate = "oscillator"
+train.steps = 20
+train.eval_every = 10
+train.checkpoint_every = 20
+[parameters]
+"model.latent_dim" = { values = [8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96] }
+"loss.w_approx" = { values = [1.0, 10.0] }
+)",
+                {{"JSLDS_TRAIN_EXE", JSLDS_FAKE_TRAIN_EXE}}, {24, 0}, 120);
+  nlohmann::json stats = nlohmann::json::parse(slurp(dir / "stats.json"));
+  EXPECT_EQ(stats["runs_finished"], 24);
+  EXPECT_GT(stats["runs_queued"].get<int>(), 0) << stats.dump();
   fs::remove_all(dir);
 }
 

@@ -343,6 +343,71 @@ TEST_F(CoordinatorTest, GracefulStopInterruptsRunsAndResumeContinuesFromTheirChe
   }
 }
 
+TEST_F(CoordinatorTest, ShortRunsAreQueuedOnBusyWorkersAndEachRunsExactlyOnce) {
+  store::ExperimentStore db(":memory:");
+  SweepSpec s = spec("[8, 16, 24, 32, 40, 48, 56, 64]");  // 16 runs of 40 steps, ~20 ms each
+  LaunchSummary sum = launch(db, s, options());
+  EXPECT_EQ(sum.counts[RunStatus::kDone], 16);
+  // No run is queued before one has finished (no duration estimate), nor once fewer runs wait
+  // than there are workers.
+  EXPECT_GT(sum.runs_queued, 0);
+  EXPECT_LE(sum.runs_queued, 16 - 2 - 1);
+  auto expanded = expand(s);
+  auto runs = db.list_runs(db.find_campaign("unit")->id);
+  ASSERT_EQ(runs.size(), 16u);
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const auto& r = runs[i];
+    SCOPED_TRACE(r.number);
+    EXPECT_EQ(r.status, RunStatus::kDone);
+    EXPECT_EQ(r.attempts, 1);
+    EXPECT_EQ(r.steps_done, 40);
+    // Each run's results reached its own row, not the row of the run queued behind it.
+    EXPECT_NEAR(db.run_summaries(r.id).at("val_bps"),
+                0.05 + 0.001 * expanded[i].config.model.latent_dim +
+                    0.01 * std::log10(1.0 + expanded[i].config.loss.w_approx),
+                1e-12);
+    EXPECT_EQ(slurp(fs::path(r.run_dir) / "fake_history.txt"), "start 0\n");
+  }
+  // Queueing can be turned off: every run then goes to an idle worker.
+  store::ExperimentStore db2(":memory:");
+  auto o = options();
+  o.artifacts = root_ / "runs2";
+  o.queue_runs_shorter_than = std::chrono::seconds(0);
+  LaunchSummary plain = launch(db2, s, o);
+  EXPECT_EQ(plain.counts[RunStatus::kDone], 16);
+  EXPECT_EQ(plain.runs_queued, 0);
+}
+
+TEST_F(CoordinatorTest, AStopHandsBackQueuedRunsUnstartedAndResumeRunsThem) {
+  ::setenv("FAKE_TRAIN_STEP_MS", "2", 1);  // runs of ~100 ms: short enough to queue
+  store::ExperimentStore db(":memory:");
+  SweepSpec s = spec("[8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 128]");
+  // 32 runs take ~1.6 s on two workers; the stop comes when a few have finished.
+  LaunchSummary sum = launch_stopped_after(std::chrono::milliseconds(600), db, s, options());
+  EXPECT_TRUE(sum.stopped);
+  EXPECT_GT(sum.runs_queued, 0);
+  EXPECT_EQ(sum.counts[RunStatus::kRunning], 0) << "every queued run was answered";
+  auto id = db.find_campaign("unit")->id;
+  int handed_back = 0;
+  for (const auto& r : db.list_runs(id, RunStatus::kInterrupted)) {
+    if (r.error.value_or("").find("not started: the worker is stopping") != std::string::npos) {
+      ++handed_back;  // queued, never started: the stop handed it back
+      EXPECT_EQ(r.steps_done, 0);
+      EXPECT_FALSE(fs::exists(fs::path(r.run_dir) / "fake_history.txt")) << "run " << r.number;
+    }
+  }
+  EXPECT_GE(handed_back, 1) << "a stop while runs are queued hands at least one back";
+
+  StopSignals::reset();
+  LaunchSummary resumed = launch(db, s, options());
+  EXPECT_FALSE(resumed.stopped);
+  EXPECT_EQ(resumed.counts[RunStatus::kDone], 32);
+  for (const auto& r : db.list_runs(id)) {
+    std::string history = slurp(fs::path(r.run_dir) / "fake_history.txt");
+    EXPECT_EQ(history.rfind("start 0\n", 0), 0u) << "run " << r.number << ": " << history;
+  }
+}
+
 TEST_F(CoordinatorTest, ChangedSpecIsRefusedUnlessForcedAndMayOnlyGrow) {
   store::ExperimentStore db(":memory:");
   launch(db, spec(), options());

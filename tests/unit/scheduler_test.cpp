@@ -83,6 +83,41 @@ TEST(Scheduler, DynamicSchedulingInNumberOrderOneLeasePerWorker) {
   EXPECT_EQ(s.counts().at(RunStatus::kFailed), 1);
 }
 
+TEST(Scheduler, ABusyWorkerMayHoldTheRunItStartsNextAndNoMore) {
+  Scheduler s({}, 1);
+  for (int64_t id : {1, 2, 3, 4}) s.add(run(id));
+  EXPECT_THROW(s.assign(0, /*max_leases=*/0), std::invalid_argument);
+  auto current = s.assign(0);
+  auto next = s.assign(0, /*max_leases=*/2);
+  ASSERT_TRUE(current && next);
+  EXPECT_EQ(next->number, 2);
+  EXPECT_EQ(s.run(2).state, RunStatus::kRunning);
+  EXPECT_EQ(s.lease_count(0), 2);
+  EXPECT_EQ(s.lease_of(0)->number, 1) << "the first lease is the run the worker runs";
+  EXPECT_THROW(s.assign(0, 2), IllegalTransition);  // one queued run at most
+  EXPECT_THROW(s.assign(0), IllegalTransition);
+  EXPECT_EQ(s.leases().size(), 2u);
+  // The queued run may end first (handed back unstarted by a stopping worker).
+  s.finish(2, 0, next->attempt, RunStatus::kInterrupted);
+  EXPECT_EQ(s.lease_of(0)->number, 1);
+  EXPECT_EQ(s.lease_count(0), 1);
+  auto again = s.assign(0, 2);  // the interrupted run comes first again
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->number, 2);
+  EXPECT_EQ(again->attempt, 2);
+  try {
+    s.finish(3, 0, 1, RunStatus::kDone);
+    ADD_FAILURE() << "a result for a run the worker does not hold was accepted";
+  } catch (const IllegalTransition& e) {
+    EXPECT_NE(std::string(e.what()).find("which holds run 1 attempt 1 and run 2 attempt 2"),
+              std::string::npos)
+        << e.what();
+  }
+  s.finish(1, 0, 1, RunStatus::kDone);
+  EXPECT_EQ(s.lease_of(0)->number, 2) << "the queued run is now the current one";
+  EXPECT_EQ(s.lease_count(1), 0);
+}
+
 TEST(Scheduler, ResultsThatDoNotMatchTheLeaseAreRefused) {
   Scheduler s({}, 1);
   s.add(run(1));
