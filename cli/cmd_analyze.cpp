@@ -17,6 +17,7 @@
 #include "core/analysis/model_analysis.h"
 #include "core/config.h"
 #include "core/data/loaders.h"
+#include "core/run_lock.h"
 #include "core/train/checkpoint.h"
 #include "core/train/runtime.h"
 #include "core/train/trainer.h"
@@ -97,6 +98,17 @@ void run_analyze(const AnalyzeOptions& o) {
                     "an analysis.h5 written by jslds (an HDF5 file whose root attribute format is "
                     "\"jslds-analysis\")");
 
+  // A training in progress writes its own analysis.h5 when it ends; replacing it now would be
+  // overwritten (or, for a sweep run, leave the database describing another file).
+  if (const auto holder = training_in_progress(output.parent_path().empty() ? fs::path(".") : output.parent_path()))
+    throw UsageError(fmt::format(
+        "{} is the analysis.h5 of a training in progress ({} holds {}): the trainer writes it when "
+        "it ends. Wait for the training to end, or write this analysis elsewhere with --output F "
+        "(reading the checkpoint while it trains is safe)",
+        output.string(), holder->pid > 0 ? fmt::format("pid {}", holder->pid) : std::string("a process"),
+        (output.parent_path() / "run.lock").string()));
+  const bool replaces_training_analysis = o.output.empty() && fs::exists(output, ec);
+
   const int threads = configure_threads(config.runtime.threads);
   c10::Device device(c10::DeviceType::CPU);
   try {
@@ -146,6 +158,10 @@ void run_analyze(const AnalyzeOptions& o) {
       });
   analysis::write_analysis_h5(result, output);
   std::cerr << "wrote " << fs::absolute(output).string() << "\n";
+  if (replaces_training_analysis)
+    std::cerr << "note: this replaced the analysis.h5 written at the end of training; for a sweep run, the "
+                 "experiment database (jslds show, jslds query) still holds the summaries, fixed points and "
+                 "sha256 of the earlier analysis\n";
   if (o.json) {
     std::cout << analysis::analysis_to_json(result).dump(2) << "\n";
   } else {
@@ -166,9 +182,10 @@ void register_analyze(CLI::App& app) {
       "analysis.h5 beside the checkpoint (or --output) and prints a readable summary on stdout: fixed points by "
       "class, the slowest modes with frequency (Hz) and time constant τ (s), the structure scores. Progress goes to "
       "stderr. The fixed-point starts are seeded with train.seed, so the same checkpoint and options give the same "
-      "result as the analysis at the end of `jslds train`. result.json is not changed.\n"
-      "Exit status: 0 done, 2 for a missing or corrupted checkpoint, --set outside [analysis], bad values or "
-      "unreadable data, 1 for other failures.");
+"result as the analysis at the end of `jslds train`. result.json is not changed. A run directory that a "
+      "training still holds (run.lock) gets no new analysis.h5: use --output elsewhere.\n"
+      "Exit status: 0 done, 2 for a missing or corrupted checkpoint, --set outside [analysis], bad values, "
+      "unreadable data or a training in progress, 1 for other failures.");
   auto o = std::make_shared<AnalyzeOptions>();
   cmd->add_option("target", o->target,
                   "run directory holding checkpoint.pt (written by `jslds train`), or a checkpoint file")

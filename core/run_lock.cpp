@@ -36,6 +36,20 @@ std::string run_lock_open_error(const fs::path& file, int error) {
   return message;
 }
 
+std::optional<RunLockHolder> training_in_progress(const fs::path& run_dir) {
+  const fs::path file = run_dir / "run.lock";
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::optional<RunLockHolder> holder;
+  if (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) holder = read_run_lock_holder(fd);
+  } else {
+    ::flock(fd, LOCK_UN);
+  }
+  ::close(fd);
+  return holder;
+}
+
 RunDirectoryLock::~RunDirectoryLock() {
   if (fd_ >= 0 && !inherited_) ::close(fd_);
 }

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <sys/types.h>
@@ -46,6 +47,13 @@ RunLockHolder read_run_lock_holder(int fd);
 /// symbolic link (open follows it, so a dangling one fails with "No such file or directory"),
 /// it says so, names the target and tells the user to remove the link: run.lock holds no data.
 std::string run_lock_open_error(const std::filesystem::path& file, int error);
+
+/// The process training in `run_dir`: the holder of RUN_DIR/run.lock, or nullopt when the
+/// file is missing, unreadable or held by no process. Probes with flock(LOCK_SH | LOCK_NB),
+/// which only an exclusive (training) holder refuses, and releases at once; it never takes
+/// the directory from a trainer that starts a moment later. Never throws. Used by
+/// `jslds analyze`, which must not replace the analysis.h5 of a training in progress.
+std::optional<RunLockHolder> training_in_progress(const std::filesystem::path& run_dir);
 
 /// Another live process holds RUN_DIR/run.lock.
 class RunDirectoryBusy : public std::runtime_error {

@@ -2,6 +2,8 @@
 // checkpoint, end to end: result.json carries the analysis (docs/report-format.md),
 // analysis.h5 is written, `jslds analyze` reproduces the training's analysis from the
 // checkpoint, and bad input exits 2.
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -120,6 +122,30 @@ TEST_F(AnalyzeCli, AnalyzeOnTheCheckpointPrintsTheReadableSummary) {
     EXPECT_NE(text.find(part), std::string::npos) << part << " in\n" << text;
   }
   EXPECT_NE(err().find("step 20"), std::string::npos) << err();
+}
+
+TEST_F(AnalyzeCli, NeverReplacesTheAnalysisOfATrainingInProgress) {
+  ASSERT_EQ(train_status_, 0);
+  ASSERT_TRUE(fs::exists(run_dir() / "analysis.h5"));
+  const std::string before = slurp(run_dir() / "analysis.h5");
+  // A trainer holds run.lock (as `jslds train` does for its whole life).
+  const int fd = ::open((run_dir() / "run.lock").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  ASSERT_EQ(::ftruncate(fd, 0), 0);
+  ASSERT_EQ(::pwrite(fd, "12345 by-hand\n", 14, 0), 14);
+  EXPECT_EQ(analyze(run_dir().string()), 2);
+  EXPECT_NE(err().find("is the analysis.h5 of a training in progress (pid 12345 holds"), std::string::npos)
+      << err();
+  EXPECT_EQ(slurp(run_dir() / "analysis.h5"), before) << "refused: nothing written";
+  // Reading the checkpoint of a training in progress is fine; the analysis goes elsewhere.
+  const fs::path elsewhere = *dir_ / "while_training.h5";
+  EXPECT_EQ(analyze(run_dir().string() + " --output " + elsewhere.string()), 0) << err();
+  EXPECT_TRUE(fs::exists(elsewhere));
+  ::close(fd);  // the training ended
+  EXPECT_EQ(analyze(run_dir().string()), 0) << err();
+  EXPECT_NE(err().find("note: this replaced the analysis.h5 written at the end of training"), std::string::npos)
+      << err();
 }
 
 TEST_F(AnalyzeCli, BadInputExitsTwo) {
