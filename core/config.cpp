@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "core/config_toml.h"
+#include "core/simulator_sizes.h"
 
 namespace jslds {
 
@@ -654,6 +655,20 @@ void check_key_combinations(const RunConfig& c, const std::string& source_name) 
                                   "(co-smoothing, val_cobps) need spike data in model.mode = \"poisson\"; set "
                                   "data.heldout_neurons = 0",
                                   c.data.heldout_neurons));
+  // A simulator's neuron count is known now: a fraction that rounds to no held-out neuron is
+  // refused here (and so by `jslds sweep --dry-run`) rather than by the data split of a run
+  // (core/data/dataset.cpp rounds the same way).
+  if (c.data.heldout_neurons > 0 && c.data.heldout_neurons < 1 && c.data.sim_neurons >= 0)
+    if (auto sizes = simulator_default_sizes(c.data.simulate)) {
+      const int64_t n = c.data.sim_neurons > 0 ? c.data.sim_neurons : sizes->neurons;
+      if (n >= 2 && std::llround(c.data.heldout_neurons * static_cast<double>(n)) == 0)
+        throw ConfigError(source_name, 0, 0,
+                          fmt::format("data.heldout_neurons = {} of the {} neurons of simulate = {} rounds to "
+                                      "no held-out neuron: use e.g. {:.3g} (1/{}: one neuron), or 0 for no "
+                                      "co-smoothing",
+                                      c.data.heldout_neurons, n, toml_quote(c.data.simulate),
+                                      1.0 / static_cast<double>(n), n));
+    }
 }
 
 std::string to_toml(const RunConfig& config) {

@@ -14,6 +14,7 @@
 
 #include "core/data/loaders.h"
 #include "core/data/readers.h"
+#include "core/simulator_sizes.h"
 
 namespace jslds {
 namespace {
@@ -21,15 +22,13 @@ namespace {
 constexpr double kTwoPi = 2.0 * std::numbers::pi;
 
 // flipflop (Sussillo & Barak 2013; JSLDS paper §5.1)
-constexpr int64_t kFlipflopTrials = 400, kFlipflopBins = 25, kFlipflopMaskFrom = 5;
+constexpr int64_t kFlipflopMaskFrom = 5;
 constexpr double kFlipflopPulseProbability = 0.08;  // per bit per bin
 // oscillator
-constexpr int64_t kOscillatorTrials = 200, kOscillatorBins = 100, kOscillatorNeurons = 50;
 constexpr double kOscillatorDecayS = 0.5;                 // amplitude decay time constant τ
 constexpr double kOscillatorRateMinHz = 5.0, kOscillatorRateMaxHz = 20.0;
 constexpr double kOscillatorGainMin = 0.5, kOscillatorGainMax = 1.0;
 // ring-theta
-constexpr int64_t kRingTrials = 200, kRingBins = 100, kRingNeurons = 60;
 constexpr double kRingVelocitySd = std::numbers::pi;     // rad/s, stationary sd of velocity
 constexpr double kRingVelocityTauS = 0.5;                // velocity correlation time
 constexpr double kRingMapDwellS = 2.0;                   // mean time between map switches
@@ -39,7 +38,6 @@ constexpr double kRingPeakMinHz = 10.0, kRingPeakMaxHz = 30.0;
 constexpr double kRingThetaDepth = 0.6;                  // theta modulation depth
 constexpr double kRingPhaseOffsetSpread = std::numbers::pi / 2;  // offsets ~ U(−π/2, π/2)
 // lorenz (LFADS benchmark)
-constexpr int64_t kLorenzTrials = 200, kLorenzBins = 100, kLorenzNeurons = 30;
 constexpr double kLorenzSigma = 10.0, kLorenzRho = 28.0, kLorenzBeta = 8.0 / 3.0;
 constexpr double kLorenzStep = 0.005;       // RK4 step (Lorenz time units)
 constexpr int64_t kLorenzStepsPerBin = 2;   // → 0.01 time units per bin
@@ -47,9 +45,7 @@ constexpr int64_t kLorenzBurnIn = 1000;     // RK4 steps discarded to reach the 
 constexpr double kLorenzRateHz = 10.0;      // baseline rate
 constexpr double kLorenzGainSd = 0.5;       // sd of the loading weights
 
-struct Sizes {
-  int64_t trials, bins, neurons;
-};
+using Sizes = SimulatorSizes;
 
 // Bytes the simulators hold per (trial, bin, neuron) element at their peak: ring-theta keeps
 // about six float64 (B,T,N) intermediates alive at once.
@@ -123,7 +119,7 @@ std::vector<std::string> neuron_names(int64_t n) {
 
 Dataset flipflop(const DataOptions& o, at::Generator& gen) {
   const std::string source = "simulate flipflop";
-  Sizes s = resolve_sizes(source, o, {kFlipflopTrials, kFlipflopBins, 0}, 9);
+  Sizes s = resolve_sizes(source, o, kFlipflopSizes, 9);
   if (s.bins <= kFlipflopMaskFrom)
     throw DataError(source, "data.sim_bins",
                     fmt::format("is {}, expected more than {} bins (the mask starts at t = {})",
@@ -167,7 +163,7 @@ Dataset flipflop(const DataOptions& o, at::Generator& gen) {
 Dataset oscillator(const DataOptions& o, at::Generator& gen) {
   const std::string source = "simulate oscillator";
   check_frequency(source, o);
-  const Sizes s = resolve_sizes(source, o, {kOscillatorTrials, kOscillatorBins, kOscillatorNeurons});
+  const Sizes s = resolve_sizes(source, o, kOscillatorSizes);
   const int64_t B = s.trials, T = s.bins, N = s.neurons;
   const double dt = o.bin_ms / 1000.0;
   const double r = std::exp(-dt / kOscillatorDecayS);
@@ -217,7 +213,7 @@ Dataset oscillator(const DataOptions& o, at::Generator& gen) {
 Dataset ring_theta(const DataOptions& o, at::Generator& gen) {
   const std::string source = "simulate ring-theta";
   check_frequency(source, o);
-  const Sizes s = resolve_sizes(source, o, {kRingTrials, kRingBins, kRingNeurons});
+  const Sizes s = resolve_sizes(source, o, kRingThetaSizes);
   const int64_t B = s.trials, T = s.bins, N = s.neurons;
   const double dt = o.bin_ms / 1000.0;
   const double a = std::exp(-dt / kRingVelocityTauS);
@@ -295,7 +291,7 @@ Dataset ring_theta(const DataOptions& o, at::Generator& gen) {
 Dataset lorenz(const DataOptions& o, at::Generator& gen) {
   const std::string source = "simulate lorenz";
   note_unused_frequency("lorenz", o);
-  const Sizes s = resolve_sizes(source, o, {kLorenzTrials, kLorenzBins, kLorenzNeurons});
+  const Sizes s = resolve_sizes(source, o, kLorenzSizes);
   const int64_t B = s.trials, T = s.bins, N = s.neurons;
   if (B * T < 2)
     throw DataError(source, "data.sim_trials × data.sim_bins",

@@ -192,6 +192,37 @@ TEST(Config, HeldOutNeuronsNeedPoissonModeInTheFinalConfiguration) {
   }
 }
 
+// The simulators' neuron counts are known before any data are made: a held-out fraction that
+// rounds to no neuron is refused by the configuration (and so by `jslds sweep --dry-run`).
+TEST(Config, AHeldOutFractionThatRoundsToNoSimulatedNeuronIsRefused) {
+  RunConfig c;
+  c.data.simulate = "ring-theta";  // 60 neurons by default
+  c.data.heldout_neurons = 0.005;  // 0.3 of a neuron
+  try {
+    jslds::check_key_combinations(c, "r.toml");
+    ADD_FAILURE() << "0.005 of 60 neurons was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(e.detail().find("data.heldout_neurons = 0.005 of the 60 neurons of simulate = \"ring-theta\" rounds "
+                              "to no held-out neuron: use e.g. 0.0167 (1/60: one neuron)"),
+              std::string::npos)
+        << e.detail();
+  }
+  c.data.heldout_neurons = 0.01;  // 0.6 rounds to one neuron
+  EXPECT_NO_THROW(jslds::check_key_combinations(c, "r.toml"));
+  c.data.heldout_neurons = 0.005;
+  c.data.sim_neurons = 200;  // 1 neuron
+  EXPECT_NO_THROW(jslds::check_key_combinations(c, "r.toml"));
+  c.data.simulate = "oscillator";  // 50 neurons
+  c.data.sim_neurons = 0;
+  c.data.heldout_neurons = 0.009;
+  EXPECT_THROW(jslds::check_key_combinations(c, "o.toml"), ConfigError);
+  // A recording's neuron count is known only when it is read (the data split checks it then).
+  RunConfig recorded;
+  recorded.data.path = "session.nwb";
+  recorded.data.heldout_neurons = 0.001;
+  EXPECT_NO_THROW(jslds::check_key_combinations(recorded, "n.toml"));
+}
+
 TEST(Config, LoadMissingFile) {
   try {
     jslds::load_config("/nonexistent/run.toml");
