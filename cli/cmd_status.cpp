@@ -2,6 +2,7 @@
 #include <cmath>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <string>
 
 #include <fmt/format.h>
@@ -94,6 +95,13 @@ void print_status(const store::CampaignStatus& s) {
                         duration_text(r.elapsed_s), r.run.attempts});
     }
     store::write_table(out, t, store::TableFormat::kTable);
+    std::set<std::string> workers;
+    bool twice = false;
+    for (const auto& r : s.running)
+      if (r.run.worker) twice |= !workers.insert(*r.run.worker).second;
+    if (twice)
+      out << "(a worker listed twice also holds the run it starts next: short runs are handed out one "
+             "ahead, docs/sweeps.md)\n";
   }
   if (!s.failures.empty()) {
     out << fmt::format("\nlast failures\n");

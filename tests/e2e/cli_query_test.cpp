@@ -267,6 +267,39 @@ TEST_F(Cli, StatusOfAFinishedCampaignWithAMultiLineError) {
       << r.out;
 }
 
+TEST_F(Cli, StatusExplainsAWorkerHoldingItsNextRun) {
+  {
+    ExperimentStore store(db_);
+    auto c = store.create_or_load_campaign({"short", "spec", "sha", "grid", "s1", "maximize"});
+    std::vector<NewRun> runs;
+    for (int64_t i = 1; i <= 3; ++i) {
+      NewRun run;
+      run.number = i;
+      run.config_json = "{}";
+      run.config_sha256 = "x" + std::to_string(i);
+      run.run_dir = r_dir(20 + i);
+      runs.push_back(run);
+    }
+    store.insert_runs(c.id, runs);
+    auto rows = store.list_runs(c.id);
+    store.transition_run(rows[0].id, RunStatus::kRunning, {.worker = "rank 1 on vm", .device = "cpu"});
+    store.transition_run(rows[1].id, RunStatus::kRunning, {.worker = "rank 2 on vm", .device = "cpu"});
+  }
+  Result r = jslds("status short" + db(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("running (2)"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("listed twice"), std::string::npos) << "one run per worker:\n" << r.out;
+  {
+    ExperimentStore store(db_);  // rank 1 is handed the run it starts next
+    auto rows = store.list_runs(store.find_campaign("short")->id);
+    store.transition_run(rows[2].id, RunStatus::kRunning, {.worker = "rank 1 on vm", .device = "cpu"});
+  }
+  r = jslds("status short" + db(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("running (3)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(a worker listed twice also holds the run it starts next"), std::string::npos) << r.out;
+}
+
 TEST_F(Cli, ExportNeverOverwritesADatabase) {
   std::string other = (dir_ / "other.sqlite").string();
   { ExperimentStore store(other); }
