@@ -73,18 +73,17 @@ void run_and_check(const fs::path& dir, const std::string& spec,
   });
 }
 
+// A campaign "mpi" for the stand-in trainer: `steps` steps, evaluations every 10, a
+// checkpoint every `checkpoint_every`, and the given [parameters] lines.
+std::string fake_spec(int steps, int checkpoint_every, const std::string& parameters) {
+  return "[campaign]\nname = \"mpi\"\n[base]\ndata.simulate = \"oscillator\"\ntrain.steps = " +
+         std::to_string(steps) + "\ntrain.eval_every = 10\ntrain.checkpoint_every = " +
+         std::to_string(checkpoint_every) + "\n[parameters]\n" + parameters + "\n";
+}
+
 TEST(MpiSweep, FourRunsOverTwoWorkerRanksAndACrashFailsOnlyItsRun) {
   fs::path dir = test_directory("mpi_fake");
-  run_and_check(dir, R"([campaign]
-name = "mpi"
-[base]
-data.simulate = "oscillator"
-train.steps = 60
-train.eval_every = 10
-train.checkpoint_every = 30
-[parameters]
-"model.latent_dim" = { values = [8, 16, 24, 32] }
-)",
+  run_and_check(dir, fake_spec(60, 30, R"("model.latent_dim" = { values = [8, 16, 24, 32] })"),
                 {{"JSLDS_TRAIN_EXE", JSLDS_FAKE_TRAIN_EXE}, {"FAKE_TRAIN_STEP_MS", "10"},
                  {"FAKE_TRAIN_FAIL", "3:segv"}},
                 {3, 1}, 120);
@@ -95,17 +94,10 @@ TEST(MpiSweep, ShortRunsAreQueuedOnBusyWorkerRanksAndEachRunsOnce) {
   // Runs of a few tens of ms: once one has finished, each busy worker rank is also handed the
   // run it starts next (coordinator.h, queue_runs_shorter_than).
   fs::path dir = test_directory("mpi_queue");
-  run_and_check(dir, R"([campaign]
-name = "mpi"
-[base]
-data.simulate = "oscillator"
-train.steps = 20
-train.eval_every = 10
-train.checkpoint_every = 20
-[parameters]
-"model.latent_dim" = { values = [8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96] }
-"loss.w_approx" = { values = [1.0, 10.0] }
-)",
+  run_and_check(dir,
+                fake_spec(20, 20,
+                          R"("model.latent_dim" = { values = [8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96] }
+"loss.w_approx" = { values = [1.0, 10.0] })"),
                 {{"JSLDS_TRAIN_EXE", JSLDS_FAKE_TRAIN_EXE}}, {24, 0}, 120);
   nlohmann::json stats = nlohmann::json::parse(slurp(dir / "stats.json"));
   EXPECT_EQ(stats["runs_finished"], 24);

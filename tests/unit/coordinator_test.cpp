@@ -32,6 +32,18 @@ std::string slurp(const fs::path& file) {
   return ss.str();
 }
 
+// A run that ended done at its first attempt after `steps` steps, with the val_bps the
+// stand-in trainer reports for its configuration (tests/sweep/fake_train.cpp).
+void expect_done_at_first_attempt(store::ExperimentStore& db, const store::RunRow& r, const ExpandedRun& run,
+                                  int64_t steps) {
+  EXPECT_EQ(r.status, RunStatus::kDone);
+  EXPECT_EQ(r.attempts, 1);
+  EXPECT_EQ(r.steps_done, steps);
+  EXPECT_NEAR(db.run_summaries(r.id).at("val_bps"),
+              0.05 + 0.001 * run.config.model.latent_dim + 0.01 * std::log10(1.0 + run.config.loss.w_approx),
+              1e-12);
+}
+
 class CoordinatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -109,18 +121,12 @@ TEST_F(CoordinatorTest, CampaignEndsWithEveryRunDoneAndItsResultsRecorded) {
   for (size_t i = 0; i < runs.size(); ++i) {
     const auto& r = runs[i];
     SCOPED_TRACE(r.number);
-    EXPECT_EQ(r.status, RunStatus::kDone);
-    EXPECT_EQ(r.attempts, 1);
-    EXPECT_EQ(r.steps_done, 40);
+    expect_done_at_first_attempt(db, r, expanded[i], 40);
     EXPECT_EQ(r.config_sha256, expanded[i].config_sha256);
     EXPECT_EQ(r.run_dir, (fs::weakly_canonical(root_ / "runs") / "unit" /
                           std::to_string(r.number)).string());
     // config.toml is the canonical text of the expanded config.
     EXPECT_EQ(slurp(fs::path(r.run_dir) / "config.toml"), to_toml(expanded[i].config));
-    EXPECT_NEAR(db.run_summaries(r.id).at("val_bps"),
-                0.05 + 0.001 * expanded[i].config.model.latent_dim +
-                    0.01 * std::log10(1.0 + expanded[i].config.loss.w_approx),
-                1e-12);
     EXPECT_EQ(db.fixed_points(r.id).size(), 1u);
     EXPECT_EQ(db.modes(r.id).size(), 1u);
     bool checkpoint = false;
@@ -358,14 +364,8 @@ TEST_F(CoordinatorTest, ShortRunsAreQueuedOnBusyWorkersAndEachRunsExactlyOnce) {
   for (size_t i = 0; i < runs.size(); ++i) {
     const auto& r = runs[i];
     SCOPED_TRACE(r.number);
-    EXPECT_EQ(r.status, RunStatus::kDone);
-    EXPECT_EQ(r.attempts, 1);
-    EXPECT_EQ(r.steps_done, 40);
     // Each run's results reached its own row, not the row of the run queued behind it.
-    EXPECT_NEAR(db.run_summaries(r.id).at("val_bps"),
-                0.05 + 0.001 * expanded[i].config.model.latent_dim +
-                    0.01 * std::log10(1.0 + expanded[i].config.loss.w_approx),
-                1e-12);
+    expect_done_at_first_attempt(db, r, expanded[i], 40);
     EXPECT_EQ(slurp(fs::path(r.run_dir) / "fake_history.txt"), "start 0\n");
   }
   // Queueing can be turned off: every run then goes to an idle worker.
