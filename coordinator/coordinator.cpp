@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "coordinator/signals.h"
+#include "core/checkpoint_receipt.h"
 
 namespace jslds {
 
@@ -41,6 +42,7 @@ RunStatus status_of(RunOutcome outcome) {
     case RunOutcome::kDiverged: return RunStatus::kDiverged;
     case RunOutcome::kInterrupted: return RunStatus::kInterrupted;
     case RunOutcome::kFailed: return RunStatus::kFailed;
+    case RunOutcome::kNotStarted: break;  // depends on the lease: see on_result
   }
   return RunStatus::kFailed;
 }
@@ -364,6 +366,13 @@ LaunchSummary Coordinator::run() {
     const fs::path dir = st.run_dirs.at(lease->run_id);
     fs::create_directories(dir);
     write_file_atomically(dir / "config.toml", to_toml(run.config));
+    if (!lease->resume) {
+      // A fresh start: an earlier attempt's checkpoint receipt must not vouch for anything
+      // from now on, even if this task never reaches a supervisor (handed back, or the job
+      // is killed first: a later resume would adopt the failed attempt's checkpoint).
+      std::error_code ec;
+      fs::remove(checkpoint_receipt_path(dir), ec);
+    }
     Task task;
     task.run_id = lease->run_id;
     task.run_number = lease->number;
@@ -402,14 +411,34 @@ LaunchSummary Coordinator::run() {
 
   bool warned_objective = false;  // about a done run without the objective metric
   std::map<int64_t, std::string> start_notes;  // run id → its running attempt's start note
+  std::set<int64_t> withdrawn;  // runs whose queued task was asked back (Withdraw sent)
   auto on_result = [&](int worker, const Result& r) {
+    withdrawn.erase(r.run_id);
+    // A task handed back before its child started returns to where it was: interrupted (to
+    // continue from its checkpoint) if it was to resume, else pending; the attempt is undone.
+    const bool unstarted = r.outcome == RunOutcome::kNotStarted;
     RunStatus status = status_of(r.outcome);
+    if (unstarted) {
+      const auto lease = scheduler.lease_of_run(r.run_id);
+      status = lease && lease->resume ? RunStatus::kInterrupted : RunStatus::kPending;
+    }
     try {
-      scheduler.finish(r.run_id, worker, r.attempt, status);
+      scheduler.finish(r.run_id, worker, r.attempt, status, /*started=*/!unstarted);
     } catch (const IllegalTransition& e) {
       begin();
       store_.record_event(st.campaign.id, r.run_id, "warning",
                           fmt::format("ignored a result: {}", e.what()));
+      return;
+    }
+    if (unstarted) {
+      begin();
+      store::TransitionDetails details;
+      details.steps_done = r.step;
+      details.error = r.message;
+      details.unstarted = true;
+      store_.transition_run(r.run_id, status, details);
+      say(fmt::format("run {} handed back before it started ({}): {}", scheduler.run(r.run_id).number,
+                      store::to_string(status), r.message));
       return;
     }
     last_result = clock_type::now();
@@ -526,6 +555,18 @@ LaunchSummary Coordinator::run() {
               scheduler.runnable_count() >= pool_.size()) {
             if (!dispatch(w, 2)) break;
             ++summary.runs_queued;
+          }
+      // A queued run must never wait behind a long run while another worker has nothing to
+      // do: once a worker is idle with nothing left to hand out, queued runs are asked back
+      // (a worker that has started its queued run already ignores the request).
+      bool idle_worker = false;
+      for (int w = 0; w < pool_.size(); ++w)
+        idle_worker = idle_worker || (ready[static_cast<size_t>(w)] && scheduler.lease_count(w) == 0);
+      if (idle_worker && !scheduler.has_runnable())
+        for (int w = 0; w < pool_.size(); ++w)
+          if (auto queued = scheduler.queued_lease_of(w); queued && withdrawn.insert(queued->run_id).second) {
+            pool_.send(w, Withdraw{queued->run_id, queued->attempt});
+            ++summary.runs_withdrawn;
           }
     }
 

@@ -64,6 +64,7 @@ struct LaunchSummary {
   std::map<RunStatus, int> counts;    // states of all runs at the end
   int runs_finished = 0;              // results received in this launch (any outcome)
   int runs_queued = 0;                // runs handed to a busy worker to start next
+  int runs_withdrawn = 0;             // queued runs asked back for an idle worker
   bool stopped = false;               // ended by a signal, a worker's stop or the time limit
   std::string stop_reason;
   double wall_seconds = 0;            // the loop, from the first dispatch to the end

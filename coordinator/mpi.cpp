@@ -42,13 +42,14 @@ MpiSession::MpiSession(int* argc, char*** argv) {
   int initialized = 0;
   mpi_check(MPI_Initialized(&initialized), "MPI_Initialized");
   if (initialized) throw std::logic_error("MpiSession: MPI is already initialised");
-  // Open MPI yields the processor inside every MPI call that makes progress when a node is
-  // oversubscribed (mpirun sets OMPI_MCA_mpi_yield_when_idle=1 in the ranks' environment).
-  // Our ranks never wait inside MPI: they sleep between non-blocking checks (IdleBackoff).
-  // So the yield only puts a rank that has just sent a result, or a task, behind the training
-  // children: measured on 2 cores with 4 workers, the worker's send of a result took 1 ms
-  // (median) instead of 20 µs. Turned off before MPI_Init reads it (other MPIs ignore it).
-  ::setenv("OMPI_MCA_mpi_yield_when_idle", "0", /*overwrite=*/1);
+  // Open MPI's MPI_Init turns on yield-when-idle by itself when the node is oversubscribed:
+  // every MPI call that makes progress then gives the processor away. Our ranks never wait
+  // inside MPI (they sleep between non-blocking checks, IdleBackoff), so the yield only put a
+  // rank that had just sent a result, or a task, behind the training children: measured on 2
+  // cores with 4 workers, a worker's send of a result took 1 ms (median) instead of 20 µs.
+  // Off unless the user chose otherwise (--mca mpi_yield_when_idle 1 sets this variable);
+  // other MPIs ignore it.
+  ::setenv("OMPI_MCA_mpi_yield_when_idle", "0", /*overwrite=*/0);
   int provided = 0;
   // FUNNELED: only the main thread calls MPI (the worker's supervisor does not).
   mpi_check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");

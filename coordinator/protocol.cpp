@@ -60,6 +60,7 @@ const char* to_string(RunOutcome outcome) {
     case RunOutcome::kDiverged: return "diverged";
     case RunOutcome::kFailed: return "failed";
     case RunOutcome::kInterrupted: return "interrupted";
+    case RunOutcome::kNotStarted: return "not_started";
   }
   return "failed";
 }
@@ -69,8 +70,9 @@ RunOutcome run_outcome_from_string(std::string_view text) {
   if (text == "diverged") return RunOutcome::kDiverged;
   if (text == "failed") return RunOutcome::kFailed;
   if (text == "interrupted") return RunOutcome::kInterrupted;
+  if (text == "not_started") return RunOutcome::kNotStarted;
   throw ProtocolError(fmt::format(
-      "unknown run outcome '{}': expected done, diverged, failed or interrupted", text));
+      "unknown run outcome '{}': expected done, diverged, failed, interrupted or not_started", text));
 }
 
 const char* message_type(const Message& message) {
@@ -81,6 +83,7 @@ const char* message_type(const Message& message) {
                         [](const Result&) { return "result"; },
                         [](const Stop&) { return "stop"; },
                         [](const Shutdown&) { return "shutdown"; },
+                        [](const Withdraw&) { return "withdraw"; },
                     },
                     message);
 }
@@ -127,6 +130,7 @@ std::string encode(const Message& message) {
           },
           [](const Stop& m) -> json { return {{"reason", m.reason}}; },
           [](const Shutdown&) -> json { return json::object(); },
+          [](const Withdraw& m) -> json { return {{"run_id", m.run_id}, {"attempt", m.attempt}}; },
       },
       message);
   j["type"] = message_type(message);
@@ -196,8 +200,10 @@ Message decode(std::string_view bytes) {
   }
   if (type == "stop") return Stop{member<std::string>(j, t, "reason")};
   if (type == "shutdown") return Shutdown{};
+  if (type == "withdraw") return Withdraw{member<int64_t>(j, t, "run_id"), member<int>(j, t, "attempt")};
   throw ProtocolError(fmt::format(
-      "unknown message type '{}': expected hello, task, progress, result, stop or shutdown",
+      "unknown message type '{}': expected hello, task, progress, result, stop, shutdown or "
+      "withdraw",
       type));
 }
 

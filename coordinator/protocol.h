@@ -2,8 +2,10 @@
 // encoding.
 //
 // Direction and meaning:
-//   coordinator → worker: Task (run this run), Stop (stop the current run gracefully),
-//                         Shutdown (no more work: stop any run and leave the loop)
+//   coordinator → worker: Task (run this run, or start it when the current one ends),
+//                         Withdraw (hand back a queued task that has not started),
+//                         Stop (stop the current run gracefully), Shutdown (no more work:
+//                         stop any run and leave the loop)
 //   worker → coordinator: Hello (I am ready; where I run), Progress (metrics and checkpoints
 //                         of the current run), Result (the run ended), Stop (a signal reached
 //                         this worker: stop the whole campaign gracefully)
@@ -32,10 +34,12 @@ class ProtocolError : public std::runtime_error {
 };
 
 /// Final states a worker can report for a run (DESIGN §3). `kInterrupted` means the child was
-/// stopped (signal or Stop) and can resume from its checkpoint.
-enum class RunOutcome { kDone, kDiverged, kFailed, kInterrupted };
+/// stopped (signal or Stop) and can resume from its checkpoint. `kNotStarted`: the task was
+/// handed back before any child started (a stopping worker, or a Withdraw); the run returns
+/// to where it was before the task, and the attempt does not count.
+enum class RunOutcome { kDone, kDiverged, kFailed, kInterrupted, kNotStarted };
 
-/// "done" | "diverged" | "failed" | "interrupted".
+/// "done" | "diverged" | "failed" | "interrupted" | "not_started".
 const char* to_string(RunOutcome outcome);
 /// Inverse of to_string; throws ProtocolError for any other text.
 RunOutcome run_outcome_from_string(std::string_view text);
@@ -114,9 +118,17 @@ struct Stop {
 /// Coordinator → worker: leave the worker loop (after stopping any run).
 struct Shutdown {};
 
-using Message = std::variant<Hello, Task, Progress, Result, Stop, Shutdown>;
+/// Coordinator → worker: if the task for (run_id, attempt) is still queued behind the current
+/// run, drop it and answer a Result `not_started`; if it has started, ignore this.
+struct Withdraw {
+  int64_t run_id = 0;
+  int attempt = 1;
+};
 
-/// The message's type name: "hello", "task", "progress", "result", "stop", "shutdown".
+using Message = std::variant<Hello, Task, Progress, Result, Stop, Shutdown, Withdraw>;
+
+/// The message's type name: "hello", "task", "progress", "result", "stop", "shutdown",
+/// "withdraw".
 const char* message_type(const Message& message);
 
 /// The one wire encoding (a JSON object with "type"). Non-finite metric values are dropped.

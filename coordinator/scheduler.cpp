@@ -77,7 +77,7 @@ std::optional<Lease> Scheduler::assign(int worker, int max_leases) {
   return lease;
 }
 
-void Scheduler::finish(int64_t run_id, int worker, int attempt, RunStatus outcome) {
+void Scheduler::finish(int64_t run_id, int worker, int attempt, RunStatus outcome, bool started) {
   auto [first, last] = leases_.equal_range(worker);
   auto it = std::find_if(first, last, [&](const auto& entry) {
     return entry.second.run_id == run_id && entry.second.attempt == attempt;
@@ -96,6 +96,7 @@ void Scheduler::finish(int64_t run_id, int worker, int attempt, RunStatus outcom
     throw IllegalTransition(fmt::format("run {}: {} → {} is not a legal transition", r.number,
                                         store::to_string(r.state), store::to_string(outcome)));
   r.state = outcome;
+  if (!started) --r.attempts;
   leases_.erase(it);
 }
 
@@ -115,6 +116,18 @@ std::optional<Lease> Scheduler::lease_of(int worker) const {
   auto it = leases_.lower_bound(worker);
   if (it == leases_.end() || it->first != worker) return std::nullopt;
   return it->second;
+}
+
+std::optional<Lease> Scheduler::queued_lease_of(int worker) const {
+  auto [first, last] = leases_.equal_range(worker);
+  if (first == last || std::next(first) == last) return std::nullopt;
+  return std::next(first)->second;
+}
+
+std::optional<Lease> Scheduler::lease_of_run(int64_t run_id) const {
+  for (const auto& [w, l] : leases_)
+    if (l.run_id == run_id) return l;
+  return std::nullopt;
 }
 
 std::vector<Lease> Scheduler::leases() const {

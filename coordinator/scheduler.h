@@ -85,10 +85,11 @@ class Scheduler {
   std::optional<Lease> assign(int worker, int max_leases = 1);
 
   /// Ends the lease of `worker` on `run_id` with `outcome` (done, failed, diverged,
-  /// interrupted, pruned, or pending for a task handed back unstarted). Throws
-  /// IllegalTransition when the worker holds no lease on that run and attempt, or when
-  /// `outcome` is not a legal successor of running.
-  void finish(int64_t run_id, int worker, int attempt, RunStatus outcome);
+  /// interrupted, pruned, or pending for a task handed back unstarted). `started` false: no
+  /// child ever ran under this lease (a task handed back), so its attempt is taken back.
+  /// Throws IllegalTransition when the worker holds no lease on that run and attempt, or
+  /// when `outcome` is not a legal successor of running.
+  void finish(int64_t run_id, int worker, int attempt, RunStatus outcome, bool started = true);
 
   /// Runs that could still be assigned (pending, interrupted, retryable).
   bool has_runnable() const;
@@ -97,6 +98,10 @@ class Scheduler {
   int runnable_count() const;
   /// True when nothing is running and nothing is runnable: the campaign is settled.
   bool settled() const { return leases_.empty() && !has_runnable(); }
+  /// The second lease of `worker`: the run queued to start when its current one ends.
+  std::optional<Lease> queued_lease_of(int worker) const;
+  /// The lease on `run_id`, if it is running.
+  std::optional<Lease> lease_of_run(int64_t run_id) const;
   /// The first lease `worker` holds (the run it runs), if any.
   std::optional<Lease> lease_of(int worker) const;
   /// How many leases `worker` holds (0, 1, or 2 with a run queued behind the current one).

@@ -24,7 +24,8 @@ class WorkerPool {
   /// Number of workers.
   virtual int size() const = 0;
 
-  /// Sends a Task, Stop or Shutdown to one worker without waiting for it to be handled.
+  /// Sends a Task, Withdraw, Stop or Shutdown to one worker without waiting for it to be
+  /// handled.
   /// Throws std::runtime_error (MpiError for the MPI pool) when the transport fails.
   virtual void send(int worker, const Message& message) = 0;
 

@@ -422,6 +422,12 @@ RunRow ExperimentStore::transition_run(int64_t run_id, RunStatus to,
         set += ", worker = NULL, device = NULL, error = NULL, finished_at = NULL";
         break;
     }
+    if (details.unstarted) {
+      if (run.status != RunStatus::kRunning || to == RunStatus::kRunning)
+        throw StoreError(fmt::format("run {} (id {}): only a running run can be handed back unstarted, not {} -> {}",
+                                     run.number, run.id, to_string(run.status), to_string(to)));
+      set += ", attempts = MAX(attempts - 1, 0)";
+    }
     set += ", steps_done = COALESCE(?5, steps_done)";
     Statement st(db_, fmt::format("UPDATE runs SET {} WHERE id = ?6", set));
     st.bind(1, to_string(to))
@@ -436,9 +442,10 @@ RunRow ExperimentStore::transition_run(int64_t run_id, RunStatus to,
         fmt::format("run {}: {} -> {}", run.number, to_string(run.status), to_string(to));
     if (to == RunStatus::kRunning && details.worker) message += " on " + *details.worker;
     if (to == RunStatus::kRunning && details.device) message += " (" + *details.device + ")";
+    if (details.unstarted) message += " (handed back before it started)";
     if (details.steps_done) message += fmt::format(" at step {}", *details.steps_done);
     if (details.error && to != RunStatus::kRunning && to != RunStatus::kDone &&
-        to != RunStatus::kPending) {
+        (to != RunStatus::kPending || details.unstarted)) {
       message += ": " + *details.error;
     }
     std::string_view level = to == RunStatus::kFailed                                   ? "error"

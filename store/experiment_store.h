@@ -144,6 +144,9 @@ struct TransitionDetails {
   std::optional<std::string> device = {};
   std::optional<std::string> error = {};   // failed / diverged / interrupted: the message
   std::optional<int64_t> steps_done = {};  // last completed (or checkpointed) step
+  /// running → pending or interrupted of a task handed back before its child started: the
+  /// attempt is taken back (attempts − 1).
+  bool unstarted = false;
 };
 
 /// One point of a training curve (metrics table).
@@ -270,6 +273,7 @@ class ExperimentStore {
   ///              (cleared for done);
   ///   → interrupted: error = details.error;
   ///   → pending: worker, device, error cleared;
+  /// attempts − 1 with details.unstarted (from running only; the event says "not started"),
   /// and steps_done = details.steps_done when given. Returns the updated row.
   RunRow transition_run(int64_t run_id, RunStatus to, const TransitionDetails& details = {});
   /// Progress without a state change (from the worker's progress stream).

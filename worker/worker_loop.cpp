@@ -42,18 +42,19 @@ void run_worker_loop(WorkerChannel& channel, const Hello& hello, WorkerLoopOptio
     pending.attempt = task.attempt;
     last_sent = clock::now();
   };
-  // Answers a task that will not start: `interrupted` at the step it would have resumed from.
-  auto hand_back = [&](const Task& task) {
+  // Answers a task that will not start: `not_started` at the step it would have resumed from.
+  auto hand_back = [&](const Task& task, const char* why) {
     Result r;
     r.run_id = task.run_id;
     r.attempt = task.attempt;
-    r.outcome = RunOutcome::kInterrupted;
+    r.outcome = RunOutcome::kNotStarted;
     r.step = task.checkpoint_step;
-    r.message = "not started: the worker is stopping";
+    r.message = why;
     channel.send(r);
   };
+  constexpr const char* kStopping = "not started: the worker is stopping";
   auto hand_back_queued = [&] {
-    for (const Task& task : queued) hand_back(task);
+    for (const Task& task : queued) hand_back(task, kStopping);
     queued.clear();
   };
 
@@ -63,11 +64,20 @@ void run_worker_loop(WorkerChannel& channel, const Hello& hello, WorkerLoopOptio
       active = true;
       if (auto* task = std::get_if<Task>(&*message)) {
         if (signalled || shutdown)
-          hand_back(*task);
+          hand_back(*task, kStopping);
         else if (supervisor.busy())
           queued.push_back(std::move(*task));
         else
           start(*task);
+      } else if (const auto* withdraw = std::get_if<Withdraw>(&*message)) {
+        // Only a task still waiting here goes back; one that has started runs on.
+        auto it = std::find_if(queued.begin(), queued.end(), [&](const Task& t) {
+          return t.run_id == withdraw->run_id && t.attempt == withdraw->attempt;
+        });
+        if (it != queued.end()) {
+          hand_back(*it, "not started: withdrawn for a free worker");
+          queued.erase(it);
+        }
       } else if (std::holds_alternative<Stop>(*message)) {
         supervisor.stop();
         hand_back_queued();

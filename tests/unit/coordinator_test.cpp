@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "coordinator/launch_lock.h"
+#include "coordinator/worker_pool.h"
 #include "coordinator/signals.h"
 #include "worker/local_pool.h"
 
@@ -249,6 +250,61 @@ TEST_F(CoordinatorTest, ARetriedRunNeverResumesFromTheFailedAttemptsCheckpoint) 
   EXPECT_EQ(slurp(fs::path(third.run_dir) / "fake_history.txt"), "start 0\nstart 0\nstart 0\n");
 }
 
+// One worker that says hello and then never answers: its tasks neither start nor end, as
+// when a job is killed while a task waits in a worker's queue.
+class SilentPool : public WorkerPool {
+ public:
+  int size() const override { return 1; }
+  void send(int, const Message& message) override { tasks += std::holds_alternative<Task>(message) ? 1 : 0; }
+  std::optional<WorkerMessage> receive(std::chrono::milliseconds timeout) override {
+    if (!hello_sent_) {
+      hello_sent_ = true;
+      return WorkerMessage{0, Hello{"silent", 0, 1, 1, "cpu"}};
+    }
+    std::this_thread::sleep_for(std::min(timeout, std::chrono::milliseconds(10)));
+    return std::nullopt;
+  }
+  std::string name(int) const override { return "silent worker"; }
+  int tasks = 0;
+
+ private:
+  bool hello_sent_ = false;
+};
+
+TEST_F(CoordinatorTest, ARetryThatNeverStartedDoesNotAdoptTheFailedAttemptsCheckpoint) {
+  // Attempt 1 of run 2 checkpoints at steps 20 and 40 (with its receipt), then aborts.
+  ::setenv("FAKE_TRAIN_FAIL", "2:abort", 1);
+  store::ExperimentStore db(":memory:");
+  SweepSpec s = spec("[8, 16, 32]", /*steps=*/100);
+  launch(db, s, options());
+  ::unsetenv("FAKE_TRAIN_FAIL");
+  auto id = db.find_campaign("unit")->id;
+  const fs::path run_dir = db.find_run(id, 2)->run_dir;
+  ASSERT_TRUE(fs::exists(run_dir / "checkpoint.json"));
+
+  // Attempt 2 (--retry-failed) is handed out but never starts; the stop marks it interrupted.
+  auto o = options();
+  o.retry_failed = true;
+  o.stop_timeout = std::chrono::seconds(1);
+  SilentPool silent;
+  std::thread stopper([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    StopSignals::request();
+  });
+  Coordinator(db, silent, s, o).run();
+  stopper.join();
+  EXPECT_EQ(silent.tasks, 1);
+  EXPECT_EQ(db.find_run(id, 2)->status, RunStatus::kInterrupted);
+  EXPECT_FALSE(fs::exists(run_dir / "checkpoint.json"))
+      << "the failed attempt's receipt still vouches for its checkpoint";
+
+  // The next launch continues attempt 2, which has nothing to continue: step 0, not 40.
+  StopSignals::reset();
+  launch(db, s, options());
+  EXPECT_EQ(db.find_run(id, 2)->status, RunStatus::kDone);
+  EXPECT_EQ(slurp(run_dir / "fake_history.txt"), "start 0\nstart 0\n");
+}
+
 TEST_F(CoordinatorTest, ResumedRunsKeepTheirRunDirectoriesWhateverArtifactsSays) {
   ::setenv("FAKE_TRAIN_STEP_MS", "10", 1);
   store::ExperimentStore db(":memory:");
@@ -388,15 +444,21 @@ TEST_F(CoordinatorTest, AStopHandsBackQueuedRunsUnstartedAndResumeRunsThem) {
   EXPECT_GT(sum.runs_queued, 0);
   EXPECT_EQ(sum.counts[RunStatus::kRunning], 0) << "every queued run was answered";
   auto id = db.find_campaign("unit")->id;
-  int handed_back = 0;
-  for (const auto& r : db.list_runs(id, RunStatus::kInterrupted)) {
-    if (r.error.value_or("").find("not started: the worker is stopping") != std::string::npos) {
-      ++handed_back;  // queued, never started: the stop handed it back
-      EXPECT_EQ(r.steps_done, 0);
-      EXPECT_FALSE(fs::exists(fs::path(r.run_dir) / "fake_history.txt")) << "run " << r.number;
-    }
+  // A queued run handed back before it started is pending again, its attempt undone; the
+  // coordinator had written its config.toml when it handed it out.
+  std::set<int64_t> handed_back;
+  for (const auto& r : db.list_runs(id, RunStatus::kPending)) {
+    if (!fs::exists(fs::path(r.run_dir) / "config.toml")) continue;  // never handed out
+    handed_back.insert(r.number);
+    EXPECT_EQ(r.attempts, 0) << "run " << r.number;
+    EXPECT_EQ(r.steps_done, 0);
+    EXPECT_FALSE(fs::exists(fs::path(r.run_dir) / "fake_history.txt")) << "run " << r.number;
+    bool event = false;
+    for (const auto& e : db.events(id, r.id))
+      event = event || e.message.find("running -> pending (handed back before it started)") != std::string::npos;
+    EXPECT_TRUE(event) << "run " << r.number;
   }
-  EXPECT_GE(handed_back, 1) << "a stop while runs are queued hands at least one back";
+  EXPECT_GE(handed_back.size(), 1u) << "a stop while runs are queued hands at least one back";
 
   StopSignals::reset();
   LaunchSummary resumed = launch(db, s, options());
@@ -405,7 +467,40 @@ TEST_F(CoordinatorTest, AStopHandsBackQueuedRunsUnstartedAndResumeRunsThem) {
   for (const auto& r : db.list_runs(id)) {
     std::string history = slurp(fs::path(r.run_dir) / "fake_history.txt");
     EXPECT_EQ(history.rfind("start 0\n", 0), 0u) << "run " << r.number << ": " << history;
+    if (handed_back.count(r.number)) {
+      EXPECT_EQ(history, "start 0\n") << "run " << r.number;
+      EXPECT_EQ(r.attempts, 1) << "run " << r.number << ": only the start that happened counts";
+    }
   }
+}
+
+TEST_F(CoordinatorTest, AQueuedRunIsWithdrawnRatherThanWaitBehindALongRunWhileAWorkerIsIdle) {
+  ::setenv("FAKE_TRAIN_STEP_MS", "1", 1);
+  store::ExperimentStore db(":memory:");
+  // Run 1 takes ~4 s, the 11 others ~0.1 s each. Once run 2 has finished, the worker on run 1
+  // is handed a short run to start next; the other worker finishes the rest in about a
+  // second and is then idle with nothing left to hand out, so that queued run is asked back
+  // and runs there instead of waiting for run 1.
+  SweepSpec s = parse_sweep_spec(
+      "[campaign]\nname = \"unit\"\n[base]\ndata.simulate = \"oscillator\"\ntrain.eval_every = 10\n"
+      "train.checkpoint_every = 1000\n[parameters]\n"
+      "\"train.steps\" = { values = [4000, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50] }\n",
+      "unit.toml", root_);
+  LaunchSummary sum = launch(db, s, options());
+  EXPECT_EQ(sum.counts[RunStatus::kDone], 12);
+  EXPECT_EQ(sum.runs_withdrawn, 1);
+  auto id = db.find_campaign("unit")->id;
+  const auto long_run = *db.find_run(id, 1);
+  for (const auto& r : db.list_runs(id)) {
+    SCOPED_TRACE(r.number);
+    if (r.number != 1) EXPECT_NE(r.worker, long_run.worker) << "a short run waited behind run 1";
+    EXPECT_EQ(r.attempts, 1);  // the withdrawn task's attempt is undone
+    EXPECT_EQ(slurp(fs::path(r.run_dir) / "fake_history.txt"), "start 0\n");
+  }
+  bool event = false;
+  for (const auto& e : db.events(id))
+    event = event || e.message.find("not started: withdrawn for a free worker") != std::string::npos;
+  EXPECT_TRUE(event);
 }
 
 TEST_F(CoordinatorTest, ChangedSpecIsRefusedUnlessForcedAndMayOnlyGrow) {

@@ -96,11 +96,14 @@ TEST(Protocol, EveryMessageRoundTrips) {
 
   EXPECT_EQ(round_trip(Stop{"SIGUSR1 on rank 2"}).reason, "SIGUSR1 on rank 2");
   round_trip(Shutdown{});
+  auto w = round_trip(Withdraw{41, 3});
+  EXPECT_EQ(w.run_id, 41);
+  EXPECT_EQ(w.attempt, 3);
 }
 
 TEST(Protocol, OutcomeNamesRoundTrip) {
   for (RunOutcome o : {RunOutcome::kDone, RunOutcome::kDiverged, RunOutcome::kFailed,
-                       RunOutcome::kInterrupted})
+                       RunOutcome::kInterrupted, RunOutcome::kNotStarted})
     EXPECT_EQ(run_outcome_from_string(to_string(o)), o);
   EXPECT_THROW(run_outcome_from_string("ok"), ProtocolError);
 }
@@ -120,6 +123,7 @@ TEST(Protocol, BrokenMessagesNameTheProblem) {
   expect_protocol_error(R"({"run_id":1})", "member 'type' is missing");
   expect_protocol_error(R"({"type":"gossip"})", "unknown message type 'gossip'");
   expect_protocol_error(R"({"type":"stop"})", "stop message: member 'reason' is missing");
+  expect_protocol_error(R"({"type":"withdraw","run_id":4})", "withdraw message: member 'attempt' is missing");
   std::string task = encode(Task{});
   task.replace(task.find("\"run_id\":0"), 10, "\"run_id\":\"x\"");
   expect_protocol_error(task, "task message: member 'run_id' has the wrong type");

@@ -97,19 +97,24 @@ TEST(Scheduler, ABusyWorkerMayHoldTheRunItStartsNextAndNoMore) {
   EXPECT_THROW(s.assign(0, 2), IllegalTransition);  // one queued run at most
   EXPECT_THROW(s.assign(0), IllegalTransition);
   EXPECT_EQ(s.leases().size(), 2u);
-  // The queued run may end first (handed back unstarted by a stopping worker).
-  s.finish(2, 0, next->attempt, RunStatus::kInterrupted);
+  EXPECT_EQ(s.queued_lease_of(0)->number, 2);
+  EXPECT_EQ(s.lease_of_run(2)->worker, 0);
+  // The queued run may end first: handed back before it started, its attempt is undone.
+  s.finish(2, 0, next->attempt, RunStatus::kPending, /*started=*/false);
+  EXPECT_EQ(s.run(2).attempts, 0);
   EXPECT_EQ(s.lease_of(0)->number, 1);
   EXPECT_EQ(s.lease_count(0), 1);
-  auto again = s.assign(0, 2);  // the interrupted run comes first again
+  EXPECT_FALSE(s.queued_lease_of(0));
+  EXPECT_FALSE(s.lease_of_run(2));
+  auto again = s.assign(0, 2);  // the lowest pending number again
   ASSERT_TRUE(again);
   EXPECT_EQ(again->number, 2);
-  EXPECT_EQ(again->attempt, 2);
+  EXPECT_EQ(again->attempt, 1);
   try {
     s.finish(3, 0, 1, RunStatus::kDone);
     ADD_FAILURE() << "a result for a run the worker does not hold was accepted";
   } catch (const IllegalTransition& e) {
-    EXPECT_NE(std::string(e.what()).find("which holds run 1 attempt 1 and run 2 attempt 2"),
+    EXPECT_NE(std::string(e.what()).find("which holds run 1 attempt 1 and run 2 attempt 1"),
               std::string::npos)
         << e.what();
   }
