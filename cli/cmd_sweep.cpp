@@ -104,7 +104,7 @@ void write_stats(const std::string& file, const LaunchSummary& s) {
   nlohmann::json j = {{"campaign_id", s.campaign_id},   {"epoch", s.epoch},
                       {"resumed", s.resumed},           {"runs_total", s.runs_total},
                       {"runs_finished", s.runs_finished}, {"runs_queued", s.runs_queued},
-                      {"runs_withdrawn", s.runs_withdrawn},
+                      {"withdraw_requests", s.withdraw_requests},
                       {"stopped", s.stopped},
                       {"stop_reason", s.stop_reason},   {"workers", s.workers},
                       {"wall_seconds", s.wall_seconds}, {"busy_seconds", s.busy_seconds},

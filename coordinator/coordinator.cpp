@@ -348,16 +348,19 @@ LaunchSummary Coordinator::run() {
     summary.stopped = true;
     summary.stop_reason = reason;
     stop_deadline = clock_type::now() + options_.stop_timeout;
+    std::set<int> running_workers;  // one Stop per worker, whatever runs it holds
+    for (const auto& lease : scheduler.leases()) running_workers.insert(lease.worker);
     say(fmt::format("stopping: {}; waiting up to {} s for {} running run(s) to checkpoint",
-                    reason, options_.stop_timeout.count(), scheduler.leases().size()));
+                    reason, options_.stop_timeout.count(), running_workers.size()));
     begin();
     store_.record_event(st.campaign.id, std::nullopt, "warning",
                         fmt::format("stopping gracefully: {}", reason));
-    std::set<int> running_workers;  // one Stop per worker, whatever runs it holds
-    for (const auto& lease : scheduler.leases()) running_workers.insert(lease.worker);
     for (int w : running_workers) pool_.send(w, Stop{reason});
   };
 
+  // When each worker's current run began, as far as rank 0 knows (handed to it idle, or its
+  // queued run taking over at the previous run's result).
+  std::vector<clock_type::time_point> current_since(static_cast<size_t>(pool_.size()));
   // `max_leases` 1: an idle worker's run; 2: the run a busy worker starts next.
   auto dispatch = [&](int worker, int max_leases) -> bool {
     auto lease = scheduler.assign(worker, max_leases);
@@ -405,6 +408,7 @@ LaunchSummary Coordinator::run() {
     }
     store_.transition_run(lease->run_id, RunStatus::kRunning, details);
     pool_.send(worker, task);
+    if (max_leases == 1) current_since[static_cast<size_t>(worker)] = clock_type::now();
     if (!first_dispatch) first_dispatch = clock_type::now();
     return true;
   };
@@ -442,6 +446,7 @@ LaunchSummary Coordinator::run() {
       return;
     }
     last_result = clock_type::now();
+    current_since[static_cast<size_t>(worker)] = *last_result;  // its queued run, if any, has begun
     ++summary.runs_finished;
     summary.child_seconds += r.child_seconds;
     begin();
@@ -547,27 +552,36 @@ LaunchSummary Coordinator::run() {
       // (its result to rank 0, the database writes, the next task back) overlaps the current
       // run instead of following it. Only while runs are short and every worker has more
       // waiting, so a queued run can never leave another worker idle at the end.
+      // A current run that has lasted 10 times the mean (at least 0.5 s) is taken for a long
+      // one: nothing is queued behind it.
       const auto mean = estimate.mean();
+      const auto now = clock_type::now();
+      auto runs_long = [&](int w) {
+        return mean && now - current_since[static_cast<size_t>(w)] >
+                           std::chrono::duration<double>(std::max(0.5, 10 * mean->count()));
+      };
       if (mean && mean->count() < options_.queue_runs_shorter_than.count() &&
           (!stop_at || may_start_before(now_wall, *stop_at, 2 * *mean)))
         for (int w = 0; w < pool_.size(); ++w)
-          if (ready[static_cast<size_t>(w)] && scheduler.lease_count(w) == 1 &&
+          if (ready[static_cast<size_t>(w)] && scheduler.lease_count(w) == 1 && !runs_long(w) &&
               scheduler.runnable_count() >= pool_.size()) {
             if (!dispatch(w, 2)) break;
             ++summary.runs_queued;
           }
-      // A queued run must never wait behind a long run while another worker has nothing to
-      // do: once a worker is idle with nothing left to hand out, queued runs are asked back
-      // (a worker that has started its queued run already ignores the request).
+      // A queued run must not wait behind a long run: it is asked back (a worker that has
+      // started it already ignores the request) once the run ahead of it turns out long, and
+      // whenever a worker is idle with nothing left to hand out.
       bool idle_worker = false;
       for (int w = 0; w < pool_.size(); ++w)
         idle_worker = idle_worker || (ready[static_cast<size_t>(w)] && scheduler.lease_count(w) == 0);
-      if (idle_worker && !scheduler.has_runnable())
-        for (int w = 0; w < pool_.size(); ++w)
-          if (auto queued = scheduler.queued_lease_of(w); queued && withdrawn.insert(queued->run_id).second) {
-            pool_.send(w, Withdraw{queued->run_id, queued->attempt});
-            ++summary.runs_withdrawn;
-          }
+      const bool starved = idle_worker && !scheduler.has_runnable();
+      for (int w = 0; w < pool_.size(); ++w) {
+        auto queued = scheduler.queued_lease_of(w);
+        if (!queued || withdrawn.count(queued->run_id) || !(starved || runs_long(w))) continue;
+        withdrawn.insert(queued->run_id);
+        pool_.send(w, Withdraw{queued->run_id, queued->attempt});
+        ++summary.withdraw_requests;
+      }
     }
 
     const bool busy = !scheduler.leases().empty();

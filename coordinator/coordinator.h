@@ -45,8 +45,9 @@ struct CoordinatorOptions {
   /// interrupted itself (DESIGN §2: the whole stop within 60 s).
   std::chrono::seconds stop_timeout{55};
   /// While the finished runs' mean duration is below this, each busy worker is also handed
-  /// the run it starts next (as long as at least as many runs wait as there are workers), so
-  /// the coordinator's round trip between two runs overlaps the current one. Zero: never.
+  /// the run it starts next (as long as at least as many runs wait as there are workers, and
+  /// its current run has not lasted 10 times the mean), so the coordinator's round trip
+  /// between two runs overlaps the current one. Zero: never.
   std::chrono::duration<double> queue_runs_shorter_than{2.0};
   /// Database writes are committed together at most this far apart (checkpoints at once).
   std::chrono::milliseconds commit_interval{250};
@@ -64,7 +65,7 @@ struct LaunchSummary {
   std::map<RunStatus, int> counts;    // states of all runs at the end
   int runs_finished = 0;              // results received in this launch (any outcome)
   int runs_queued = 0;                // runs handed to a busy worker to start next
-  int runs_withdrawn = 0;             // queued runs asked back for an idle worker
+  int withdraw_requests = 0;          // queued runs asked back (some may have started by then)
   bool stopped = false;               // ended by a signal, a worker's stop or the time limit
   std::string stop_reason;
   double wall_seconds = 0;            // the loop, from the first dispatch to the end

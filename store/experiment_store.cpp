@@ -426,7 +426,8 @@ RunRow ExperimentStore::transition_run(int64_t run_id, RunStatus to,
       if (run.status != RunStatus::kRunning || to == RunStatus::kRunning)
         throw StoreError(fmt::format("run {} (id {}): only a running run can be handed back unstarted, not {} -> {}",
                                      run.number, run.id, to_string(run.status), to_string(to)));
-      set += ", attempts = MAX(attempts - 1, 0)";
+      // The attempt never began: it is not counted, and names no start time, worker or device.
+      set += ", attempts = MAX(attempts - 1, 0), started_at = NULL, worker = NULL, device = NULL";
     }
     set += ", steps_done = COALESCE(?5, steps_done)";
     Statement st(db_, fmt::format("UPDATE runs SET {} WHERE id = ?6", set));

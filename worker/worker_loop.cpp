@@ -52,7 +52,7 @@ void run_worker_loop(WorkerChannel& channel, const Hello& hello, WorkerLoopOptio
     r.message = why;
     channel.send(r);
   };
-  constexpr const char* kStopping = "not started: the worker is stopping";
+  constexpr const char* kStopping = "the worker is stopping";
   auto hand_back_queued = [&] {
     for (const Task& task : queued) hand_back(task, kStopping);
     queued.clear();
@@ -75,7 +75,7 @@ void run_worker_loop(WorkerChannel& channel, const Hello& hello, WorkerLoopOptio
           return t.run_id == withdraw->run_id && t.attempt == withdraw->attempt;
         });
         if (it != queued.end()) {
-          hand_back(*it, "not started: withdrawn for a free worker");
+          hand_back(*it, "withdrawn by the coordinator: another worker can start it sooner");
           queued.erase(it);
         }
       } else if (std::holds_alternative<Stop>(*message)) {

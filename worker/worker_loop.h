@@ -32,8 +32,8 @@ struct WorkerLoopOptions {
 /// Sends `hello`, then serves tasks until Shutdown. A Task that arrives while a run is active
 /// is queued and started as soon as that run's result is sent; a Withdraw of a task still
 /// queued hands it back. A Task that arrives after a stop signal, Stop or Shutdown, and any
-/// queued one then, is answered `not_started` ("not started: the worker is stopping")
-/// without starting a child. Throws what the channel throws.
+/// queued one then, is answered `not_started` ("the worker is stopping") without starting a
+/// child. Throws what the channel throws.
 void run_worker_loop(WorkerChannel& channel, const Hello& hello, WorkerLoopOptions options);
 
 }  // namespace jslds

@@ -451,11 +451,14 @@ TEST_F(CoordinatorTest, AStopHandsBackQueuedRunsUnstartedAndResumeRunsThem) {
     if (!fs::exists(fs::path(r.run_dir) / "config.toml")) continue;  // never handed out
     handed_back.insert(r.number);
     EXPECT_EQ(r.attempts, 0) << "run " << r.number;
+    EXPECT_FALSE(r.started_at) << "run " << r.number << " never started";
+    EXPECT_FALSE(r.worker) << "run " << r.number;
     EXPECT_EQ(r.steps_done, 0);
     EXPECT_FALSE(fs::exists(fs::path(r.run_dir) / "fake_history.txt")) << "run " << r.number;
     bool event = false;
     for (const auto& e : db.events(id, r.id))
-      event = event || e.message.find("running -> pending (handed back before it started)") != std::string::npos;
+      event = event || e.message.find("running -> pending (handed back before it started) at step 0: the worker is "
+                                      "stopping") != std::string::npos;
     EXPECT_TRUE(event) << "run " << r.number;
   }
   EXPECT_GE(handed_back.size(), 1u) << "a stop while runs are queued hands at least one back";
@@ -478,9 +481,9 @@ TEST_F(CoordinatorTest, AQueuedRunIsWithdrawnRatherThanWaitBehindALongRunWhileAW
   ::setenv("FAKE_TRAIN_STEP_MS", "1", 1);
   store::ExperimentStore db(":memory:");
   // Run 1 takes ~4 s, the 11 others ~0.1 s each. Once run 2 has finished, the worker on run 1
-  // is handed a short run to start next; the other worker finishes the rest in about a
-  // second and is then idle with nothing left to hand out, so that queued run is asked back
-  // and runs there instead of waiting for run 1.
+  // is handed a short run to start next; when run 1 has lasted 10 times the mean (or at the
+  // latest when the other worker is idle with nothing left to hand out) that queued run is
+  // asked back and runs on the other worker instead of waiting for run 1.
   SweepSpec s = parse_sweep_spec(
       "[campaign]\nname = \"unit\"\n[base]\ndata.simulate = \"oscillator\"\ntrain.eval_every = 10\n"
       "train.checkpoint_every = 1000\n[parameters]\n"
@@ -488,18 +491,21 @@ TEST_F(CoordinatorTest, AQueuedRunIsWithdrawnRatherThanWaitBehindALongRunWhileAW
       "unit.toml", root_);
   LaunchSummary sum = launch(db, s, options());
   EXPECT_EQ(sum.counts[RunStatus::kDone], 12);
-  EXPECT_EQ(sum.runs_withdrawn, 1);
+  EXPECT_EQ(sum.withdraw_requests, 1);
   auto id = db.find_campaign("unit")->id;
   const auto long_run = *db.find_run(id, 1);
   for (const auto& r : db.list_runs(id)) {
     SCOPED_TRACE(r.number);
-    if (r.number != 1) EXPECT_NE(r.worker, long_run.worker) << "a short run waited behind run 1";
+    if (r.number != 1) {
+      EXPECT_NE(r.worker, long_run.worker) << "a short run waited behind run 1";
+    }
     EXPECT_EQ(r.attempts, 1);  // the withdrawn task's attempt is undone
     EXPECT_EQ(slurp(fs::path(r.run_dir) / "fake_history.txt"), "start 0\n");
   }
   bool event = false;
   for (const auto& e : db.events(id))
-    event = event || e.message.find("not started: withdrawn for a free worker") != std::string::npos;
+    event = event || e.message.find("(handed back before it started) at step 0: withdrawn by the coordinator: "
+                                    "another worker can start it sooner") != std::string::npos;
   EXPECT_TRUE(event);
 }
 
