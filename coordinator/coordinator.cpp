@@ -550,10 +550,9 @@ LaunchSummary Coordinator::run() {
           break;
       // Short runs: each busy worker also gets the run it starts next, so the round trip
       // (its result to rank 0, the database writes, the next task back) overlaps the current
-      // run instead of following it. Only while runs are short and every worker has more
-      // waiting, so a queued run can never leave another worker idle at the end.
-      // A current run that has lasted 10 times the mean (at least 0.5 s) is taken for a long
-      // one: nothing is queued behind it.
+      // run instead of following it; only while runs are short and at least as many runs wait
+      // as there are workers. A current run that has lasted 10 times the mean (at least
+      // 0.5 s) is taken for a long one: nothing is queued behind it.
       const auto mean = estimate.mean();
       const auto now = clock_type::now();
       auto runs_long = [&](int w) {
@@ -561,13 +560,16 @@ LaunchSummary Coordinator::run() {
                            std::chrono::duration<double>(std::max(0.5, 10 * mean->count()));
       };
       if (mean && mean->count() < options_.queue_runs_shorter_than.count() &&
-          (!stop_at || may_start_before(now_wall, *stop_at, 2 * *mean)))
-        for (int w = 0; w < pool_.size(); ++w)
-          if (ready[static_cast<size_t>(w)] && scheduler.lease_count(w) == 1 && !runs_long(w) &&
-              scheduler.runnable_count() >= pool_.size()) {
-            if (!dispatch(w, 2)) break;
-            ++summary.runs_queued;
-          }
+          (!stop_at || may_start_before(now_wall, *stop_at, 2 * *mean))) {
+        std::optional<int> waiting;  // runnable runs, counted once per pass (a scan of all runs)
+        for (int w = 0; w < pool_.size(); ++w) {
+          if (!ready[static_cast<size_t>(w)] || scheduler.lease_count(w) != 1 || runs_long(w)) continue;
+          if (!waiting) waiting = scheduler.runnable_count();
+          if (*waiting < pool_.size() || !dispatch(w, 2)) break;
+          --*waiting;
+          ++summary.runs_queued;
+        }
+      }
       // A queued run must not wait behind a long run: it is asked back (a worker that has
       // started it already ignores the request) once the run ahead of it turns out long, and
       // whenever a worker is idle with nothing left to hand out.
