@@ -2,6 +2,7 @@
 #include <cmath>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -9,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/db_access.h"
+#include "coordinator/launch_lock.h"
 #include "store/campaign_status.h"
 #include "store/table_format.h"
 
@@ -43,11 +45,17 @@ std::string one_line(const std::string& message, std::size_t max_chars = 160) {
   return out;
 }
 
-void print_status(const store::CampaignStatus& s) {
+// `launch_alive`: whether a `jslds sweep` holds the campaign's launch lock (nullopt: unknown).
+void print_status(const store::CampaignStatus& s, std::optional<bool> launch_alive) {
   std::ostream& out = std::cout;
   out << fmt::format("campaign {} ({}, launch {}, {}), objective {} {}\n", s.campaign.name,
                      s.campaign.method, s.campaign.epoch, s.campaign.status,
                      s.campaign.objective_goal, s.campaign.objective_metric);
+  if (s.campaign.status == "running" && launch_alive == false)
+    out << "  warning     no `jslds sweep` holds this campaign's launch lock: its coordinator ended "
+           "without finishing (killed, crashed, or its node was lost), so the `running` runs below "
+           "are not being watched. Run the same `jslds sweep` command again to resume: it takes "
+           "over their checkpoints\n";
   std::string counts;
   for (const auto& [state, n] : s.counts) {
     counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", n, store::to_string(state));
@@ -162,7 +170,7 @@ void register_status(CLI::App& app) {
         throw;
       }
       store.database().exec("COMMIT");
-      print_status(s);
+      print_status(s, CampaignLaunchLock::held_by_a_launch(args->db, s.campaign.name));
     }
   });
 }

@@ -69,6 +69,22 @@ CampaignLaunchLock::CampaignLaunchLock(const std::filesystem::path& db,
       file.string(), std::strerror(error), campaign);
 }
 
+std::optional<bool> CampaignLaunchLock::held_by_a_launch(const std::filesystem::path& db,
+                                                        const std::string& campaign) {
+  const int fd = ::open(lock_file(db).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct flock range {};
+  range.l_type = F_WRLCK;
+  range.l_whence = SEEK_SET;
+  range.l_start = campaign_offset(campaign);
+  range.l_len = 1;
+  range.l_pid = 0;
+  std::optional<bool> held;
+  if (::fcntl(fd, F_OFD_GETLK, &range) == 0) held = range.l_type != F_UNLCK;
+  ::close(fd);
+  return held;
+}
+
 CampaignLaunchLock::~CampaignLaunchLock() {
   if (fd_ >= 0) ::close(fd_);
 }

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -38,6 +39,12 @@ class CampaignLaunchLock {
 
   bool held() const { return held_; }
   const std::string& warning() const { return warning_; }
+  /// Whether a live launch holds the lock of `campaign` in database `db`, tested without
+  /// taking it (F_OFD_GETLK on DB.lock opened read-only): true or false, or nullopt when it
+  /// cannot be told (no DB.lock, or no byte-range locks on this file system). Never throws.
+  /// `jslds status` uses it to tell a live campaign from one whose coordinator died.
+  static std::optional<bool> held_by_a_launch(const std::filesystem::path& db, const std::string& campaign);
+
   /// The database's real path (symlinks resolved) + ".lock".
   static std::filesystem::path lock_file(const std::filesystem::path& db);
 

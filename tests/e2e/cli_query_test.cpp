@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "coordinator/launch_lock.h"
 #include "store/experiment_store.h"
 
 namespace jslds::store {
@@ -298,6 +299,32 @@ TEST_F(Cli, StatusExplainsAWorkerHoldingItsNextRun) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("running (3)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("(a worker listed twice also holds the run it starts next"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, StatusSaysWhenNoLaunchHoldsARunningCampaign) {
+  {
+    ExperimentStore store(db_);
+    auto c = store.create_or_load_campaign({"orphan", "spec", "sha", "grid", "s1", "maximize"});
+    store.set_campaign_status(c.id, "running");
+  }
+  const std::string warning = "no `jslds sweep` holds this campaign's launch lock";
+  {
+    jslds::CampaignLaunchLock live(db_, "orphan");  // a coordinator at work
+    ASSERT_TRUE(live.held());
+    Result r = jslds("status orphan" + db(), dir_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.find(warning), std::string::npos) << r.out;
+  }
+  Result r = jslds("status orphan" + db(), dir_);  // the coordinator is gone, the status stayed
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(warning), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Run the same `jslds sweep` command again to resume"), std::string::npos) << r.out;
+  {
+    ExperimentStore store(db_);  // a finished campaign needs no launch
+    store.set_campaign_status(store.find_campaign("orphan")->id, "finished");
+  }
+  r = jslds("status orphan" + db(), dir_);
+  EXPECT_EQ(r.out.find(warning), std::string::npos) << r.out;
 }
 
 TEST_F(Cli, ExportNeverOverwritesADatabase) {
