@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/db_access.h"
 #include "cli/output_file.h"
 #include "core/analysis/analysis_h5.h"
 #include "core/analysis/analysis_report.h"
@@ -32,6 +34,7 @@ struct AnalyzeOptions {
   std::vector<std::string> overrides;  // analysis.key=value
   std::string output;                  // analysis.h5 path; empty = beside the checkpoint
   bool json = false;                   // print the JSON report instead of the readable summary
+  std::optional<int64_t> threads;      // intra-op threads; unset = the checkpoint's runtime.threads
 };
 
 std::string_view trim(std::string_view s) {
@@ -104,12 +107,12 @@ void run_analyze(const AnalyzeOptions& o) {
     throw UsageError(fmt::format(
         "{} is the analysis.h5 of a training in progress ({} holds {}): the trainer writes it when "
         "it ends. Wait for the training to end, or write this analysis elsewhere with --output F "
-        "(reading the checkpoint while it trains is safe)",
+        "(reading the checkpoint while it trains is safe; on a small machine add --threads 1)",
         output.string(), holder->pid > 0 ? fmt::format("pid {}", holder->pid) : std::string("a process"),
         (output.parent_path() / "run.lock").string()));
   const bool replaces_training_analysis = o.output.empty() && fs::exists(output, ec);
 
-  const int threads = configure_threads(config.runtime.threads);
+  const int threads = configure_threads(o.threads.value_or(config.runtime.threads));
   c10::Device device(c10::DeviceType::CPU);
   try {
     device = select_device(config.runtime.device);
@@ -200,6 +203,11 @@ void register_analyze(CLI::App& app) {
   cmd->add_flag("--json", o->json,
                 "print the report as JSON (summary, fixed_points, modes as in docs/report-format.md) instead of the "
                 "readable summary");
+  cmd->add_option("--threads", o->threads,
+                  "intra-op threads for this analysis (default: the checkpoint's runtime.threads, where 0 means "
+                  "OMP_NUM_THREADS or every core). Use 1 beside a training on a small machine: two programs each "
+                  "using every core slow each other down many times over")
+      ->check(whole_number_at_least(0));
   cmd->callback([o] { run_analyze(*o); });
 }
 

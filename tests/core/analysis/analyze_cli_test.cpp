@@ -122,6 +122,11 @@ TEST_F(AnalyzeCli, AnalyzeOnTheCheckpointPrintsTheReadableSummary) {
     EXPECT_NE(text.find(part), std::string::npos) << part << " in\n" << text;
   }
   EXPECT_NE(err().find("step 20"), std::string::npos) << err();
+  EXPECT_NE(err().find("1 thread(s)"), std::string::npos) << "the checkpoint's runtime.threads: " << err();
+  // The thread count belongs to the machine, not the model: --threads overrides it.
+  ASSERT_EQ(analyze((run_dir() / "checkpoint.pt").string() + " --threads 2 --output " + h5.string()), 0) << err();
+  EXPECT_NE(err().find("2 thread(s)"), std::string::npos) << err();
+  EXPECT_EQ(analyze(run_dir().string() + " --threads -1 --output " + h5.string()), 2);
 }
 
 TEST_F(AnalyzeCli, NeverReplacesTheAnalysisOfATrainingInProgress) {
