@@ -308,6 +308,9 @@ int run_train_command(const TrainCommandOptions& options) {
     truncate_metrics_history(metrics_file, trainer->step());
     log.line(fmt::format("resumed from {} at step {}/{}", (run_dir / "train_state.pt").string(), trainer->step(),
                          config.train.steps));
+    if (!trainer->resumed_with_changes().empty())
+      log.line(fmt::format("resumed with changed settings (from {}, not checkpoint.pt's): {}",
+                           options.config_file.string(), fmt::join(trainer->resumed_with_changes(), ", ")));
     if (trainer->resumed_without_train_seconds())
       log.line(fmt::format("note: train_state.pt was written before jslds kept the training time; train_seconds "
                            "counts only the steps from {} on",

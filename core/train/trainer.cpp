@@ -359,6 +359,21 @@ FileDigest Trainer::save(const std::filesystem::path& run_dir) {
   return digest;
 }
 
+namespace {
+
+// The keys whose values differ between two configurations, as "key: before -> now".
+std::vector<std::string> config_changes(const RunConfig& before, const RunConfig& now) {
+  std::vector<std::string> diffs;
+  for (const std::string& key : config_keys()) {
+    const std::string a = config_value_text(before, key);
+    const std::string b = config_value_text(now, key);
+    if (a != b) diffs.push_back(fmt::format("{}: {} -> {}", key, a, b));
+  }
+  return diffs;
+}
+
+}  // namespace
+
 void Trainer::resume(const std::filesystem::path& run_dir) {
   const std::filesystem::path state_file = run_dir / "train_state.pt";
   const std::filesystem::path checkpoint_file = run_dir / "checkpoint.pt";
@@ -368,14 +383,8 @@ void Trainer::resume(const std::filesystem::path& run_dir) {
     // can be read: the refusal itself does not depend on it).
     std::string changed;
     try {
-      const RunConfig saved = without_resumable_keys(load_checkpoint(checkpoint_file).config);
-      const RunConfig current = without_resumable_keys(config_);
-      std::vector<std::string> diffs;
-      for (const std::string& key : config_keys()) {
-        const std::string before = config_value_text(saved, key);
-        const std::string now = config_value_text(current, key);
-        if (before != now) diffs.push_back(fmt::format("{}: {} -> {}", key, before, now));
-      }
+      std::vector<std::string> diffs = config_changes(without_resumable_keys(load_checkpoint(checkpoint_file).config),
+                                                      without_resumable_keys(config_));
       if (diffs.size() > 5) {
         diffs.resize(5);
         diffs.push_back("…");
@@ -422,6 +431,13 @@ void Trainer::resume(const std::filesystem::path& run_dir) {
   step_ = state.step;
   train_seconds_ = state.train_seconds;
   resumed_without_train_seconds_ = !state.has_train_seconds;
+  // What this resume changes (only keys a resume may change differ, or the check above would
+  // have refused): said, so a resume that re-reads an edited file is not silent about it.
+  try {
+    resumed_with_changes_ = config_changes(load_checkpoint(checkpoint_file).config, config_);
+  } catch (const std::exception&) {
+    resumed_with_changes_.clear();
+  }
 }
 
 }  // namespace jslds

@@ -126,6 +126,9 @@ class Trainer {
   /// After resume(): true when train_state.pt predates the train_seconds bookkeeping, so
   /// train_seconds counts only the steps trained from here on.
   bool resumed_without_train_seconds() const { return resumed_without_train_seconds_; }
+  /// After resume(): the keys that may change on resume and did, as "key: before -> now",
+  /// against the configuration checkpoint.pt holds (e.g. "train.steps: 600 -> 1000").
+  const std::vector<std::string>& resumed_with_changes() const { return resumed_with_changes_; }
   /// Per-neuron mean training rate (N) (counts per bin): the bits-per-spike null model.
   const at::Tensor& null_rate() const { return null_rate_n_; }
 
@@ -149,6 +152,7 @@ class Trainer {
   int64_t step_ = 0;
   double train_seconds_ = 0.0;  // seconds in train_step for steps 1..step_, over every attempt
   bool resumed_without_train_seconds_ = false;
+  std::vector<std::string> resumed_with_changes_;
   std::string data_sha256_;  // dataset_sha256 of the data given to the constructor
 };
 

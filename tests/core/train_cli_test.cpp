@@ -212,6 +212,9 @@ TEST_F(TrainCli, ResumeCompletesOrUndoesACheckpointInterruptedByACrash) {
   EXPECT_NE(stderr_text().find("completed the publication of the step-20 checkpoint"), std::string::npos)
       << stderr_text();
   EXPECT_NE(stderr_text().find("at step 20/30"), std::string::npos) << stderr_text();
+  // A resume that changes a resumable key says so, against checkpoint.pt's configuration.
+  EXPECT_NE(stderr_text().find("resumed with changed settings"), std::string::npos) << stderr_text();
+  EXPECT_NE(stderr_text().find("train.steps: 20 -> 30"), std::string::npos) << stderr_text();
   EXPECT_FALSE(fs::exists(staged_checkpoint_path(rd / "checkpoint.pt")));
   EXPECT_FALSE(fs::exists(staged_checkpoint_path(rd / "train_state.pt")));
 
