@@ -256,9 +256,11 @@ LoadedModel load_checkpoint(const std::filesystem::path& checkpoint_pt) {
   return loaded;
 }
 
-int64_t load_parameters(const std::filesystem::path& checkpoint_pt, JsldsModelImpl& model) {
+int64_t load_parameters(const std::filesystem::path& checkpoint_pt, JsldsModelImpl& model,
+                        std::string* config_toml) {
   const auto entries = load_entries(checkpoint_pt, kCheckpointFormat);
   copy_into(entries, model, checkpoint_pt);
+  if (config_toml) *config_toml = require_string(entries, "config", checkpoint_pt);
   return require_int(entries, "step", checkpoint_pt);
 }
 

@@ -73,8 +73,10 @@ FileDigest save_checkpoint(const std::filesystem::path& file, const JsldsModelIm
 LoadedModel load_checkpoint(const std::filesystem::path& checkpoint_pt);
 
 /// Copies the parameters and buffers of a verified checkpoint into `model` (same
-/// architecture required; device kept). Returns the checkpoint's step. Throws as load_checkpoint.
-int64_t load_parameters(const std::filesystem::path& checkpoint_pt, JsldsModelImpl& model);
+/// architecture required; device kept). Returns the checkpoint's step; with `config_toml`,
+/// also the stored configuration's text (not parsed). Throws as load_checkpoint.
+int64_t load_parameters(const std::filesystem::path& checkpoint_pt, JsldsModelImpl& model,
+                        std::string* config_toml = nullptr);
 
 /// What resuming needs besides the model (train_state.pt).
 struct TrainState {

@@ -408,16 +408,16 @@ void Trainer::resume(const std::filesystem::path& run_dir) {
                                                                 : config_.data.path,
                                       data_sha256_.substr(0, 12), state.data_sha256.substr(0, 12)));
   }
+  std::string stored_config;
+  const int64_t checkpoint_step = load_parameters(checkpoint_file, *model_, &stored_config);
   // What this resume changes (only keys a resume may change differ, or the check above would
   // have refused): said, so a resume that re-reads an edited file is not silent about it.
-  // Read before the generators are restored below: loading a checkpoint builds a model,
-  // which draws from the global generator.
   try {
-    resumed_with_changes_ = config_changes(load_checkpoint(checkpoint_file).config, config_);
+    resumed_with_changes_ =
+        config_changes(parse_config(stored_config, checkpoint_file.string() + " (entry 'config')"), config_);
   } catch (const std::exception&) {
     resumed_with_changes_.clear();
   }
-  const int64_t checkpoint_step = load_parameters(checkpoint_file, *model_);
   if (checkpoint_step != state.step) {
     throw CheckpointError(state_file, fmt::format("holds step {} but checkpoint.pt holds step {}; the pair is "
                                                   "inconsistent (interrupted while writing?)",
