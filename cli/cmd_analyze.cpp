@@ -103,13 +103,14 @@ void run_analyze(const AnalyzeOptions& o) {
 
   // A training in progress writes its own analysis.h5 when it ends; replacing it now would be
   // overwritten (or, for a sweep run, leave the database describing another file).
-  if (const auto holder = training_in_progress(output.parent_path().empty() ? fs::path(".") : output.parent_path()))
+  const fs::path output_dir = output.parent_path().empty() ? fs::path(".") : output.parent_path();
+  if (const auto holder = training_in_progress(output_dir))
     throw UsageError(fmt::format(
         "{} is the analysis.h5 of a training in progress ({} holds {}): the trainer writes it when "
         "it ends. Wait for the training to end, or write this analysis elsewhere with --output F "
         "(reading the checkpoint while it trains is safe; on a small machine add --threads 1)",
         output.string(), holder->pid > 0 ? fmt::format("pid {}", holder->pid) : std::string("a process"),
-        (output.parent_path() / "run.lock").string()));
+        (output_dir / "run.lock").string()));
   const bool replaces_training_analysis = o.output.empty() && fs::exists(output, ec);
 
   const int threads = configure_threads(o.threads.value_or(config.runtime.threads));
@@ -185,7 +186,7 @@ void register_analyze(CLI::App& app) {
       "analysis.h5 beside the checkpoint (or --output) and prints a readable summary on stdout: fixed points by "
       "class, the slowest modes with frequency (Hz) and time constant τ (s), the structure scores. Progress goes to "
       "stderr. The fixed-point starts are seeded with train.seed, so the same checkpoint and options give the same "
-"result as the analysis at the end of `jslds train`. result.json is not changed. A run directory that a "
+      "result as the analysis at the end of `jslds train`. result.json is not changed. A run directory that a "
       "training still holds (run.lock) gets no new analysis.h5: use --output elsewhere.\n"
       "Exit status: 0 done, 2 for a missing or corrupted checkpoint, --set outside [analysis], bad values, "
       "unreadable data or a training in progress, 1 for other failures.");

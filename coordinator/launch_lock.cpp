@@ -23,6 +23,17 @@ off_t campaign_offset(const std::string& campaign) {
   return static_cast<off_t>(h >> 2);  // positive, below 2^62
 }
 
+// The campaign's byte of DB.lock, as an exclusive lock request.
+struct flock campaign_range(const std::string& campaign) {
+  struct flock range {};
+  range.l_type = F_WRLCK;
+  range.l_whence = SEEK_SET;
+  range.l_start = campaign_offset(campaign);
+  range.l_len = 1;
+  range.l_pid = 0;  // required for OFD locks
+  return range;
+}
+
 }  // namespace
 
 std::filesystem::path CampaignLaunchLock::lock_file(const std::filesystem::path& db) {
@@ -42,12 +53,7 @@ CampaignLaunchLock::CampaignLaunchLock(const std::filesystem::path& db,
   if (fd_ < 0)
     throw std::runtime_error(fmt::format("cannot open the launch lock {}: {}", file.string(),
                                          std::strerror(errno)));
-  struct flock range {};
-  range.l_type = F_WRLCK;
-  range.l_whence = SEEK_SET;
-  range.l_start = campaign_offset(campaign);
-  range.l_len = 1;
-  range.l_pid = 0;  // required for OFD locks
+  struct flock range = campaign_range(campaign);
   if (::fcntl(fd_, F_OFD_SETLK, &range) == 0) {
     held_ = true;
     return;
@@ -73,12 +79,7 @@ std::optional<bool> CampaignLaunchLock::held_by_a_launch(const std::filesystem::
                                                         const std::string& campaign) {
   const int fd = ::open(lock_file(db).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
-  struct flock range {};
-  range.l_type = F_WRLCK;
-  range.l_whence = SEEK_SET;
-  range.l_start = campaign_offset(campaign);
-  range.l_len = 1;
-  range.l_pid = 0;
+  struct flock range = campaign_range(campaign);
   std::optional<bool> held;
   if (::fcntl(fd, F_OFD_GETLK, &range) == 0) held = range.l_type != F_UNLCK;
   ::close(fd);

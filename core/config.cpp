@@ -661,14 +661,21 @@ void check_key_combinations(const RunConfig& c, const std::string& source_name) 
   if (c.data.heldout_neurons > 0 && c.data.heldout_neurons < 1 && c.data.sim_neurons >= 0)
     if (auto sizes = simulator_default_sizes(c.data.simulate)) {
       const int64_t n = c.data.sim_neurons > 0 ? c.data.sim_neurons : sizes->neurons;
-      if (n >= 2 && std::llround(c.data.heldout_neurons * static_cast<double>(n)) == 0)
+      if (n >= 2 && heldout_count(c.data.heldout_neurons, n) == 0)
         throw ConfigError(source_name, 0, 0,
-                          fmt::format("data.heldout_neurons = {} of the {} neurons of simulate = {} rounds to "
-                                      "no held-out neuron: use e.g. {:.3g} (1/{}: one neuron), or 0 for no "
-                                      "co-smoothing",
+                          fmt::format("data.heldout_neurons = {} of the {} neurons of simulate = {} {}",
                                       c.data.heldout_neurons, n, toml_quote(c.data.simulate),
-                                      1.0 / static_cast<double>(n), n));
+                                      no_heldout_neuron_advice(n)));
     }
+}
+
+int64_t heldout_count(double fraction, int64_t n) {
+  return static_cast<int64_t>(std::llround(fraction * static_cast<double>(n)));
+}
+
+std::string no_heldout_neuron_advice(int64_t n) {
+  return fmt::format("rounds to no held-out neuron: use e.g. {:.3g} (1/{}: one neuron), or 0 for no co-smoothing",
+                     1.0 / static_cast<double>(n), n);
 }
 
 std::string to_toml(const RunConfig& config) {

@@ -159,6 +159,13 @@ void validate(const RunConfig& config, const std::string& source_name);
 /// Throws ConfigError naming `source_name`.
 void check_key_combinations(const RunConfig& config, const std::string& source_name);
 
+/// How many of `n` neurons a data.heldout_neurons `fraction` holds out: llround(fraction · n),
+/// the rule of the data split (core/data/dataset.cpp) and of check_key_combinations.
+int64_t heldout_count(double fraction, int64_t n);
+/// The end of the error for a fraction whose heldout_count is 0 with n ≥ 2: "rounds to no
+/// held-out neuron: use e.g. 1/n …, or 0 for no co-smoothing".
+std::string no_heldout_neuron_advice(int64_t n);
+
 /// Canonical TOML: every section and key in a fixed order, values in a canonical form.
 /// parse_config(to_toml(c)) == c.
 std::string to_toml(const RunConfig& config);

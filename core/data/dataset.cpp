@@ -353,17 +353,15 @@ Split make_split(const Dataset& data, const DataOptions& options) {
   std::seed_seq neuron_seed{static_cast<uint64_t>(options.split_seed), uint64_t{2}};
   std::mt19937_64 neuron_rng(neuron_seed);
   shuffle(neurons, neuron_rng);
-  int64_t n_heldout = std::min(rounded_count(options.heldout_neurons, n_neurons),
+  int64_t n_heldout = std::min(heldout_count(options.heldout_neurons, n_neurons),
                                std::max<int64_t>(n_neurons - 1, 0));
   if (options.heldout_neurons > 0 && n_neurons > 0 && n_heldout == 0)
     throw DataError(data.provenance, "data.heldout_neurons",
                     n_neurons < 2 ? fmt::format("{} asks for held-out neurons, but the data have {} neuron: "
                                                 "co-smoothing needs at least 2; set it to 0",
                                                 options.heldout_neurons, n_neurons)
-                                  : fmt::format("{} of {} neurons rounds to no held-out neuron: use e.g. {:.3g} "
-                                                "(1/{}: one neuron), or 0 for no co-smoothing",
-                                                options.heldout_neurons, n_neurons, 1.0 / static_cast<double>(n_neurons),
-                                                n_neurons));
+                                  : fmt::format("{} of {} neurons {}", options.heldout_neurons, n_neurons,
+                                                no_heldout_neuron_advice(n_neurons)));
 
   split.heldout_neurons.assign(neurons.begin(), neurons.begin() + n_heldout);
   split.heldin_neurons.assign(neurons.begin() + n_heldout, neurons.end());
