@@ -1,10 +1,10 @@
 // `jslds query`, `jslds best` and `jslds export`: tables of runs from the experiment database
 // (issue 7; the language is documented in store/query.h and docs/database.md).
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/db_access.h"
+#include "core/train/checkpoint.h"
 #include "store/run_table.h"
 #include "store/table_format.h"
 
@@ -32,14 +33,20 @@ struct QueryArgs {
   std::string format = "table";
 };
 
-/// `jslds export --out F` must never destroy a database: refuses F when it is the --db file or
-/// one of its companion files (-wal, -shm, -journal), any other SQLite database, or a
-/// directory. Checked before F is opened (opening truncates).
-void check_export_target(const std::string& out, const std::string& db) {
+/// `jslds export --out F` must never destroy a database or a file the user did not mean to
+/// replace: refuses F when it is the --db file or one of its companion files (-wal, -shm,
+/// -journal), any other SQLite database (even with --force), a directory, or any other existing
+/// file unless `force`. Checked before anything is written.
+void check_export_target(const std::string& out, const std::string& db, bool force) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::is_directory(out, ec)) {
     throw UsageError(fmt::format("--out '{}' is a directory; give a file name", out));
+  }
+  const fs::path parent = fs::absolute(out, ec).parent_path();
+  if (!fs::is_directory(parent, ec)) {
+    throw UsageError(
+        fmt::format("--out '{}': the directory {} does not exist", out, parent.string()));
   }
   std::error_code target_ec;
   const fs::path target = fs::weakly_canonical(out, target_ec);
@@ -67,6 +74,12 @@ void check_export_target(const std::string& out, const std::string& db) {
     throw UsageError(fmt::format(
         "--out '{}' is an SQLite database; refusing to overwrite it with an export "
         "(choose another file, e.g. runs.csv)",
+        out));
+  }
+  if (!force && fs::exists(fs::symlink_status(out, ec))) {
+    throw UsageError(fmt::format(
+        "--out '{}' already exists; refusing to overwrite it (give --force to replace it, or "
+        "choose another file)",
         out));
   }
 }
@@ -235,6 +248,7 @@ void register_export(CLI::App& app) {
     std::string campaign;
     std::string format = "csv";
     std::string out;
+    bool force = false;
   };
   auto args = std::make_shared<ExportArgs>();
   auto* cmd = app.add_subcommand("export", "Write a campaign as one wide table (CSV or JSON)");
@@ -247,9 +261,13 @@ void register_export(CLI::App& app) {
   cmd->add_option("--format", args->format, "csv (RFC 4180) or json (array of objects)")
       ->check(CLI::IsMember({"csv", "json"}))
       ->default_val("csv");
-  cmd->add_option("--out", args->out,
-                  "output file (default: standard output); never the database itself or "
-                  "another SQLite file");
+  auto* out = cmd->add_option("--out", args->out,
+                              "output file (default: standard output); must not exist unless "
+                              "--force; never the database itself or another SQLite file. "
+                              "Written to a temporary file beside it, then renamed into place");
+  cmd->add_flag("--force", args->force,
+                "replace an existing --out file (never a database)")
+      ->needs(out);
   cmd->callback([args] {
     store::ExperimentStore store = open_reader(args->db);
     with_query_errors_as_usage([&] {
@@ -259,12 +277,15 @@ void register_export(CLI::App& app) {
         store::write_table(std::cout, t, format);
         return;
       }
-      check_export_target(args->out, args->db);
-      std::ofstream file(args->out, std::ios::binary);
-      if (!file) throw UsageError(fmt::format("cannot write '{}'", args->out));
-      store::write_table(file, t, format);
-      file.close();
-      if (!file) throw std::runtime_error(fmt::format("writing '{}' failed", args->out));
+      check_export_target(args->out, args->db, args->force);
+      // Whole or not at all: an interrupted or failed write leaves F as it was.
+      std::ostringstream text;
+      store::write_table(text, t, format);
+      try {
+        write_file_atomically(args->out, text.str());
+      } catch (const CheckpointError& e) {
+        throw std::runtime_error(fmt::format("writing the export failed: {}", e.what()));
+      }
       std::cerr << fmt::format("wrote {} runs × {} columns to {}\n", t.rows.size(),
                                t.columns.size(), args->out);
     });

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -340,6 +341,48 @@ TEST_F(Cli, ExportNeverOverwritesADatabase) {
   EXPECT_TRUE(is_sqlite_file(other));
   Result r = jslds("query" + db(), dir_);
   EXPECT_EQ(r.exit_code, 0) << "the database was damaged: " << r.err;
+}
+
+TEST_F(Cli, ExportRefusesAnExistingFileUnlessForced) {
+  const std::string notes = (dir_ / "notes.txt").string();
+  { std::ofstream(notes) << "precious\n"; }
+  auto read = [](const std::string& path) {
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  };
+  Result r = jslds("export reach-v1 --out '" + notes + "'" + db(), dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--out '" + notes + "' already exists; refusing to overwrite it (give "
+                       "--force to replace it"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(read(notes), "precious\n");
+
+  r = jslds("export reach-v1 --force --out '" + notes + "'" + db(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string table = read(notes);
+  EXPECT_EQ(table.rfind("campaign,number,", 0), 0u) << table;
+  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 5) << table;  // header + 4 runs
+  for (const auto& entry : fs::directory_iterator(dir_)) {  // the temporary file was renamed
+    EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos) << entry.path();
+  }
+
+  r = jslds("export reach-v1 --out '" + (dir_ / "absent" / "runs.csv").string() + "'" + db(),
+            dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("the directory " + (dir_ / "absent").string() + " does not exist"),
+            std::string::npos)
+      << r.err;
+
+  // --force never extends to a database.
+  const std::string other = (dir_ / "other.sqlite").string();
+  { ExperimentStore store(other); }
+  r = jslds("export reach-v1 --force --out '" + other + "'" + db(), dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("is an SQLite database"), std::string::npos) << r.err;
+  EXPECT_TRUE(is_sqlite_file(other));
 }
 
 TEST_F(Cli, AFileThatIsNotADatabaseIsNamed) {
