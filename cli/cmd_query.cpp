@@ -95,7 +95,9 @@ void register_query(CLI::App& app) {
       "  jslds query --campaign reach-v1 --where 'summary.val_bps > 0.1 AND "
       "params.model.latent_dim <= 32' --sort summary.rel_state_error asc --limit 10\n"
       "  jslds query --where 'status = \"failed\"' --columns number,error\n"
-      "Fields: params.KEY (dotted run-config key), summary.NAME, status, campaign, number, "
+      "Fields: params.KEY (a dotted run-config key that the campaign sweeps, e.g. "
+      "params.model.latent_dim; keys the sweep does not vary are not stored per run and are "
+      "rejected with the list of swept ones), summary.NAME, status, campaign, number, "
       "repeat, attempts, steps_done, objective. Operators = != < <= > >=, AND, OR, NOT, "
       "parentheses; strings in '...' or \"...\". A run lacking a value never matches.");
   add_db_option(*cmd, args->db);

@@ -714,10 +714,17 @@ void check_field(const Field& field, const KnownNames& known, std::string_view s
     }
   }
   std::string suggestion = best.empty() ? "" : fmt::format(" (did you mean '{}'?)", best);
-  throw QueryError(source, text, field.column,
-                   fmt::format("unknown {} '{}'{}; known params: {}; known summaries: {}",
-                               is_param ? "parameter" : "summary", field.name, suggestion,
-                               join(known.params, "params."), join(known.summaries, "summary.")));
+  // The params table holds only the swept keys: a run-config key that the sweep leaves alone
+  // (train.steps in most campaigns) is not a params.KEY, and the message says so.
+  throw QueryError(
+      source, text, field.column,
+      fmt::format("{} '{}'{}; {}swept params: {}; known summaries: {}",
+                  is_param ? "no swept parameter" : "unknown summary", field.name, suggestion,
+                  is_param ? "params.KEY takes only a run-config key that the sweep varies (the "
+                             "others are the same for every run: `jslds show CAMPAIGN/NUMBER` "
+                             "prints a run's whole configuration); "
+                           : "",
+                  join(known.params, "params."), join(known.summaries, "summary.")));
 }
 
 SqlFragment field_sql(const Field& field) {

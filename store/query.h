@@ -8,8 +8,10 @@
 //   not_expr   := NOT not_expr | '(' expr ')' | comparison
 //   comparison := operand ( '=' | '!=' | '<' | '<=' | '>' | '>=' ) operand
 //   operand    := field | number | string
-//   field      := params.KEY     swept parameter, KEY the dotted run-config key
-//                                (params.model.latent_dim, params.loss.w_fp)
+//   field      := params.KEY     swept parameter, KEY the dotted run-config key of a key
+//                                the campaign's sweep varies (params.model.latent_dim,
+//                                params.loss.w_fp); keys that are not swept are not stored
+//                                per run in the params table and are unknown names
 //               | summary.NAME   final metric or analysis scalar (summary.val_bps)
 //               | status | campaign | number | repeat | attempts | steps_done | objective
 //   number     := decimal or scientific literal, optionally signed (-1.5e-3)

@@ -135,6 +135,28 @@ TEST_F(Cli, BadFilterIsAUsageErrorWithTheColumn) {
   EXPECT_NE(r.err.find("no experiment database"), std::string::npos) << r.err;
 }
 
+TEST_F(Cli, ANonSweptConfigKeyIsRejectedWithTheSweptOnes) {
+  // train.steps is in every run's configuration but the campaign does not sweep it.
+  for (const std::string option : {"--where 'params.train.steps > 10'",
+                                   "--columns number,params.train.steps",
+                                   "--sort params.train.steps"}) {
+    Result r = jslds("query" + db() + " " + option, dir_);
+    EXPECT_EQ(r.exit_code, 2) << option;
+    EXPECT_TRUE(r.out.empty()) << option;
+    EXPECT_NE(r.err.find("no swept parameter 'train.steps'"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("params.KEY takes only a run-config key that the sweep varies"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("; swept params: params.model.latent_dim;"), std::string::npos) << r.err;
+  }
+  Result r = jslds("query --help", dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("params.KEY (a dotted run-config key that the campaign sweeps"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("params.KEY (dotted run-config key)"), std::string::npos) << r.out;
+}
+
 TEST_F(Cli, BestAndPareto) {
   Result r = jslds("best reach-v1 --format csv" + db(), dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -233,7 +233,7 @@ TEST_F(SmallCampaign, UnknownNamesListTheKnownOnes) {
     std::string what = e.what();
     EXPECT_EQ(e.column(), 1);
     EXPECT_NE(what.find("did you mean 'params.model.latent_dim'"), std::string::npos) << what;
-    EXPECT_NE(what.find("known params: params.model.cell, params.model.latent_dim"),
+    EXPECT_NE(what.find("swept params: params.model.cell, params.model.latent_dim"),
               std::string::npos)
         << what;
     EXPECT_NE(what.find("known summaries: summary.rel_state_error, summary.val_bps"),
