@@ -7,6 +7,7 @@
 #include <cmath>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -41,7 +42,11 @@ PostTrainingAnalysis run_post_training_analysis(JsldsModelImpl& model, const Bat
     out.report = analysis::analysis_to_json(result);
     out.available = true;
     std::istringstream summary(analysis::format_analysis_summary(result));
-    for (std::string line; std::getline(summary, line);) say("analysis: " + line);
+    // Every line is labelled "analysis: " here; the summary's own title ("Analysis: ...", a
+    // heading in `jslds analyze`'s output) would say it twice.
+    constexpr std::string_view kTitle = "Analysis: ";
+    for (std::string line; std::getline(summary, line);)
+      say("analysis: " + (line.starts_with(kTitle) ? line.substr(kTitle.size()) : line));
     out.message = fmt::format("analysis: {} fixed points, {} expansion points analysed in {:.1f} s; wrote {}",
                               result.fixed_points.size(), result.expansion_points.size(),
                               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),

@@ -106,6 +106,10 @@ TEST_F(TrainCli, ReportStreamAndResultJsonFollowTheReportFormat) {
   // The canonical config reproduces the run configuration.
   EXPECT_EQ(load_config(dir_ / "run" / "config.toml"), load_config(dir_ / "run.toml"));
   EXPECT_EQ(read_events(dir_ / "run" / "metrics.jsonl").size(), 2u);
+  // The analysis summary in the log carries its "analysis: " label once.
+  const std::string log = slurp(dir_ / "stderr.txt");
+  EXPECT_NE(log.find("\nanalysis: latent dimension 8, bin "), std::string::npos) << log;
+  EXPECT_EQ(log.find("analysis: Analysis:"), std::string::npos) << log;
 }
 
 TEST_F(TrainCli, SigtermCheckpointsAndExits143ThenResumeFinishes) {
