@@ -83,6 +83,13 @@ void print_status(const store::CampaignStatus& s, std::optional<bool> launch_ali
   } else if (left == 0) {
     out << fmt::format("  remaining   none: complete, all {} runs finished ({} done)\n",
                        s.total, s.counts.at(store::RunStatus::kDone));
+  } else if (!launch_alive.value_or(s.campaign.status == "running")) {
+    // Stopped, or its coordinator died: the runs left wait for a relaunch, so the time until
+    // they finish is not a property of the campaign. (Without a lock file to ask, the campaign
+    // status decides.)
+    out << fmt::format("  remaining   {} run{}, no ETA: no `jslds sweep` is running this campaign "
+                       "(run the same `jslds sweep` command again to resume it)\n",
+                       left, left == 1 ? "" : "s");
   } else {
     out << fmt::format("  remaining   {} run{}, ETA {}\n", left, left == 1 ? "" : "s",
                        s.eta_s ? duration_text(*s.eta_s)
@@ -132,7 +139,8 @@ void register_status(CLI::App& app) {
   auto args = std::make_shared<StatusArgs>();
   auto* cmd = app.add_subcommand("status", "Progress of campaigns, also while a sweep runs");
   cmd->footer(
-      "Prints runs per state, runs finished per hour, ETA, which worker runs "
+      "Prints runs per state, runs finished per hour, ETA (only while a `jslds sweep` runs the "
+      "campaign), which worker runs "
       "what (step reached), and the latest failures with their messages. Opens the database "
       "read-only: run it from another shell while a sweep writes.");
   add_db_option(*cmd, args->db);

@@ -350,6 +350,41 @@ TEST_F(Cli, StatusSaysWhenNoLaunchHoldsARunningCampaign) {
   EXPECT_EQ(r.out.find(warning), std::string::npos) << r.out;
 }
 
+TEST_F(Cli, StatusGivesAnEtaOnlyWhileALaunchRunsTheCampaign) {
+  {
+    // One run left; the 4 finished runs (3 done, 1 failed) finished in the hour before the last
+    // finish, in a campaign created 2 hours ago: 4 runs/h, so 15 minutes for the last one.
+    ExperimentStore store(db_);
+    NewRun run;
+    run.number = 5;
+    run.config_json = "{}";
+    run.config_sha256 = "sha5";
+    run.run_dir = r_dir(5);
+    store.insert_runs(1, std::vector<NewRun>{run});
+    store.database().exec(
+        "UPDATE campaigns SET created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-2 hours')");
+    store.set_campaign_status(1, "stopped");
+  }
+  const std::string no_eta =
+      "remaining   1 run, no ETA: no `jslds sweep` is running this campaign (run the same "
+      "`jslds sweep` command again to resume it)\n";
+  Result r = jslds("status reach-v1" + db(), dir_);  // stopped, no lock file to ask
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(no_eta), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("ETA 15m00s"), std::string::npos) << r.out;
+  {
+    ExperimentStore(db_).set_campaign_status(1, "running");
+    jslds::CampaignLaunchLock live(db_, "reach-v1");  // a coordinator at work
+    ASSERT_TRUE(live.held());
+    r = jslds("status reach-v1" + db(), dir_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("remaining   1 run, ETA 15m00s\n"), std::string::npos) << r.out;
+  }
+  r = jslds("status reach-v1" + db(), dir_);  // still `running`, but its launch is gone
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(no_eta), std::string::npos) << r.out;
+}
+
 TEST_F(Cli, ExportNeverOverwritesADatabase) {
   std::string other = (dir_ / "other.sqlite").string();
   { ExperimentStore store(other); }
