@@ -116,7 +116,9 @@ void register_query(CLI::App& app) {
       ->default_val(0);
   cmd->add_option("--columns", args->columns,
                   "comma-separated columns: fields (listed at the end of this help), params.*, summary.*, or run_id, "
-                  "epoch, worker, device, run_dir, error, started_at, finished_at, duration_s, "
+                  "epoch, worker, device, run_dir, error, started_at, finished_at, duration_s (wall "
+                  "seconds of the last attempt only; summary.train_seconds sums a resumed run's "
+                  "attempts), "
                   "config_sha256. Default: number, status, swept params, objective, and the "
                   "summaries used in --where/--sort")
       ->delimiter(',');

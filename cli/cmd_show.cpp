@@ -5,6 +5,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -96,6 +97,31 @@ void show(store::ExperimentStore& store, const store::RunRow& run, int curve_ste
                          ? fmt::format(" (the last of {} attempts)", run.attempts)
                          : std::string(),
                      run.finished_at.value_or("-"));
+  // duration_s as run_overview and `jslds query` define it: only the last attempt's wall time
+  // is stored (an earlier attempt's end is not, and a dead coordinator's runs are marked
+  // interrupted only at the next launch), so a resumed run names its summed training time.
+  std::optional<double> duration_s;
+  {
+    store::Statement st(store.database(), "SELECT duration_s FROM run_overview WHERE run_id = ?");
+    st.bind(1, run.id);
+    if (st.step() && !st.is_null(0)) duration_s = st.column_double(0);
+  }
+  const auto summaries = store.run_summaries(run.id);
+  std::string duration_label =
+      run.status == store::RunStatus::kRunning ? "wall seconds of the current attempt so far"
+      : run.attempts > 1 ? fmt::format("wall seconds of the last of {} attempts only, start to finish",
+                                       run.attempts)
+                         : std::string("wall seconds from start to finish");
+  if (run.attempts > 1) {
+    const auto train_seconds = summaries.find("train_seconds");
+    duration_label += train_seconds != summaries.end()
+                          ? fmt::format("; training time of all attempts: summary train_seconds = {}",
+                                        number_text(train_seconds->second))
+                          : std::string("; earlier attempts are not counted");
+  }
+  out << fmt::format("  duration_s  {} ({})\n",
+                     duration_s ? fmt::format("{:.1f}", *duration_s) : std::string("-"),
+                     duration_label);
   out << fmt::format("  run dir     {}\n", run.run_dir);
   if (run.error) out << fmt::format("  error       {}\n", *run.error);
 
@@ -154,7 +180,6 @@ void show(store::ExperimentStore& store, const store::RunRow& run, int curve_ste
     store::write_table(out, t, store::TableFormat::kTable);
   }
 
-  auto summaries = store.run_summaries(run.id);
   out << "\nsummaries\n";
   if (summaries.empty()) out << kNone;
   std::map<std::string, double, store::NaturalLess> natural(summaries.begin(), summaries.end());

@@ -56,8 +56,8 @@ struct SortKey {
 SortKey parse_sort(std::string_view text);
 
 /// Run columns a table can show besides query.h fields: run_id, epoch, worker, device,
-/// run_dir, error, started_at, finished_at, duration_s (seconds; a running run counts until
-/// now), config_sha256.
+/// run_dir, error, started_at, finished_at, duration_s (wall seconds of the last attempt only,
+/// from its start to its finish; a running run counts until now; NULL before a finish), config_sha256.
 const std::vector<std::string>& run_column_names();
 
 /// The default columns of `jslds query`: [campaign,] number, status, every swept param, the

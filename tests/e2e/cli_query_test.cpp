@@ -262,6 +262,39 @@ TEST_F(Cli, BestErrorsNameTheOptionOrTheCampaign) {
   EXPECT_EQ(r.err.find("--metric"), std::string::npos) << r.err;
 }
 
+TEST_F(Cli, ShowSaysDurationIsTheLastAttemptsOnly) {
+  Result r = jslds("show reach-v1/1" + db(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto line = r.out.find("\n  duration_s  ");  // a few milliseconds in the fixture
+  ASSERT_NE(line, std::string::npos) << r.out;
+  EXPECT_EQ(r.out.substr(r.out.find(' ', line + 15), 37), " (wall seconds from start to finish)\n")
+      << r.out;
+  {
+    // Run 4 (failed) is retried, interrupted, resumed and finishes: 3 attempts, the last of
+    // which took 90 s of wall time.
+    ExperimentStore store(db_);
+    const int64_t id = store.find_run(1, 4)->id;
+    store.transition_run(id, RunStatus::kRunning);
+    store.transition_run(id, RunStatus::kInterrupted, {.error = "stopped by SIGTERM"});
+    store.transition_run(id, RunStatus::kRunning);
+    store.transition_run(id, RunStatus::kDone, {.steps_done = 100});
+    store.record_summaries(id, {{"train_seconds", 150.5}});
+    store.database().exec(
+        "UPDATE runs SET started_at = strftime('%Y-%m-%dT%H:%M:%fZ', julianday(finished_at) - "
+        "90.0 / 86400.0) WHERE id = " + std::to_string(id));
+  }
+  r = jslds("show reach-v1/4" + db(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\n  duration_s  90.0 (wall seconds of the last of 3 attempts only, start to "
+                       "finish; training time of all attempts: summary train_seconds = 150.5)\n"),
+            std::string::npos)
+      << r.out;
+  // The same value in `jslds query`.
+  r = jslds("query" + db() + " --where 'number = 4' --columns duration_s --format json", dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NEAR(nlohmann::json::parse(r.out)[0]["duration_s"].get<double>(), 90.0, 1e-3) << r.out;
+}
+
 TEST_F(Cli, ShowSaysWhatWasNotRecorded) {
   Result r = jslds("show reach-v1/2" + db(), dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
