@@ -12,7 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/db_access.h"
-#include "core/train/checkpoint.h"
+#include "core/atomic_file.h"
 #include "store/run_table.h"
 #include "store/table_format.h"
 
@@ -287,7 +287,7 @@ void register_export(CLI::App& app) {
       store::write_table(text, t, format);
       try {
         write_file_atomically(args->out, text.str());
-      } catch (const CheckpointError& e) {
+      } catch (const FileWriteError& e) {
         throw std::runtime_error(fmt::format("writing the export failed: {}", e.what()));
       }
       std::cerr << fmt::format("wrote {} runs × {} columns to {}\n", t.rows.size(),

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "coordinator/signals.h"
+#include "core/atomic_file.h"
 #include "core/checkpoint_receipt.h"
 
 namespace jslds {
@@ -45,20 +46,6 @@ RunStatus status_of(RunOutcome outcome) {
     case RunOutcome::kNotStarted: break;  // depends on the lease: see on_result
   }
   return RunStatus::kFailed;
-}
-
-// Writes `text` to `file` through a temporary file and a rename, so a reader (or a child
-// started after a crash) never sees half a config.
-void write_file_atomically(const fs::path& file, const std::string& text) {
-  fs::path tmp = file;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out.flush())
-      throw std::runtime_error(fmt::format("cannot write {}", tmp.string()));
-  }
-  fs::rename(tmp, file);
 }
 
 double number_or_nan(const json& v) {
@@ -368,7 +355,9 @@ LaunchSummary Coordinator::run() {
     const ExpandedRun& run = *st.expanded.at(lease->run_id);
     const fs::path dir = st.run_dirs.at(lease->run_id);
     fs::create_directories(dir);
-    write_file_atomically(dir / "config.toml", to_toml(run.config));
+    // Rewritten at every dispatch, so atomic for the child is enough: no fsync on the
+    // coordinator's path between runs.
+    write_file_atomically(dir / "config.toml", to_toml(run.config), Durability::kNoFsync);
     if (!lease->resume) {
       // A fresh start: an earlier attempt's checkpoint receipt must not vouch for anything
       // from now on, even if this task never reaches a supervisor (handed back, or the job

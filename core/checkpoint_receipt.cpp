@@ -16,6 +16,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "core/atomic_file.h"
 #include "core/config.h"
 
 namespace jslds {
@@ -26,33 +27,14 @@ fs::path checkpoint_receipt_path(const fs::path& run_dir) { return run_dir / "ch
 
 void write_checkpoint_receipt(const fs::path& run_dir, const CheckpointReceipt& r) {
   const fs::path file = checkpoint_receipt_path(run_dir);
-  fs::path tmp = file;
-  tmp += ".tmp";
   nlohmann::json j = {{"step", r.step}, {"path", r.path}, {"bytes", r.bytes}, {"sha256", r.sha256}};
   if (!r.state_sha256.empty()) j["state_sha256"] = r.state_sha256;
-  const std::string text = j.dump() + "\n";
-  auto fail = [&](const char* call) {
-    const int error = errno;
+  try {
+    write_file_atomically(file, j.dump() + "\n");
+  } catch (const FileWriteError& e) {
     throw std::runtime_error(
-        fmt::format("cannot write the checkpoint receipt {}: {}: {}", tmp.string(), call,
-                    std::strerror(error)));
-  };
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail("open");
-  if (::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
-    ::close(fd);
-    fail("write");
+        fmt::format("cannot write the checkpoint receipt {}: {}", file.string(), e.problem()));
   }
-  if (::fsync(fd) != 0) {
-    ::close(fd);
-    fail("fsync");
-  }
-  ::close(fd);
-  std::error_code ec;
-  fs::rename(tmp, file, ec);
-  if (ec)
-    throw std::runtime_error(fmt::format("cannot rename {} to {}: {}", tmp.string(),
-                                         file.string(), ec.message()));
 }
 
 std::optional<CheckpointReceipt> read_checkpoint_receipt(const fs::path& run_dir) {
@@ -116,6 +98,8 @@ constexpr const char* kCheckpointFile = "checkpoint.pt";
 constexpr const char* kStateFile = "train_state.pt";
 // The files a publication stages (the trainer's receipts always name checkpoint.pt).
 constexpr const char* kPublishedFiles[] = {kCheckpointFile, kStateFile};
+// Files whose interrupted writes leave NAME.tmp.PID behind (the receipt is one of them).
+constexpr const char* kAtomicallyWrittenFiles[] = {kCheckpointFile, kStateFile, "checkpoint.json"};
 
 void fsync_directory(const fs::path& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -162,7 +146,7 @@ std::string recover_checkpoint_publication(const fs::path& run_dir) {
   std::error_code ec;
   for (fs::directory_iterator it(run_dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    for (const std::string file : kPublishedFiles) {
+    for (const std::string file : kAtomicallyWrittenFiles) {
       if (is_dead_writers_temporary(name, file)) {
         std::error_code ignored;
         if (fs::remove(it->path(), ignored)) removed_temporaries.push_back(name);

@@ -7,6 +7,8 @@ jslds_add_test(protocol_test SOURCES unit/protocol_test.cpp
   LIBS jslds_protocol LABEL unit)
 jslds_add_test(checkpoint_receipt_test SOURCES unit/checkpoint_receipt_test.cpp
   LIBS jslds_config LABEL unit)
+jslds_add_test(atomic_file_test SOURCES unit/atomic_file_test.cpp
+  LIBS jslds_config LABEL unit)
 
 # A stand-in for `jslds train` (no Torch) that the supervisor, sweep, kill/resume tests and
 # bench/dispatch run through JSLDS_TRAIN_EXE.

@@ -1,12 +1,7 @@
 // Checkpoint files: torch zip archives holding a string-keyed dict with a content hash.
 #include "core/train/checkpoint.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -25,29 +20,6 @@ namespace {
 constexpr const char* kCheckpointFormat = "jslds-checkpoint/1";
 constexpr const char* kTrainStateFormat = "jslds-train-state/1";
 constexpr const char* kContentKey = "content_sha256";
-
-// Owns one POSIX file descriptor; the destructor closes it and never throws.
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  /// Closes now and reports the error close() may carry (deferred write errors).
-  int close() {
-    const int rc = ::close(fd_);
-    fd_ = -1;
-    return rc;
-  }
-
- private:
-  int fd_;
-};
-
-std::string errno_text(const char* what) { return fmt::format("{} failed: {}", what, std::strerror(errno)); }
 
 std::vector<char> read_whole_file(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
@@ -90,7 +62,11 @@ FileDigest save_entries(const std::filesystem::path& file, std::map<std::string,
   c10::impl::GenericDict dict(c10::StringType::get(), c10::AnyType::get());
   for (const auto& [key, value] : entries) dict.insert(key, value);
   const std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
-  return write_file_atomically(file, std::string_view(bytes.data(), bytes.size()));
+  try {
+    return write_file_atomically(file, std::string_view(bytes.data(), bytes.size()));
+  } catch (const FileWriteError& e) {
+    throw CheckpointError(file, e.problem());
+  }
 }
 
 // Reads, parses and verifies a file written by save_entries with the given format tag.
@@ -187,36 +163,6 @@ void copy_into(const std::map<std::string, c10::IValue>& entries, JsldsModelImpl
 
 }  // namespace
 
-FileDigest write_file_atomically(const std::filesystem::path& file, std::string_view bytes) {
-  const std::filesystem::path tmp = file.string() + ".tmp." + std::to_string(::getpid());
-  auto fail = [&](const std::string& message) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw CheckpointError(file, message);
-  };
-  {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (fd.get() < 0) fail(errno_text(("open " + tmp.string()).c_str()));
-    size_t done = 0;
-    while (done < bytes.size()) {
-      const ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        fail(errno_text("write"));
-      }
-      done += static_cast<size_t>(n);
-    }
-    if (::fsync(fd.get()) != 0) fail(errno_text("fsync"));
-    if (fd.close() != 0) fail(errno_text("close"));
-  }
-  if (::rename(tmp.c_str(), file.c_str()) != 0) fail(errno_text("rename"));
-  // Make the rename itself durable.
-  std::filesystem::path dir = file.parent_path();
-  if (dir.empty()) dir = ".";
-  UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir_fd.get() >= 0) ::fsync(dir_fd.get());
-  return {static_cast<int64_t>(bytes.size()), sha256_hex(bytes)};
-}
 
 FileDigest save_checkpoint(const std::filesystem::path& file, const JsldsModelImpl& model, const RunConfig& config,
                            int64_t step, const std::string& data_sha256) {

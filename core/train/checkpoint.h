@@ -23,6 +23,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "core/atomic_file.h"  // FileDigest, write_file_atomically
 #include "core/config.h"
 #include "core/model/jslds_model.h"
 
@@ -38,17 +39,6 @@ class CheckpointError : public std::runtime_error {
  private:
   std::filesystem::path path_;
 };
-
-/// Size and lower-case hex sha256 of a file as written.
-struct FileDigest {
-  int64_t bytes = 0;
-  std::string sha256;
-};
-
-/// Writes `bytes` to `file` atomically: FILE.tmp.PID, fsync, rename over FILE, fsync of the
-/// directory. Throws CheckpointError (with the errno text) when any step fails; the
-/// temporary file is removed then.
-FileDigest write_file_atomically(const std::filesystem::path& file, std::string_view bytes);
 
 /// A model restored from checkpoint.pt, on the CPU, in training mode as constructed.
 struct LoadedModel {

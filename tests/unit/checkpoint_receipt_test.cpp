@@ -41,7 +41,8 @@ TEST_F(CheckpointReceiptTest, RoundTripsDurablyAndLeavesNoTemporaryFile) {
   EXPECT_EQ(r->path, "checkpoint.pt");
   EXPECT_EQ(r->bytes, 83214);
   EXPECT_EQ(r->sha256, kSha);
-  EXPECT_FALSE(fs::exists(dir_ / "checkpoint.json.tmp"));
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1)
+      << "only checkpoint.json: no temporary file left";
   write_checkpoint_receipt(dir_, {240, "checkpoint.pt", 1, kSha});
   EXPECT_EQ(read_checkpoint_receipt(dir_)->step, 240) << "a newer receipt replaces the old one";
 }
@@ -163,12 +164,14 @@ TEST_F(CheckpointPublicationTest, ACrashBeforeTheReceiptIsUndoneAndThePreviousPa
   // temporary file of a live process (this one) is left alone.
   std::ofstream(dir_ / "checkpoint.pt.next") << "ckpt 2";
   std::ofstream(dir_ / "train_state.pt.next.tmp.2147483000") << "partial";
+  std::ofstream(dir_ / "checkpoint.json.tmp.2147483000") << "{\"step\": 3";  // a receipt's
   const std::string live = "checkpoint.pt.next.tmp." + std::to_string(::getpid());
   std::ofstream(dir_ / live) << "being written";
   note = recover_checkpoint_publication(dir_);
   EXPECT_NE(note.find("train_state.pt.next.tmp.2147483000"), std::string::npos) << note;
   EXPECT_NE(note.find("removed an unfinished checkpoint (checkpoint.pt.next)"), std::string::npos) << note;
   EXPECT_FALSE(fs::exists(dir_ / "train_state.pt.next.tmp.2147483000"));
+  EXPECT_FALSE(fs::exists(dir_ / "checkpoint.json.tmp.2147483000"));
   EXPECT_TRUE(fs::exists(dir_ / live));
   EXPECT_EQ(read("checkpoint.pt"), "ckpt 10");
 
