@@ -35,6 +35,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/atomic_file.h"
 #include "core/checkpoint_receipt.h"
 #include "core/config.h"
 
@@ -56,20 +57,6 @@ void emit(int fd, const json& event) {
     p += n;
     left -= static_cast<size_t>(n);
   }
-}
-
-void write_durably(const fs::path& file, const std::string& bytes) {
-  fs::path tmp = file;
-  tmp += ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error("cannot write " + tmp.string());
-  if (::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size()) ||
-      ::fsync(fd) != 0) {
-    ::close(fd);
-    throw std::runtime_error("cannot write " + tmp.string());
-  }
-  ::close(fd);
-  fs::rename(tmp, file);
 }
 
 std::string slurp(const fs::path& file) {
@@ -136,7 +123,7 @@ int main(int argc, char** argv) {
   auto save_checkpoint = [&](int64_t at) {
     std::string bytes = fmt::format("fake-checkpoint step={}\nconfig={}\n", at,
                                     jslds::config_sha256(config));
-    write_durably(jslds::staged_checkpoint_path(checkpoint), bytes);
+    jslds::write_file_atomically(jslds::staged_checkpoint_path(checkpoint), bytes);
     jslds::publish_staged_checkpoint(
         run_dir, {at, "checkpoint.pt", static_cast<int64_t>(bytes.size()), jslds::sha256_hex(bytes), ""});
     emit(report_fd, {{"event", "checkpoint"},
@@ -169,7 +156,7 @@ int main(int argc, char** argv) {
                   {"step", step},            {"message", "train_loss is nan at step " + std::to_string(step)},
                   {"summary", json::object()}, {"fixed_points", json::array()},
                   {"modes", json::array()}};
-        write_durably(run_dir / "result.json", r.dump());
+        jslds::write_file_atomically(run_dir / "result.json", r.dump());
         emit(report_fd, r);
         return 0;
       }
@@ -201,7 +188,7 @@ int main(int argc, char** argv) {
   json result = {{"event", "result"},    {"status", "done"},        {"step", step},
                  {"message", ""},        {"summary", summary},      {"fixed_points", fixed_points},
                  {"modes", modes}};
-  write_durably(run_dir / "result.json", result.dump());
+  jslds::write_file_atomically(run_dir / "result.json", result.dump());
   emit(report_fd, result);
   return 0;
 }
