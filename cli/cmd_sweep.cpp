@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "coordinator/artifacts_owner.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/launch_lock.h"
 #include "coordinator/mpi.h"
@@ -126,6 +127,7 @@ CoordinatorOptions coordinator_options(const SweepArgs& a) {
   fs::path db(a.db);
   o.artifacts = a.artifacts.empty() ? fs::absolute(db).parent_path() / "jslds-runs"
                                     : fs::path(a.artifacts);
+  o.database = fs::absolute(db).string();
   o.retry_failed = a.retry_failed;
   o.force_spec = a.force_spec;
   const auto now = std::chrono::system_clock::now();
@@ -167,6 +169,8 @@ void coordinate(const SweepArgs& a, const SweepSpec& spec, WorkerPool& pool) {
   try {
     s = coordinator.run();
   } catch (const SpecMismatch& e) {
+    throw UsageError(e.what());
+  } catch (const ArtifactsConflict& e) {
     throw UsageError(e.what());
   }
   if (!a.stats.empty()) write_stats(a.stats, s);

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "coordinator/signals.h"
+#include "coordinator/artifacts_owner.h"
 #include "core/atomic_file.h"
 #include "core/checkpoint_receipt.h"
 
@@ -219,10 +220,20 @@ LaunchSummary Coordinator::run() {
               number, spec_.name));
     }
   }
+  // Every folder that holds or will hold this campaign's run directories must be this
+  // campaign's: checked before the database or any run directory changes.
+  const fs::path root = fs::weakly_canonical(fs::absolute(options_.artifacts)) / spec_.name;
+  std::set<fs::path> run_roots{root};
+  for (const auto& [number, dir] : stored_dirs) run_roots.insert(fs::path(dir).parent_path());
+  CampaignOwner owner{spec_.name, std::nullopt, options_.database};
+  if (existing) owner.created_at = existing->created_at;
+  for (const fs::path& dir : run_roots) check_artifacts_owner(dir, owner);
+
   store::CampaignSpec cs{spec_.name,           spec_.canonical,         spec_.sha256,
                          to_string(spec_.method), spec_.objective_metric, spec_.objective_goal};
   State st;
   st.campaign = store_.create_or_load_campaign(cs);
+  owner.created_at = store_.get_campaign(st.campaign.id).created_at;
   summary.campaign_id = st.campaign.id;
   summary.epoch = st.campaign.epoch;
   summary.resumed = st.campaign.existing;
@@ -237,7 +248,6 @@ LaunchSummary Coordinator::run() {
 
   // 3. Insert the runs idempotently. New runs of a grown campaign get numbers after the
   //    existing ones, so existing run directories never change meaning.
-  const fs::path root = fs::weakly_canonical(fs::absolute(options_.artifacts)) / spec_.name;
   std::vector<store::NewRun> rows;
   rows.reserve(runs.size());
   int64_t kept_elsewhere = 0;  // existing runs whose directory is not under `root`
@@ -276,6 +286,11 @@ LaunchSummary Coordinator::run() {
   for (size_t i = 0; i < inserted.size(); ++i) {
     st.expanded[inserted[i].id] = &runs[i];
     st.run_dirs[inserted[i].id] = rows[i].run_dir;
+  }
+  {
+    std::set<fs::path> claimed;
+    for (const auto& n : rows) claimed.insert(fs::path(n.run_dir).parent_path());
+    for (const fs::path& dir : claimed) claim_artifacts(dir, owner);
   }
   if (kept_elsewhere > 0)
     say(fmt::format("{} run(s) of earlier launches keep their run directories (not under {}): "

@@ -30,8 +30,12 @@ class SpecMismatch : public std::runtime_error {
 };
 
 struct CoordinatorOptions {
-  /// Run directories are ARTIFACTS/<campaign>/<run number>/ (made absolute).
+  /// Run directories are ARTIFACTS/<campaign>/<run number>/ (made absolute). A campaign claims
+  /// ARTIFACTS/<campaign>/ with a marker; a launch of another campaign there is refused
+  /// (coordinator/artifacts_owner.h).
   std::filesystem::path artifacts = "jslds-runs";
+  /// The database's path, named in the marker and in refusals (informational).
+  std::string database;
   /// Re-run failed and diverged runs while runs.attempts < the spec's max_attempts.
   bool retry_failed = false;
   /// Resume a campaign whose stored spec differs (its run list may only grow).

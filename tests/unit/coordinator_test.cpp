@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include "coordinator/artifacts_owner.h"
 #include "coordinator/launch_lock.h"
 #include "coordinator/worker_pool.h"
 #include "coordinator/signals.h"
@@ -327,6 +328,65 @@ TEST_F(CoordinatorTest, ResumedRunsKeepTheirRunDirectoriesWhateverArtifactsSays)
     }
   }
   EXPECT_FALSE(fs::exists(root_ / "elsewhere" / "unit"));
+}
+
+TEST_F(CoordinatorTest, TwoDatabasesNeverShareACampaignsRunDirectories) {
+  // Two databases in one folder, each with a campaign "unit", and the default artifacts root
+  // beside them: the second launch must not overwrite the first one's runs.
+  store::ExperimentStore first(":memory:");
+  SweepSpec s = spec("[8]");
+  auto o = options();
+  o.database = "first.sqlite";
+  launch(first, s, o);
+  const fs::path dir = root_ / "runs" / "unit";
+  const std::string marker = slurp(dir / "campaign.json");
+  EXPECT_NE(marker.find("\"campaign\": \"unit\""), std::string::npos) << marker;
+  EXPECT_NE(marker.find(first.find_campaign("unit")->created_at), std::string::npos) << marker;
+  const std::string result = slurp(dir / "1" / "result.json");
+  ASSERT_FALSE(result.empty());
+
+  store::ExperimentStore second(":memory:");
+  o.database = "second.sqlite";
+  try {
+    launch(second, s, o);
+    FAIL() << "expected ArtifactsConflict";
+  } catch (const ArtifactsConflict& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(dir.string()), std::string::npos) << what;
+    EXPECT_NE(what.find("first.sqlite"), std::string::npos) << what;
+    EXPECT_NE(what.find("second.sqlite"), std::string::npos) << what;
+    EXPECT_NE(what.find("--artifacts"), std::string::npos) << what;
+  }
+  EXPECT_FALSE(second.find_campaign("unit")) << "refused before the database changed";
+  EXPECT_EQ(slurp(dir / "1" / "result.json"), result) << "the first database's run is untouched";
+  EXPECT_EQ(slurp(dir / "campaign.json"), marker);
+
+  // Its own folder is fine, and the first database resumes its campaign as before.
+  o.artifacts = root_ / "second-runs";
+  EXPECT_EQ(launch(second, s, o).counts[RunStatus::kDone], 2);
+  o.artifacts = root_ / "runs";
+  EXPECT_EQ(launch(first, s, o).runs_finished, 0) << "complete: nothing re-run";
+}
+
+TEST_F(CoordinatorTest, RunDirectoriesWithoutAMarkerAreAdoptedOnlyByTheirOwnCampaign) {
+  store::ExperimentStore db(":memory:");
+  SweepSpec s = spec("[8]");
+  launch(db, s, options());
+  const fs::path dir = root_ / "runs" / "unit";
+  // Made before markers existed: the campaign that has runs there adopts the folder.
+  fs::remove(dir / "campaign.json");
+  EXPECT_EQ(launch(db, s, options()).runs_finished, 0);
+  EXPECT_TRUE(fs::exists(dir / "campaign.json"));
+  // A campaign with no runs yet does not take over a folder that already holds files.
+  fs::remove(dir / "campaign.json");
+  store::ExperimentStore other(":memory:");
+  EXPECT_THROW(launch(other, s, options()), ArtifactsConflict);
+  EXPECT_FALSE(other.find_campaign("unit"));
+  // Nor does anyone take a folder whose marker cannot be read.
+  std::ofstream(dir / "campaign.json") << "{\"campaign\": 3";
+  EXPECT_THROW(launch(db, s, options()), ArtifactsConflict);
+  EXPECT_THROW(launch(other, s, options()), ArtifactsConflict);
+  EXPECT_FALSE(other.find_campaign("unit"));
 }
 
 TEST_F(CoordinatorTest, AnObjectiveNoRunReportsIsWarnedAboutOnce) {
