@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 
 #include "core/config_toml.h"
+#include "core/did_you_mean.h"
+#include "core/summary_names.h"
 
 namespace jslds {
 
@@ -379,6 +381,17 @@ SweepSpec parse_sweep_spec(std::string_view toml_text, const std::string& source
     spec.objective_goal = o.string("goal").value_or(spec.objective_goal);
     if (spec.objective_metric.empty())
       fail(source, objective->source(), "objective metric must not be empty");
+    // A name no run reports would let the whole campaign run and leave `jslds best` nothing
+    // to rank, so it is refused here (a name of the other model mode is only warned about at
+    // run time: model.mode may be swept).
+    if (!is_summary_name(spec.objective_metric)) {
+      std::vector<std::string> names;
+      for (const auto& s : kSummaryNames) names.emplace_back(s.name);
+      fail(source, t->get("metric")->source(),
+           fmt::format("objective metric \"{}\" is not a run summary{}: expected one of {}",
+                       spec.objective_metric, did_you_mean(spec.objective_metric, names),
+                       summary_names_by_group()));
+    }
     if (spec.objective_goal != "maximize" && spec.objective_goal != "minimize")
       fail(source, t->get("goal")->source(),
            fmt::format("objective goal \"{}\" is unknown: expected maximize or minimize",

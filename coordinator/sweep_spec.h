@@ -62,7 +62,8 @@ struct SweepSpec {
 /// Reads and validates a sweep spec. Throws ConfigError with "FILE:LINE:COL: …" for
 /// unreadable files, TOML syntax errors, unknown sections or keys, wrong types, bad values
 /// (e.g. min > max, log_uniform with min <= 0, grid with a distribution, random/sobol without
-/// max_runs) and parameters whose key, type or range does not fit the run configuration.
+/// max_runs, an objective metric that is not a run summary of core/summary_names.h) and
+/// parameters whose key, type or range does not fit the run configuration.
 SweepSpec load_sweep_spec(const std::filesystem::path& file);
 
 /// Same on TOML text. `directory` resolves a relative `base = "…"` and data paths.

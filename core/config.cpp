@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "core/config_toml.h"
+#include "core/did_you_mean.h"
 #include "core/simulator_sizes.h"
 
 namespace jslds {
@@ -281,36 +282,6 @@ std::string range_text(const Field& f) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Did-you-mean
-// ---------------------------------------------------------------------------------------
-
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-std::string suggestion(std::string_view unknown, const std::vector<std::string>& known) {
-  std::string best;
-  size_t best_d = std::numeric_limits<size_t>::max();
-  for (const auto& k : known) {
-    size_t d = edit_distance(unknown, k);
-    if (d < best_d) best_d = d, best = k;
-  }
-  size_t limit = std::max<size_t>(2, unknown.size() / 3);
-  if (best_d <= limit) return fmt::format(" (did you mean '{}'?)", best);
-  return "";
-}
-
-// ---------------------------------------------------------------------------------------
 // Reading
 // ---------------------------------------------------------------------------------------
 
@@ -462,9 +433,9 @@ const Field& find_field(const std::vector<Section>& ss, std::string_view dotted,
     if (sec != s.name) continue;
     for (const auto& f : s.fields)
       if (key == f.name) return f;
-    fail(w, fmt::format("unknown key '{}' in [{}]{}", key, sec, suggestion(key, names_of(s))));
+    fail(w, fmt::format("unknown key '{}' in [{}]{}", key, sec, did_you_mean(key, names_of(s))));
   }
-  fail(w, fmt::format("unknown section [{}]{}", sec, suggestion(sec, names_of(ss))));
+  fail(w, fmt::format("unknown section [{}]{}", sec, did_you_mean(sec, names_of(ss))));
 }
 
 void read_table(RunConfig& c, const toml::table& root, const std::string& source) {
@@ -485,7 +456,7 @@ void read_table(RunConfig& c, const toml::table& root, const std::string& source
     if (it == ss.end())
       fail(w, fmt::format("unknown section [{}]{}; expected one of [data], [model], [loss], "
                           "[train], [analysis], [runtime]",
-                          sec, suggestion(sec, names_of(ss))));
+                          sec, did_you_mean(sec, names_of(ss))));
     auto tbl = node.as_table();
     if (!tbl) {
       for (const auto& candidate : ss)
@@ -504,7 +475,7 @@ void read_table(RunConfig& c, const toml::table& root, const std::string& source
                             [&](const Field& x) { return key == x.name; });
       if (f == it->fields.end())
         fail(fw, fmt::format("unknown key '{}' in [{}]{}", key, sec,
-                             suggestion(key, names_of(*it))));
+                             did_you_mean(key, names_of(*it))));
       set_field(*f, fnode, fmt::format("{}.{}", sec, key), where_of(source, fnode));
       if (sec == "data" && key == "simulate") simulate_at = where_of(source, fnode);
     }

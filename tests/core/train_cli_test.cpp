@@ -18,6 +18,7 @@
 
 #include "core/checkpoint_receipt.h"
 #include "core/config.h"
+#include "core/summary_names.h"
 
 namespace jslds {
 namespace {
@@ -99,6 +100,8 @@ TEST_F(TrainCli, ReportStreamAndResultJsonFollowTheReportFormat) {
   EXPECT_EQ(result["status"], "done");
   EXPECT_EQ(result["step"], 20);
   EXPECT_TRUE(result["summary"]["val_mse"].is_number());
+  for (const auto& [name, value] : result["summary"].items())  // what a sweep objective may name
+    EXPECT_TRUE(is_summary_name(name)) << name << " is missing from core/summary_names.h";
   EXPECT_TRUE(result["fixed_points"].is_array());
   EXPECT_TRUE(result["modes"].is_array());
   std::ifstream result_file(dir_ / "run" / "result.json");
@@ -301,6 +304,25 @@ TEST_F(TrainCli, AResumeWithNoStepLeftKeepsTheLastTrainingFigures) {
   for (const char* key : {"train_loss", "loss_rnn", "lr", "steps_per_s", "val_mse"})
     EXPECT_EQ(again[key], first[key]) << key;
   EXPECT_EQ(again["steps_done"], 20);
+}
+
+// The sweep spec accepts as objective only the names of core/summary_names.h: every name a
+// run reports must be there (task mode: ReportStreamAndResultJsonFollowTheReportFormat).
+TEST_F(TrainCli, EverySummaryOfAPoissonRunIsAKnownSummaryName) {
+  std::ofstream(dir_ / "poisson.toml") << "[data]\nsimulate = \"oscillator\"\nsim_trials = 12\nheldout_neurons = 0.2\n"
+                                          "[model]\nlatent_dim = 8\nfactors_dim = 4\nencoder_dim = 8\n"
+                                          "inferred_input_dim = 2\ncontroller_dim = 8\n"
+                                          "[train]\nsteps = 2\nbatch_size = 4\neval_every = 2\n"
+                                          "[analysis]\nn_inits = 16\nmax_iters = 50\n[runtime]\nthreads = 1\n";
+  ASSERT_EQ(run(std::string(JSLDS_EXE) + " train " + (dir_ / "poisson.toml").string() + " --run-dir " +
+                (dir_ / "poisson").string() + " 2>/dev/null"),
+            0);
+  const json summary = json::parse(std::ifstream(dir_ / "poisson" / "result.json"))["summary"];
+  for (const auto& [name, value] : summary.items())
+    EXPECT_TRUE(is_summary_name(name)) << name << " is missing from core/summary_names.h";
+  for (const char* name : {"val_bps", "val_bps_jslds", "val_cobps", "val_nll", "loss_kl_ic", "loss_kl_ii",
+                           "train_seconds", "n_stable_clusters", "ring_score"})
+    EXPECT_TRUE(summary.contains(name)) << name;
 }
 
 TEST_F(TrainCli, BadInputExitsWithStatus2AndSaysWhere) {

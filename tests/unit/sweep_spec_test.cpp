@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 namespace jslds {
@@ -224,6 +225,34 @@ TEST(SweepSpec, BadSpecsGivePositionedErrors) {
   expect_error("[campaign]\nname = \"a\"\n[extra]\n", 3, 2, "unknown section or key 'extra'");
   expect_error("[campaign]\nname = \"a\"\nseed = 1\nseed = 2\n", 4, 8,
                "TOML syntax error: Error while parsing key-value pair: cannot redefine");
+}
+
+TEST(SweepSpec, AnObjectiveMetricNoRunReportsIsRefusedWithTheClosestName) {
+  // Refused when the spec is read, not discovered by `jslds best` after the whole campaign.
+  expect_error("[campaign]\nname = \"a\"\nobjective = { metric = \"val_bsp\", goal = \"maximize\" }\n",
+               3, 24,
+               "objective metric \"val_bsp\" is not a run summary (did you mean 'val_bps'?): expected "
+               "one of val_bps, val_bps_jslds, val_cobps, val_nll (Poisson mode); val_mse, "
+               "val_mse_jslds (task mode); rel_state_error, fp_residual (JSLDS); train_loss, ");
+  expect_error("[campaign]\nname = \"a\"\nobjective = { metric = \"summary.val_bps\" }\n", 3, 24,
+               "objective metric \"summary.val_bps\" is not a run summary");
+  try {
+    parse("[campaign]\nname = \"a\"\nobjective = { metric = \"ring_scor\" }\n");
+    ADD_FAILURE() << "ring_scor was accepted";
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("(did you mean 'ring_score'?)"), std::string::npos) << what;
+    EXPECT_NE(what.find("n_stable_clusters, ring_score (analysis)"), std::string::npos) << what;
+  }
+  // Task-mode metrics, analysis scalars and the training figures are objectives too.
+  for (const char* metric : {"val_bps", "val_cobps", "val_mse", "val_mse_jslds", "rel_state_error",
+                             "n_stable_clusters", "ring_score", "dominant_freq_hz", "train_seconds"}) {
+    const SweepSpec spec = parse(fmt::format(
+        "[campaign]\nname = \"a\"\nobjective = {{ metric = \"{}\", goal = \"minimize\" }}\n", metric));
+    EXPECT_EQ(spec.objective_metric, metric);
+    EXPECT_EQ(spec.objective_goal, "minimize");
+  }
+  EXPECT_EQ(parse("[campaign]\nname = \"a\"\n").objective_metric, "val_bps");
 }
 
 TEST(SweepSpec, InvalidCombinationNamesTheParameters) {
