@@ -22,6 +22,7 @@
 #include "coordinator/mpi_pool.h"
 #include "coordinator/signals.h"
 #include "coordinator/sweep_spec.h"
+#include "core/data/data_check.h"
 #include "store/experiment_store.h"
 #include "worker/local_pool.h"
 #include "worker/mpi_worker.h"
@@ -53,9 +54,15 @@ SweepSpec load_spec(const SweepArgs& a) {
   return spec;
 }
 
-// Every run's recording exists: a wrong data.path is refused before anything runs (and by
-// --dry-run), not found once per run by failing trainings. Throws UsageError.
-void check_data_files(const SweepSpec& spec, const std::vector<ExpandedRun>& runs) {
+// Every run's data work: a wrong data.path, a missing trial table, a variable that is not in
+// the file or a split that cannot be made is refused before anything runs (and by --dry-run),
+// not found once per run by failing trainings. Each distinct [data] section is loaded and
+// split once, as `jslds train` would (core/data/data_check.h). Throws UsageError.
+void check_data(const SweepSpec& spec, const std::vector<ExpandedRun>& runs) {
+  auto run_list = [](const std::vector<int64_t>& numbers) {
+    return fmt::format("run{} {}{}", numbers.size() > 1 ? "s" : "", numbers.front(),
+                       numbers.size() > 1 ? fmt::format(" and {} more", numbers.size() - 1) : "");
+  };
   std::map<std::string, std::vector<int64_t>> users;  // path → run numbers
   for (const auto& r : runs)
     if (!r.config.data.path.empty()) users[r.config.data.path].push_back(r.number);
@@ -63,11 +70,33 @@ void check_data_files(const SweepSpec& spec, const std::vector<ExpandedRun>& run
     std::error_code ec;
     if (fs::is_regular_file(path, ec)) continue;
     throw UsageError(fmt::format(
-        "{}: data.path '{}' of run{} {}{} {} (a relative path in the spec is taken from the "
+        "{}: data.path '{}' of {} {} (a relative path in the spec is taken from the "
         "spec's directory, one given with --set base.data.path from the current directory)",
-        spec.source, path, numbers.size() > 1 ? "s" : "", numbers.front(),
-        numbers.size() > 1 ? fmt::format(" and {} more", numbers.size() - 1) : "",
+        spec.source, path, run_list(numbers),
         fs::exists(path, ec) ? "is not a regular file" : "does not exist"));
+  }
+  // [data] section (as JSON) → its options and the runs that use it, in run order.
+  std::map<std::string, std::pair<DataOptions, std::vector<int64_t>>> sections;
+  std::vector<std::string> order;
+  for (const auto& r : runs) {
+    const std::string key = nlohmann::json::parse(to_json(r.config))["data"].dump();
+    auto [it, added] = sections.try_emplace(key, r.config.data, std::vector<int64_t>{});
+    if (added) order.push_back(key);
+    it->second.second.push_back(r.number);
+  }
+  for (size_t i = 0; i < order.size(); ++i) {
+    const auto& [options, numbers] = sections.at(order[i]);
+    std::cerr << fmt::format("data {}/{} ({}): ", i + 1, order.size(), run_list(numbers))
+              << std::flush;
+    try {
+      std::cerr << check_data_options(options) << "\n";
+    } catch (const DataCheckError& e) {
+      std::cerr << "refused\n";
+      throw UsageError(fmt::format(
+          "{}: the data of {} cannot be used: {} (`jslds data inspect FILE` shows what the "
+          "file holds; fix the [base] data keys or --set base.data.…)",
+          spec.source, run_list(numbers), e.what()));
+    }
   }
 }
 
@@ -207,7 +236,7 @@ std::exception_ptr run_under_mpi(const SweepArgs& a) {
   SweepSpec spec;
   try {
     spec = load_spec(a);
-    check_data_files(spec, expand(spec));  // every run is valid before any worker starts
+    check_data(spec, expand(spec));  // every run is valid before any worker starts
     coordinate(a, spec, *pool);
   } catch (const ConfigError&) {
     release_workers();
@@ -231,7 +260,7 @@ void run_sweep(const SweepArgs& a) {
     coordinator_options(a);  // the same option checks as a launch
     SweepSpec spec = load_spec(a);
     const auto runs = expand(spec);
-    check_data_files(spec, runs);
+    check_data(spec, runs);
     print_dry_run(spec, runs);
     return;
   }
@@ -239,7 +268,7 @@ void run_sweep(const SweepArgs& a) {
   StopSignals signals;
   if (!mpi) {
     SweepSpec spec = load_spec(a);
-    check_data_files(spec, expand(spec));  // every run is valid before any worker starts
+    check_data(spec, expand(spec));  // every run is valid before any worker starts
     LocalPool pool(a.jobs, WorkerLoopOptions{});
     coordinate(a, spec, pool);
     return;
@@ -290,7 +319,9 @@ void register_sweep(CLI::App& app) {
                   "not started, and the sweep stops gracefully 2 minutes before the end. "
                   "SLURM_JOB_END_TIME is used when set");
   cmd->add_flag("--dry-run", a->dry_run,
-                "print the expanded runs as a table (after validating every run) and exit");
+                "print the expanded runs as a table and exit, after validating every run and "
+                "loading and splitting each distinct [data] section once (as jslds train would; "
+                "a launch checks the same)");
   cmd->add_option("--journal", a->journal,
                   "database journal: auto (WAL on local disks, rollback journal on NFS/Lustre/"
                   "GPFS), wal, or delete")

@@ -171,5 +171,37 @@ TEST(SweepKillResume, ASecondLaunchOfALiveCampaignIsRefused) {
   fs::remove_all(dir);
 }
 
+TEST(SweepDataCheck, DataThatCannotBeLoadedIsRefusedBeforeAnyRunAndByDryRun) {
+  // The flip-flop task's mask starts at bin 5: 4-bin trials are refused by the simulator, as
+  // `jslds train` would refuse them. Before the check every run failed, one after another.
+  fs::path dir = test_directory("data_check");
+  std::string spec = kSpec;
+  spec.replace(spec.find("name = \"kill\""), 13, "name = \"data\"");
+  spec.replace(spec.find("data.simulate = \"oscillator\""), 28,
+               "data.simulate = \"flipflop\"\nmodel.mode = \"task\"\ndata.sim_bins = 4");
+  std::ofstream(dir / "spec.toml") << spec;
+  const fs::path db = dir / "jslds.sqlite";
+  std::map<std::string, std::string> env = {{"JSLDS_TRAIN_EXE", JSLDS_FAKE_TRAIN_EXE}};
+  for (const bool dry : {true, false}) {
+    std::vector<std::string> args = {(dir / "spec.toml").string(), "--db", db.string(), "--jobs", "1"};
+    if (dry) args.push_back("--dry-run");
+    const fs::path log = dir / (dry ? "dry.log" : "launch.log");
+    ChildProcess p = start(sweep_command(0, args), log, env);
+    auto status = wait_for(p, std::chrono::seconds(60));
+    ASSERT_TRUE(status) << slurp(log);
+    EXPECT_EQ(exit_code(*status), 2) << slurp(log);
+    const std::string text = slurp(log);
+    EXPECT_NE(text.find("the data of runs 1 and 5 more cannot be used: simulate flipflop: "
+                        "data.sim_bins: is 4, expected more than 5 bins"),
+              std::string::npos)
+        << text;
+  }
+  EXPECT_FALSE(read_db(db, [](store::ExperimentStore& s) { return s.find_campaign("data").has_value(); })
+                   .value_or(false))
+      << "no campaign was created";
+  EXPECT_FALSE(fs::exists(dir / "jslds-runs")) << "no run directory was made";
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace jslds
