@@ -671,7 +671,8 @@ LaunchSummary Coordinator::run() {
 
 std::chrono::system_clock::time_point parse_time_limit(std::string_view text,
                                                        std::chrono::system_clock::time_point now) {
-  static const std::regex kForm(R"(^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s?)?\s*$)");
+  static const std::regex kForm(
+      R"(^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)(s)?)?\s*$)");
   std::cmatch m;
   std::string s(text);
   if (s.empty() || !std::regex_match(s.c_str(), m, kForm) ||
@@ -680,6 +681,19 @@ std::chrono::system_clock::time_point parse_time_limit(std::string_view text,
         "--time-limit '{}': expected a duration such as 90s, 45m, 2h, 1h30m or 1d (a bare "
         "number is seconds)",
         text));
+  // A bare number means seconds only on its own: after a unit ("1h30") it was meant in the
+  // next unit down, and reading it as seconds would stop the sweep early without a word.
+  const int last_unit = m[3].matched ? 3 : m[2].matched ? 2 : m[1].matched ? 1 : 0;
+  if (m[4].matched && !m[5].matched && last_unit > 0) {
+    static constexpr const char* kUnit[] = {"", "d", "h", "m"};
+    static constexpr const char* kNextUnit[] = {"", "h", "m", "s"};
+    std::string meant = s.substr(0, s.find_last_not_of(" \t\n") + 1);
+    meant.erase(0, meant.find_first_not_of(" \t\n"));
+    throw std::invalid_argument(fmt::format(
+        "--time-limit '{}': the {} after {}{} has no unit: write {}{} (only a number alone, "
+        "such as 5400, means seconds)",
+        text, m[4].str(), m[last_unit].str(), kUnit[last_unit], meant, kNextUnit[last_unit]));
+  }
   auto part = [&](int i) { return m[i].matched ? std::stoll(m[i].str()) : 0LL; };
   std::chrono::seconds total(part(1) * 86400 + part(2) * 3600 + part(3) * 60 + part(4));
   if (total.count() <= 0)

@@ -613,5 +613,30 @@ TEST_F(CoordinatorTest, NoRunStartsWhenTheTimeLimitLeavesNoRoom) {
   EXPECT_EQ(parse_time_limit("1d", t0) - t0, std::chrono::seconds(86400));
 }
 
+TEST(TimeLimit, ANumberAfterAUnitNeedsItsOwnUnit) {
+  // "1h30" was read as 1 h 30 s: the sweep stopped half an hour early without a word.
+  const auto t0 = std::chrono::system_clock::time_point{};
+  auto refusal = [&](const char* text) -> std::string {
+    try {
+      parse_time_limit(text, t0);
+      return "accepted";
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+  };
+  EXPECT_EQ(refusal("1h30"),
+            "--time-limit '1h30': the 30 after 1h has no unit: write 1h30m (only a number alone, "
+            "such as 5400, means seconds)");
+  EXPECT_NE(refusal("2m30").find("the 30 after 2m has no unit: write 2m30s"), std::string::npos);
+  EXPECT_NE(refusal("1d 12").find("the 12 after 1d has no unit: write 1d 12h"), std::string::npos);
+  EXPECT_NE(refusal("1d2h 5").find("write 1d2h 5m"), std::string::npos);
+  // A number alone is seconds, and every number with its unit is read as written.
+  EXPECT_EQ(parse_time_limit("5400", t0) - t0, std::chrono::seconds(5400));
+  EXPECT_EQ(parse_time_limit("1h30m", t0) - t0, std::chrono::seconds(5400));
+  EXPECT_EQ(parse_time_limit("1h30s", t0) - t0, std::chrono::seconds(3630));
+  EXPECT_EQ(parse_time_limit(" 2m30s ", t0) - t0, std::chrono::seconds(150));
+  EXPECT_EQ(parse_time_limit("1d12h", t0) - t0, std::chrono::seconds(129600));
+}
+
 }  // namespace
 }  // namespace jslds
