@@ -177,8 +177,9 @@ void run_analyze(const AnalyzeOptions& o) {
 
 void register_analyze(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "analyze",
-      "Re-run the analysis of a trained model (docs/analysis.md): expansion points on the validation "
+      "analyze", "Re-run the analysis of a trained model: fixed points, eigenmodes, structure scores");
+  cmd->footer(
+      "Re-runs the analysis of docs/analysis.md: expansion points on the validation "
       "trials, numerical fixed points of the autonomous generator F(h, u = 0), Jacobian eigenmodes in Hz and "
       "seconds, and the structure scores (n_stable_clusters, ring_score, theta_mode, …).\n"
       "Reads the checkpoint (refusing a truncated or altered one) and the data its configuration names (a relative "

@@ -31,8 +31,9 @@ void register_data(CLI::App& app) {
   auto* data = app.add_subcommand("data", "Look at data files before training on them");
   data->require_subcommand(1);
   auto* inspect = data->add_subcommand(
-      "inspect",
-      "Show what a data file holds (format; NWB units and intervals tables, MAT variables and "
+      "inspect", "Show what a data file holds and how the [data] options would bin it");
+  inspect->footer(
+      "Shows what a data file holds (format; NWB units and intervals tables, MAT variables and "
       "struct fields, or HDF5 datasets and who wrote them), its neurons, trials, duration, "
       "spike count and mean rate per neuron; then the (trials, bins, neurons) shape, spike "
       "count and conditions that the [data] options produce, with any crops or ignored "

@@ -44,11 +44,12 @@ std::string truth_names(const Dataset& data) {
 
 void register_simulate(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "simulate",
-      "Simulate a session with known ground truth and write it in the project's HDF5 layout "
-      "(/spikes or /inputs,/targets,/mask, plus /truth/*). The same options and seed give a "
-      "byte-identical file; `data.simulate = \"KIND\"` in a run configuration gives the same "
-      "data in memory. Generative models and defaults: docs/data.md");
+      "simulate", "Simulate a session with known ground truth and write it as an HDF5 file");
+  cmd->footer(
+      "The file is in the project's HDF5 layout (/spikes or /inputs,/targets,/mask, plus "
+      "/truth/*). The same options and seed give a byte-identical file; `data.simulate = "
+      "\"KIND\"` in a run configuration gives the same data in memory. Generative models and "
+      "defaults: docs/data.md");
   auto kind = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
   auto seed_text = std::make_shared<std::string>();

@@ -9,10 +9,10 @@
 namespace jslds::cli {
 
 void register_train(CLI::App& app) {
-  auto* train = app.add_subcommand(
-      "train",
-      "Train one model (docs/model.md: nonlinear generator co-trained with its Jacobian switching linear system), then "
-      "analyse its fixed points and eigenmodes when analysis.enabled.\n"
+  auto* train = app.add_subcommand("train", "Train one model, then analyse its fixed points and eigenmodes");
+  train->footer(
+      "Trains the model of docs/model.md (nonlinear generator co-trained with its Jacobian switching linear system), "
+      "then analyses its fixed points and eigenmodes when analysis.enabled.\n"
       "Writes the run directory: config.toml (canonical; `jslds train RUN_DIR/config.toml` reproduces the run), "
       "checkpoint.pt (torch.load-able: parameter name -> tensor plus \"config\"), train_state.pt (optimiser and RNG "
       "state for --resume), checkpoint.json (the checkpoint's receipt: step and sha256s), metrics.jsonl (one line per "

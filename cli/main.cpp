@@ -3,6 +3,10 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -10,6 +14,57 @@
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/data/loaders.h"
+#include "core/did_you_mean.h"
+
+namespace {
+
+// The command lists of `jslds --help` (and `jslds config --help`, `jslds data --help`) show
+// the first line of each description: one line per command. A command's own --help shows
+// all of it, and its details go in its footer.
+class OneLineCommandList : public CLI::Formatter {
+ public:
+  std::string make_subcommand(const CLI::App* sub) const override {
+    std::stringstream out;
+    const std::string& description = sub->get_description();
+    CLI::detail::format_help(out, sub->get_display_name(true),
+                             description.substr(0, description.find('\n')), column_width_);
+    return out.str();
+  }
+};
+
+// CLI11 reports a word that is no command as "A subcommand is required": name the word and
+// the commands instead, at the level that needed one (`jslds bogus`, `jslds config bogus`).
+// Returns false for other missing arguments (e.g. `jslds train` without its file).
+bool report_unknown_command(const CLI::App& top) {
+  const CLI::App* app = &top;
+  std::string path = top.get_name();
+  while (!app->get_subcommands().empty()) {
+    app = app->get_subcommands().front();
+    path += " " + app->get_name();
+  }
+  std::vector<std::string> commands;
+  for (const CLI::App* sub : app->get_subcommands([](const CLI::App*) { return true; }))
+    commands.push_back(sub->get_name());
+  if (commands.empty()) return false;
+  const std::string list = fmt::format("{}", fmt::join(commands, ", "));
+  const std::vector<std::string> rest = top.remaining(/*recurse=*/true);
+  if (rest.empty()) {
+    std::cerr << fmt::format("error: {} needs a command: one of {} (`{} --help` describes them)\n",
+                             path, list, path);
+  } else if (rest.front().starts_with("-")) {
+    std::cerr << fmt::format("error: unknown option '{}' for {}; expected --help or a command: "
+                             "one of {}\n",
+                             rest.front(), path, list);
+  } else {
+    std::cerr << fmt::format("error: unknown command '{}'{}; {} takes one of {} (`{} --help` "
+                             "describes them)\n",
+                             rest.front(), jslds::did_you_mean(rest.front(), commands), path,
+                             list, path);
+  }
+  return true;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -20,6 +75,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("jslds ") + JSLDS_VERSION + "\n");
   app.require_subcommand(1);
   app.fallthrough(false);
+  app.formatter(std::make_shared<OneLineCommandList>());  // before the commands inherit it
 
   jslds::cli::register_config(app);
   jslds::cli::register_simulate(app);
@@ -35,6 +91,10 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RequiredError& e) {
+    if (report_unknown_command(app)) return 2;
+    app.exit(e);
+    return 2;
   } catch (const CLI::ParseError& e) {
     // --help and --version are "errors" with exit code 0; real usage errors exit 2.
     int code = app.exit(e);

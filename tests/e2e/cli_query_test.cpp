@@ -1,5 +1,6 @@
 // `jslds query/best/show/export/status` end to end on a small database, including `status`
-// from another process while a writer commits (issue 6 item 8, issue 7).
+// from another process while a writer commits (issue 6 item 8, issue 7); and the top level:
+// `jslds --help` and unknown commands.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -155,6 +156,61 @@ TEST_F(Cli, ANonSweptConfigKeyIsRejectedWithTheSweptOnes) {
             std::string::npos)
       << r.out;
   EXPECT_EQ(r.out.find("params.KEY (dotted run-config key)"), std::string::npos) << r.out;
+}
+
+// `jslds --help` lists every command on one line; a command's details are in its own --help.
+TEST_F(Cli, TopLevelHelpListsEveryCommandOnOneLine) {
+  Result r = jslds("--help", dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream help(r.out.substr(r.out.find("\nSubcommands:\n") + 14));
+  std::vector<std::string> commands;
+  for (std::string line; std::getline(help, line) && !line.empty();) {
+    ASSERT_TRUE(line.starts_with("  ") && line[2] != ' ') << "not a command's first line:\n" << line;
+    const std::size_t gap = line.find(' ', 2);
+    commands.push_back(line.substr(2, gap - 2));
+    const std::size_t description = line.find_first_not_of(' ', gap);
+    ASSERT_NE(description, std::string::npos) << line;
+    EXPECT_LE(line.size() - description, 100u) << line;
+  }
+  EXPECT_EQ(commands, (std::vector<std::string>{"config", "simulate", "data", "sweep", "status",
+                                                "query", "best", "show", "export", "train",
+                                                "analyze"}));
+  // The long descriptions moved to the command's own help.
+  r = jslds("train --help", dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(r.out.starts_with("Train one model, then analyse its fixed points and eigenmodes\n"))
+      << r.out;
+  EXPECT_NE(r.out.find("Exit status: 0 when the run ended done or diverged"), std::string::npos)
+      << r.out;
+  r = jslds("simulate --help", dir_);
+  EXPECT_NE(r.out.find("seed give a byte-identical file"), std::string::npos) << r.out;
+}
+
+// A word that is no command is named, with the commands (not "A subcommand is required").
+TEST_F(Cli, AnUnknownCommandIsNamedWithTheCommands) {
+  const std::string commands =
+      "config, simulate, data, sweep, status, query, best, show, export, train, analyze";
+  Result r = jslds("bogus", dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "error: unknown command 'bogus'; jslds takes one of " + commands +
+                       " (`jslds --help` describes them)\n");
+  r = jslds("sweeep spec.toml", dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "error: unknown command 'sweeep' (did you mean 'sweep'?); jslds takes one of " +
+                       commands + " (`jslds --help` describes them)\n");
+  r = jslds("", dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "error: jslds needs a command: one of " + commands +
+                       " (`jslds --help` describes them)\n");
+  r = jslds("config chek x.toml", dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "error: unknown command 'chek' (did you mean 'check'?); jslds config takes one "
+                   "of defaults, check (`jslds config --help` describes them)\n");
+  // A command missing its own argument still says which.
+  r = jslds("train", dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("config is required"), std::string::npos) << r.err;
 }
 
 TEST_F(Cli, BestAndPareto) {
