@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -323,6 +325,36 @@ TEST_F(TrainCli, EverySummaryOfAPoissonRunIsAKnownSummaryName) {
   for (const char* name : {"val_bps", "val_bps_jslds", "val_cobps", "val_nll", "loss_kl_ic", "loss_kl_ii",
                            "train_seconds", "n_stable_clusters", "ring_score"})
     EXPECT_TRUE(summary.contains(name)) << name;
+}
+
+// `jslds train --help` describes the progress line: every metric it prints, in either mode.
+TEST_F(TrainCli, HelpNamesEveryMetricOfTheProgressLine) {
+  ASSERT_EQ(run(std::string(JSLDS_EXE) + " train --help > " + (dir_ / "help.txt").string()), 0);
+  const std::string help = slurp(dir_ / "help.txt");
+  std::ofstream(dir_ / "poisson.toml") << "[data]\nsimulate = \"oscillator\"\nsim_trials = 12\nheldout_neurons = 0.2\n"
+                                          "[model]\nlatent_dim = 8\nfactors_dim = 4\nencoder_dim = 8\n"
+                                          "[train]\nsteps = 2\nbatch_size = 4\neval_every = 2\n"
+                                          "[analysis]\nenabled = false\n[runtime]\nthreads = 1\n";
+  std::set<std::string> printed;
+  for (const std::string config : {"run.toml", "poisson.toml"}) {  // task mode, Poisson mode
+    const fs::path log = dir_ / (config + ".log");
+    ASSERT_EQ(run(std::string(JSLDS_EXE) + " train " + (dir_ / config).string() + " --run-dir " +
+                  (dir_ / (config + ".run")).string() + " --set analysis.enabled=false 2>" + log.string()),
+              0);
+    std::istringstream lines(slurp(log));
+    for (std::string line; std::getline(lines, line);) {
+      if (!line.starts_with("step ")) continue;
+      // "step 10/20  loss 0.5  val_mse 0.1  …  rel_state_error 0.2  812.3 steps/s  ETA 0s"
+      static const std::regex kNamedValue(R"(  ([a-z_]+) \S+)");
+      for (std::sregex_iterator it(line.begin(), line.end(), kNamedValue), end; it != end; ++it)
+        printed.insert((*it)[1]);
+    }
+  }
+  for (const char* name : {"loss", "val_mse", "val_mse_jslds", "val_bps", "val_bps_jslds", "val_cobps",
+                           "rel_state_error"})
+    EXPECT_TRUE(printed.count(name)) << name << " was not printed";
+  for (const std::string& name : printed)
+    EXPECT_NE(help.find(name), std::string::npos) << "`jslds train --help` does not mention " << name;
 }
 
 TEST_F(TrainCli, BadInputExitsWithStatus2AndSaysWhere) {
