@@ -44,6 +44,14 @@ word such as `gru` is taken as a string). `data.path` and `data.simulate` exclud
 other: a `--set` of one clears the other, so `--set data.path=F` points a simulated
 configuration at the recording F.
 
+A relative `data.path` in a run configuration file is taken from that file's directory, so a
+configuration and its recording can move together and `jslds train` finds it from any current
+directory; a relative path given with `--set data.path=…` is taken from the current directory.
+The run directory's `config.toml` stores the absolute path, so `jslds train RUN_DIR/config.toml`
+reproduces the run from anywhere. Sweep specs follow the same rule: a relative path is taken
+from the directory of the file holding it (the spec, or its `base = "…"` file), one given with
+`--set base.data.path=…` from the current directory (docs/sweeps.md).
+
 The canonical form (`jslds config check` output, and `config.toml` in every run directory)
 writes every key in this order; its sha256 identifies a run configuration in the database, so
 key order and explicitly written defaults do not change it.

@@ -1,7 +1,13 @@
 // Run configuration: round trip, every error class, overrides, hash stability.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <string>
 
 #include "core/config.h"
 
@@ -261,6 +267,37 @@ TEST(Config, EveryKeyIsDocumented) {
         << key << " is not documented in docs/config.md (regenerate it with "
                   "scripts/gen_config_doc.py)";
   }
+}
+
+// docs/config.md is scripts/gen_config_doc.py's output for `jslds config defaults`, byte for
+// byte, and it states the data.path rule that core/config.h (resolve_data_path) refers to.
+TEST(Config, DocsConfigMdIsTheGeneratorsOutput) {
+  if (std::system("command -v python3 > /dev/null 2>&1") != 0)
+    GTEST_SKIP() << "no python3 here to run scripts/gen_config_doc.py";
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("jslds_config_doc_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "defaults.toml") << jslds::defaults_toml_commented();
+  const std::string source(JSLDS_SOURCE_DIR);
+  ASSERT_EQ(std::system(("python3 " + source + "/scripts/gen_config_doc.py < " + (dir / "defaults.toml").string() +
+                         " > " + (dir / "config.md").string())
+                            .c_str()),
+            0);
+  auto slurp = [](const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const std::string generated = slurp(dir / "config.md");
+  const std::string doc = slurp(source + "/docs/config.md");
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(doc, generated) << "docs/config.md is not the generator's output; regenerate it: "
+                               "build/cli/jslds config defaults | python3 scripts/gen_config_doc.py > "
+                               "docs/config.md";
+  EXPECT_NE(doc.find("A relative `data.path` in a run configuration file is taken from that file's directory"),
+            std::string::npos);
+  EXPECT_NE(doc.find("a relative path given with `--set data.path=…` is taken from the current directory"),
+            std::string::npos);
+  EXPECT_NE(doc.find("The run directory's `config.toml` stores the absolute path"), std::string::npos);
 }
 
 TEST(Config, DirectoryIsNotAConfig) {
