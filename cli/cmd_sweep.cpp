@@ -235,6 +235,7 @@ std::exception_ptr run_under_mpi(const SweepArgs& a) {
   };
   SweepSpec spec;
   try {
+    coordinator_options(a);  // option errors before the data are loaded
     spec = load_spec(a);
     check_data(spec, expand(spec));  // every run is valid before any worker starts
     coordinate(a, spec, *pool);
@@ -267,6 +268,7 @@ void run_sweep(const SweepArgs& a) {
   if (a.jobs < 1) throw UsageError(fmt::format("--jobs {}: expected at least 1", a.jobs));
   StopSignals signals;
   if (!mpi) {
+    coordinator_options(a);  // option errors before the data are loaded
     SweepSpec spec = load_spec(a);
     check_data(spec, expand(spec));  // every run is valid before any worker starts
     LocalPool pool(a.jobs, WorkerLoopOptions{});
@@ -284,14 +286,16 @@ void run_sweep(const SweepArgs& a) {
 void register_sweep(CLI::App& app) {
   auto a = std::make_shared<SweepArgs>();
   auto* cmd = app.add_subcommand(
-      "sweep",
-      "Run or resume a campaign of training runs described by a sweep spec (docs/sweeps.md).\n"
+      "sweep", "Run or resume a campaign of training runs described by a sweep spec (docs/sweeps.md)");
+  cmd->footer(
       "Under mpirun, rank 0 coordinates and ranks 1..N-1 each run one training at a time;\n"
       "without mpirun, --jobs J local workers do. Running the same command again resumes the\n"
       "campaign: done runs are kept, interrupted runs continue from their checkpoint.\n"
       "SIGTERM, SIGINT, SIGUSR1 or SIGUSR2 stop gracefully (runs checkpoint, exit 0 within\n"
       "60 s); a second signal exits at once. Under Slurm use `#SBATCH --signal=B:USR1@180`\n"
-      "and forward USR1 to mpirun (docs/sweeps.md has the script).");
+      "and forward USR1 to mpirun (docs/sweeps.md has the script).\n"
+      "Run directories go to ARTIFACTS/<campaign>/, which ARTIFACTS/<campaign>/campaign.json\n"
+      "claims for the campaign: another database's campaign there is refused.");
   cmd->add_option("spec", a->spec, "sweep spec (TOML): [campaign], [base], [parameters]")
       ->required()
       ->check(CLI::ExistingFile);
@@ -315,9 +319,10 @@ void register_sweep(CLI::App& app) {
                 "resume even though the spec changed; its runs may only grow (new runs are "
                 "added, none removed)");
   cmd->add_option("--time-limit", a->time_limit,
-                  "wall-time budget (45m, 2h, 1h30m, 1d; more than 2m): runs that cannot finish are "
-                  "not started, and the sweep stops gracefully 2 minutes before the end. "
-                  "SLURM_JOB_END_TIME is used when set");
+                  "wall-time budget (45m, 2h, 1h30m, 1d; a number alone is seconds, e.g. 5400, "
+                  "and one after a unit needs its own: 1h30 is refused, write 1h30m; more than "
+                  "2m): runs that cannot finish are not started, and the sweep stops gracefully "
+                  "2 minutes before the end. SLURM_JOB_END_TIME is used when set");
   cmd->add_flag("--dry-run", a->dry_run,
                 "print the expanded runs as a table and exit, after validating every run and "
                 "loading and splitting each distinct [data] section once (as jslds train would; "

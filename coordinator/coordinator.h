@@ -98,8 +98,9 @@ class Coordinator {
   const SweepSpec& spec_;
 };
 
-/// Deadline from `--time-limit` text ("90s", "45m", "2h", "1h30m", "1d"), relative to `now`.
-/// Throws std::invalid_argument naming the text and the accepted forms.
+/// Deadline from `--time-limit` text ("90s", "45m", "2h", "1h30m", "1d"; a number alone is
+/// seconds), relative to `now`. Throws std::invalid_argument naming the text and the accepted
+/// forms, also for a number after a unit without its own ("1h30").
 std::chrono::system_clock::time_point parse_time_limit(std::string_view text,
                                                        std::chrono::system_clock::time_point now);
 

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "core/did_you_mean.h"
 #include "store/experiment_store.h"
 
 namespace jslds::store {
@@ -385,22 +386,6 @@ std::string operand_text(const std::variant<Field, Literal>& v) {
   const Literal& l = std::get<Literal>(v);
   if (const double* d = std::get_if<double>(&l.value)) return fmt::format("{}", *d);
   return fmt::format("\"{}\"", std::get<std::string>(l.value));
-}
-
-// Edit distance for did-you-mean suggestions.
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1] ? 1 : 0)});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
 }
 
 std::string join(const NameSet& names, std::string_view prefix) {
