@@ -17,6 +17,7 @@ PACKAGES=(
   libsqlite3-dev sqlite3
   libfmt-dev libtomlplusplus-dev libgtest-dev libcli11-dev nlohmann-json3-dev
   libhdf5-dev libmatio-dev libssl-dev libboost-dev
+  python3  # scripts/gen_config_doc.py, which a test compares docs/config.md with
 )
 
 missing=()
