@@ -75,29 +75,41 @@ void check_data(const SweepSpec& spec, const std::vector<ExpandedRun>& runs) {
         spec.source, path, run_list(numbers),
         fs::exists(path, ec) ? "is not a regular file" : "does not exist"));
   }
-  // [data] section (as JSON) → its options and the runs that use it, in run order.
-  std::map<std::string, std::pair<DataOptions, std::vector<int64_t>>> sections;
+  // [data] section and model.mode (as JSON) → the run configuration that first uses them and
+  // the runs that do, in run order.
+  std::map<std::string, std::pair<const RunConfig*, std::vector<int64_t>>> sections;
   std::vector<std::string> order;
   for (const auto& r : runs) {
-    const std::string key = nlohmann::json::parse(to_json(r.config))["data"].dump();
-    auto [it, added] = sections.try_emplace(key, r.config.data, std::vector<int64_t>{});
+    const nlohmann::json j = nlohmann::json::parse(to_json(r.config));
+    const std::string key = j["data"].dump() + j["model"]["mode"].dump();
+    auto [it, added] = sections.try_emplace(key, &r.config, std::vector<int64_t>{});
     if (added) order.push_back(key);
     it->second.second.push_back(r.number);
   }
+  // Many sections (a sweep over data.split_seed, say) get one summary line, not one each.
+  constexpr size_t kListedSections = 8;
   for (size_t i = 0; i < order.size(); ++i) {
-    const auto& [options, numbers] = sections.at(order[i]);
-    std::cerr << fmt::format("data {}/{} ({}): ", i + 1, order.size(), run_list(numbers))
-              << std::flush;
+    const auto& [config, numbers] = sections.at(order[i]);
+    std::string summary;
     try {
-      std::cerr << check_data_options(options) << "\n";
+      summary = check_data_options(config->data, config->model);
     } catch (const DataCheckError& e) {
-      std::cerr << "refused\n";
       throw UsageError(fmt::format(
-          "{}: the data of {} cannot be used: {} (`jslds data inspect FILE` shows what the "
-          "file holds; fix the [base] data keys or --set base.data.…)",
-          spec.source, run_list(numbers), e.what()));
+          "{}: the data of {} cannot be used: {} ({}fix the data keys or model.mode in the spec's "
+          "[base] or [parameters], or the --set base.… overrides)",
+          spec.source, run_list(numbers), e.what(),
+          config->data.simulate.empty() ? "`jslds data inspect FILE` shows what the file holds; "
+                                        : ""));
     }
+    if (StopSignals::requested())
+      throw UsageError("stopped by a signal while the data were checked; nothing was created");
+    if (order.size() <= kListedSections)
+      std::cerr << fmt::format("data {}/{} ({}): {}\n", i + 1, order.size(), run_list(numbers),
+                               summary);
   }
+  if (order.size() > kListedSections)
+    std::cerr << fmt::format("data: {} distinct data sections loaded and split, all usable\n",
+                             order.size());
 }
 
 void print_dry_run(const SweepSpec& spec, const std::vector<ExpandedRun>& runs) {

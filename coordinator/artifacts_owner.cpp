@@ -1,12 +1,15 @@
 #include "coordinator/artifacts_owner.h"
 
-#include <fstream>
-#include <sstream>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-
-#include "core/atomic_file.h"
 
 namespace jslds {
 
@@ -17,7 +20,8 @@ namespace {
 std::string ways_out(const fs::path& dir) {
   return fmt::format(
       "two databases must not share run directories: give this launch another --artifacts "
-      "folder, or move or remove {} if its runs are not wanted",
+      "folder (runs of earlier launches keep theirs), or move or remove {} if its runs are not "
+      "wanted",
       dir.string());
 }
 
@@ -28,59 +32,130 @@ std::string describe(const CampaignOwner& o) {
              : fmt::format("campaign '{}', new in {}", o.campaign, o.database);
 }
 
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return a == b || fs::equivalent(a, b, ec);
+}
+
 }  // namespace
 
 fs::path artifacts_marker_path(const fs::path& dir) { return dir / "campaign.json"; }
 
-void check_artifacts_owner(const fs::path& dir, const CampaignOwner& owner) {
-  const fs::path marker = artifacts_marker_path(dir);
+ArtifactsClaim::ArtifactsClaim(const fs::path& dir, const CampaignOwner& owner, bool create,
+                               bool holds_own_runs)
+    : dir_(dir), owner_(owner) {
   std::error_code ec;
-  if (fs::exists(marker, ec)) {
-    std::ifstream in(marker, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    const nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-    if (!in || !j.is_object() || !j.contains("campaign") || !j["campaign"].is_string() ||
+  if (!create && !fs::is_directory(dir, ec)) return;
+  fs::create_directories(dir, ec);
+  if (ec)
+    throw ArtifactsConflict(fmt::format(
+        "cannot create the run-directory folder {}: {}; give another --artifacts folder",
+        dir.string(), ec.message()));
+  const fs::path marker = artifacts_marker_path(dir);
+  fd_ = ::open(marker.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0)
+    throw ArtifactsConflict(fmt::format("cannot open {}: {}; give another --artifacts folder",
+                                        marker.string(), std::strerror(errno)));
+  int rc;
+  while ((rc = ::flock(fd_, LOCK_EX)) != 0 && errno == EINTR) {
+  }
+  // Without flock (some network file systems) the check still runs, unprotected from a
+  // simultaneous launch.
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::pread(fd_, buf, sizeof buf, static_cast<off_t>(text.size()))) > 0)
+    text.append(buf, static_cast<size_t>(n));
+  if (n < 0) {
+    const std::string error = std::strerror(errno);
+    ::close(fd_);
+    fd_ = -1;
+    throw ArtifactsConflict(fmt::format("cannot read {}: {}", marker.string(), error));
+  }
+  auto refuse = [&](const std::string& message) {
+    ::close(fd_);
+    fd_ = -1;
+    throw ArtifactsConflict(message);
+  };
+  if (!text.empty()) {
+    const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || !j.contains("campaign") || !j["campaign"].is_string() ||
         !j.contains("created_at") || !j["created_at"].is_string())
-      throw ArtifactsConflict(fmt::format(
+      refuse(fmt::format(
           "{}: not a readable owner marker (expected a JSON object with \"campaign\" and "
           "\"created_at\" strings), so it is unknown which campaign owns {}: if they are this "
           "campaign's runs, remove the marker and launch again (it is written anew); otherwise {}",
           marker.string(), dir.string(), ways_out(dir)));
     const std::string campaign = j["campaign"].get<std::string>();
     const std::string created_at = j["created_at"].get<std::string>();
-    if (campaign == owner.campaign && owner.created_at && created_at == *owner.created_at) return;
     const std::string database =
         j.contains("database") && j["database"].is_string() ? j["database"].get<std::string>()
-                                                             : std::string("another database");
-    throw ArtifactsConflict(fmt::format(
+                                                             : std::string();
+    if (campaign == owner.campaign && owner.created_at && created_at == *owner.created_at) {
+      if (database.empty() || same_file(database, owner.database) || !fs::exists(database, ec))
+        return;  // ours (a moved or renamed database included)
+      refuse(fmt::format(
+          "run directories {} belong to campaign '{}' of {} (marker {}), which still exists; "
+          "this launch's database {} holds a campaign created at the same time, a copy of it: "
+          "resuming the copy would train the original's runs again in place. Launch the "
+          "original, or give the copy another --artifacts folder",
+          dir.string(), campaign, database, marker.string(), owner.database));
+    }
+    if (!database.empty() && same_file(database, owner.database))
+      refuse(fmt::format(
+          "run directories {} belong to campaign '{}' created at {} (marker {}), but this "
+          "database ({}) now holds {}: the database was replaced since, and its runs are "
+          "not this campaign's. {}",
+          dir.string(), campaign, created_at, marker.string(), owner.database,
+          owner.created_at ? fmt::format("a campaign '{}' created at {}", owner.campaign,
+                                         *owner.created_at)
+                           : fmt::format("no campaign '{}' yet", owner.campaign),
+          "Give this launch another --artifacts folder, or move or remove " + dir.string() +
+              " if its runs are not wanted"));
+    refuse(fmt::format(
         "run directories {} belong to campaign '{}' created at {} in {} (marker {}), not to "
         "this launch's {}; {}",
-        dir.string(), campaign, created_at, database, marker.string(), describe(owner),
-        ways_out(dir)));
+        dir.string(), campaign, created_at,
+        database.empty() ? std::string("another database") : database, marker.string(),
+        describe(owner), ways_out(dir)));
   }
-  if (owner.created_at) return;  // an existing campaign adopts its folder
-  if (fs::is_directory(dir, ec) && !fs::is_empty(dir, ec))
-    throw ArtifactsConflict(fmt::format(
-        "run directories {} already hold files, but this launch's {} has no runs yet: they "
-        "belong to a campaign of the same name in another database, or to one whose database "
-        "was removed; {}",
-        dir.string(), describe(owner), ways_out(dir)));
+  empty_ = true;
+  if (holds_own_runs) return;  // a folder made before markers, with this campaign's runs
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().filename() != "campaign.json")
+      refuse(fmt::format(
+          "run directories {} already hold files ({} and maybe more) that are not this "
+          "launch's {}: they belong to a campaign of the same name in another database, or to "
+          "one whose database was removed; {}",
+          dir.string(), it->path().filename().string(), describe(owner), ways_out(dir)));
 }
 
-void claim_artifacts(const fs::path& dir, const CampaignOwner& owner) {
-  if (!owner.created_at)
-    throw std::invalid_argument("claim_artifacts: the campaign's created_at is needed");
-  const fs::path marker = artifacts_marker_path(dir);
-  std::error_code ec;
-  if (fs::exists(marker, ec)) return;
-  fs::create_directories(dir);
-  const nlohmann::json j = {{"campaign", owner.campaign},
-                            {"created_at", *owner.created_at},
-                            {"database", owner.database},
+ArtifactsClaim::ArtifactsClaim(ArtifactsClaim&& other) noexcept
+    : dir_(std::move(other.dir_)),
+      owner_(std::move(other.owner_)),
+      fd_(other.fd_),
+      empty_(other.empty_) {
+  other.fd_ = -1;
+}
+
+ArtifactsClaim::~ArtifactsClaim() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock
+}
+
+void ArtifactsClaim::claim(const std::string& created_at) {
+  if (fd_ < 0 || !empty_) return;
+  const nlohmann::json j = {{"campaign", owner_.campaign},
+                            {"created_at", created_at},
+                            {"database", owner_.database},
                             {"about", "the campaign whose runs these directories hold (jslds "
                                       "sweep refuses other campaigns here)"}};
-  write_file_atomically(marker, j.dump(2) + "\n");
+  const std::string text = j.dump(2) + "\n";
+  if (::pwrite(fd_, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size()) ||
+      ::fsync(fd_) != 0)
+    throw ArtifactsConflict(fmt::format("cannot write {}: {}",
+                                        artifacts_marker_path(dir_).string(),
+                                        std::strerror(errno)));
+  empty_ = false;
 }
 
 }  // namespace jslds

@@ -1,9 +1,9 @@
 // Which campaign owns a run-directory root. Run directories go under ARTIFACTS/CAMPAIGN/, and
 // the default ARTIFACTS is jslds-runs/ beside the database, so two databases in one folder with
 // a campaign of the same name would share, and overwrite, each other's run directories. A
-// marker, ARTIFACTS/CAMPAIGN/campaign.json, names the campaign that claimed the folder (its name
-// and creation time in its database); a launch for any other campaign is refused before it
-// touches the database or a run directory. Free of Torch and MPI.
+// marker, ARTIFACTS/CAMPAIGN/campaign.json, names the campaign that claimed the folder (its name,
+// its creation time in its database, and that database); a launch for any other campaign is
+// refused before it touches the database or a run directory. Free of Torch and MPI.
 #pragma once
 
 #include <filesystem>
@@ -13,7 +13,8 @@
 
 namespace jslds {
 
-/// A run-directory root that belongs to another campaign; what() says which, and what to do.
+/// A run-directory root that belongs to another campaign, or that cannot be used; what()
+/// says which, and what to do.
 class ArtifactsConflict : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -23,25 +24,45 @@ class ArtifactsConflict : public std::runtime_error {
 struct CampaignOwner {
   std::string campaign;                   // [campaign] name
   std::optional<std::string> created_at;  // campaigns.created_at; empty: not created yet
-  std::string database;                   // path of the database (shown in messages only)
+  std::string database;                   // absolute path of the database
 };
 
 /// The marker's path: DIR/campaign.json.
 std::filesystem::path artifacts_marker_path(const std::filesystem::path& dir);
 
-/// Checks that `dir` (a campaign's run-directory root) may hold `owner`'s runs:
-///  - with a marker, its campaign name and created_at must be owner's (a campaign not created
-///    yet matches no marker);
-///  - without one, a campaign not created yet needs `dir` absent or empty (files there belong
-///    to a campaign whose database is elsewhere, or was removed); an existing campaign adopts
-///    `dir` (run directories made before markers existed).
-/// Reads only. Throws ArtifactsConflict naming dir, both campaigns and the ways out, also when
-/// the marker is unreadable or malformed.
-void check_artifacts_owner(const std::filesystem::path& dir, const CampaignOwner& owner);
+/// The check and claim of one run-directory root, under an exclusive lock (flock(2) on the
+/// marker) held from the check until the object is destroyed, so that two launches of
+/// databases in one folder cannot both pass the check: the second waits, then finds the
+/// first one's marker.
+///
+/// The constructor opens DIR/campaign.json (creating DIR and an empty marker when `create`;
+/// without `create` a DIR that does not exist is left alone and nothing is checked), locks
+/// it and checks that DIR may hold `owner`'s runs:
+///  - a marker must name owner's campaign and created_at (a campaign not created yet matches
+///    none), and a database that is owner's or no longer exists (a copy of a database must not
+///    re-run the original's runs);
+///  - an empty marker (none yet, or a claim a crash interrupted) needs DIR to hold nothing else,
+///    unless `holds_own_runs` (owner's stored runs are in DIR: a folder made before markers).
+/// Throws ArtifactsConflict naming DIR, the owners and the ways out, also when DIR or the marker
+/// cannot be created or read.
+class ArtifactsClaim {
+ public:
+  ArtifactsClaim(const std::filesystem::path& dir, const CampaignOwner& owner, bool create,
+                 bool holds_own_runs);
+  ArtifactsClaim(const ArtifactsClaim&) = delete;
+  ArtifactsClaim& operator=(const ArtifactsClaim&) = delete;
+  ArtifactsClaim(ArtifactsClaim&& other) noexcept;
+  ~ArtifactsClaim();
 
-/// Writes DIR/campaign.json for `owner` (owner.created_at must be set) unless it exists,
-/// creating `dir` as needed; whole or not at all (core/atomic_file.h). Throws FileWriteError or
-/// std::filesystem::filesystem_error when it cannot.
-void claim_artifacts(const std::filesystem::path& dir, const CampaignOwner& owner);
+  /// Writes the marker for the owner, created at `created_at`, when it was empty (fsynced).
+  /// Throws ArtifactsConflict when it cannot be written.
+  void claim(const std::string& created_at);
+
+ private:
+  std::filesystem::path dir_;
+  CampaignOwner owner_;
+  int fd_ = -1;          // the locked marker; -1: nothing to claim
+  bool empty_ = false;   // the marker holds nothing yet
+};
 
 }  // namespace jslds

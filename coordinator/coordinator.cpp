@@ -222,18 +222,30 @@ LaunchSummary Coordinator::run() {
   }
   // Every folder that holds or will hold this campaign's run directories must be this
   // campaign's: checked before the database or any run directory changes.
+  // The folders are locked (in path order: no deadlock between launches) until the marker is
+  // written, so two databases launched at once cannot both pass.
   const fs::path root = fs::weakly_canonical(fs::absolute(options_.artifacts)) / spec_.name;
-  std::set<fs::path> run_roots{root};
-  for (const auto& [number, dir] : stored_dirs) run_roots.insert(fs::path(dir).parent_path());
+  std::set<fs::path> stored_roots;
+  for (const auto& [number, dir] : stored_dirs) stored_roots.insert(fs::path(dir).parent_path());
+  bool new_runs_in_root = false;
+  for (const auto& r : runs)
+    if (!stored_numbers.count({r.config_sha256, r.repeat})) new_runs_in_root = true;
+  std::set<fs::path> run_roots = stored_roots;
+  if (new_runs_in_root) run_roots.insert(root);
   CampaignOwner owner{spec_.name, std::nullopt, options_.database};
   if (existing) owner.created_at = existing->created_at;
-  for (const fs::path& dir : run_roots) check_artifacts_owner(dir, owner);
+  std::vector<ArtifactsClaim> claims;
+  for (const fs::path& dir : run_roots)
+    claims.emplace_back(dir, owner, /*create=*/dir == root && new_runs_in_root,
+                        /*holds_own_runs=*/stored_roots.count(dir) > 0);
 
   store::CampaignSpec cs{spec_.name,           spec_.canonical,         spec_.sha256,
                          to_string(spec_.method), spec_.objective_metric, spec_.objective_goal};
   State st;
   st.campaign = store_.create_or_load_campaign(cs);
   owner.created_at = store_.get_campaign(st.campaign.id).created_at;
+  for (auto& claim : claims) claim.claim(*owner.created_at);
+  claims.clear();  // markers written: the folders' locks go
   summary.campaign_id = st.campaign.id;
   summary.epoch = st.campaign.epoch;
   summary.resumed = st.campaign.existing;
@@ -286,11 +298,6 @@ LaunchSummary Coordinator::run() {
   for (size_t i = 0; i < inserted.size(); ++i) {
     st.expanded[inserted[i].id] = &runs[i];
     st.run_dirs[inserted[i].id] = rows[i].run_dir;
-  }
-  {
-    std::set<fs::path> claimed;
-    for (const auto& n : rows) claimed.insert(fs::path(n.run_dir).parent_path());
-    for (const fs::path& dir : claimed) claim_artifacts(dir, owner);
   }
   if (kept_elsewhere > 0)
     say(fmt::format("{} run(s) of earlier launches keep their run directories (not under {}): "

@@ -3,6 +3,8 @@ jslds_add_test(sweep_spec_test SOURCES unit/sweep_spec_test.cpp
   LIBS jslds_coordinator LABEL unit)
 jslds_add_test(scheduler_test SOURCES unit/scheduler_test.cpp
   LIBS jslds_coordinator LABEL unit)
+jslds_add_test(artifacts_owner_test SOURCES unit/artifacts_owner_test.cpp
+  LIBS jslds_coordinator LABEL unit)
 jslds_add_test(protocol_test SOURCES unit/protocol_test.cpp
   LIBS jslds_protocol LABEL unit)
 jslds_add_test(checkpoint_receipt_test SOURCES unit/checkpoint_receipt_test.cpp

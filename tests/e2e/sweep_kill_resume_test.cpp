@@ -200,6 +200,20 @@ TEST(SweepDataCheck, DataThatCannotBeLoadedIsRefusedBeforeAnyRunAndByDryRun) {
                    .value_or(false))
       << "no campaign was created";
   EXPECT_FALSE(fs::exists(dir / "jslds-runs")) << "no run directory was made";
+
+  // A model.mode that does not fit the data failed every run the same way.
+  std::string task = kSpec;
+  task.replace(task.find("train.steps = 120"), 17, "train.steps = 120\nmodel.mode = \"task\"");
+  std::ofstream(dir / "task.toml") << task;
+  ChildProcess p = start(sweep_command(0, {(dir / "task.toml").string(), "--db", db.string(),
+                                           "--dry-run"}),
+                         dir / "task.log", env);
+  auto status = wait_for(p, std::chrono::seconds(60));
+  ASSERT_TRUE(status) << slurp(dir / "task.log");
+  EXPECT_EQ(exit_code(*status), 2) << slurp(dir / "task.log");
+  EXPECT_NE(slurp(dir / "task.log").find("model.mode = \"task\" needs inputs and targets"),
+            std::string::npos)
+      << slurp(dir / "task.log");
   fs::remove_all(dir);
 }
 

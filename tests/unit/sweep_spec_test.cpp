@@ -198,6 +198,9 @@ TEST(SweepSpec, BaseTablePathsAreResolvedAgainstTheSpecDirectory) {
 
 TEST(SweepSpec, BadSpecsGivePositionedErrors) {
   expect_error("[campaign]\nname = \"a b\"\n", 2, 8, "must match [A-Za-z0-9._-]+");
+  // "." and ".." would put run directories in ARTIFACTS/ itself or beside it.
+  expect_error("[campaign]\nname = \"..\"\n", 2, 8, "not be only dots");
+  expect_error("[campaign]\nname = \".\"\n", 2, 8, "not be only dots");
   expect_error("[campaign]\nname = \"a\"\nmetod = \"grid\"\n", 3, 1, "unknown key 'metod'");
   expect_error("[campaign]\nname = \"a\"\nmethod = \"random\"\n", 1, 1, "needs max_runs > 0");
   expect_error("[campaign]\nname = \"a\"\n[parameters]\n\"model.latnt_dim\" = { values = [8] }\n",
