@@ -34,7 +34,7 @@ const std::string kSha(64, 'c');
 
 TEST_F(CheckpointReceiptTest, RoundTripsDurablyAndLeavesNoTemporaryFile) {
   EXPECT_FALSE(read_checkpoint_receipt(dir_)) << "no receipt yet";
-  write_checkpoint_receipt(dir_, {120, "checkpoint.pt", 83214, kSha});
+  write_checkpoint_receipt(dir_, {120, "checkpoint.pt", 83214, kSha, ""});
   auto r = read_checkpoint_receipt(dir_);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->step, 120);
@@ -43,7 +43,7 @@ TEST_F(CheckpointReceiptTest, RoundTripsDurablyAndLeavesNoTemporaryFile) {
   EXPECT_EQ(r->sha256, kSha);
   EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1)
       << "only checkpoint.json: no temporary file left";
-  write_checkpoint_receipt(dir_, {240, "checkpoint.pt", 1, kSha});
+  write_checkpoint_receipt(dir_, {240, "checkpoint.pt", 1, kSha, ""});
   EXPECT_EQ(read_checkpoint_receipt(dir_)->step, 240) << "a newer receipt replaces the old one";
 }
 
@@ -74,7 +74,7 @@ TEST_F(CheckpointReceiptTest, MalformedReceiptsAreRefused) {
 TEST_F(CheckpointReceiptTest, UnwritableDirectoryThrowsNamingTheFile) {
   const fs::path missing = dir_ / "no" / "such";
   try {
-    write_checkpoint_receipt(missing, {1, "checkpoint.pt", 1, kSha});
+    write_checkpoint_receipt(missing, {1, "checkpoint.pt", 1, kSha, ""});
     FAIL() << "expected an error";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find((missing / "checkpoint.json.tmp").string()),
