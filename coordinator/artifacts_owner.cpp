@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -52,15 +53,28 @@ ArtifactsClaim::ArtifactsClaim(const fs::path& dir, const CampaignOwner& owner, 
         "cannot create the run-directory folder {}: {}; give another --artifacts folder",
         dir.string(), ec.message()));
   const fs::path marker = artifacts_marker_path(dir);
-  fd_ = ::open(marker.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0)
-    throw ArtifactsConflict(fmt::format("cannot open {}: {}; give another --artifacts folder",
-                                        marker.string(), std::strerror(errno)));
-  int rc;
-  while ((rc = ::flock(fd_, LOCK_EX)) != 0 && errno == EINTR) {
+  // A refused launch removes the empty marker it created, so the file locked may be gone by
+  // the time the lock is ours: lock, then make sure it is still the marker (else open again).
+  bool created = false;
+  for (;;) {
+    fd_ = ::open(marker.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    created = fd_ >= 0;
+    if (!created && errno == EEXIST) fd_ = ::open(marker.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd_ < 0) {
+      if (errno == ENOENT) continue;  // removed between the two opens
+      throw ArtifactsConflict(fmt::format("cannot open {}: {}; give another --artifacts folder",
+                                          marker.string(), std::strerror(errno)));
+    }
+    while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+    }
+    // Without flock (some network file systems) the check still runs, unprotected from a
+    // simultaneous launch.
+    struct stat locked {}, named {};
+    if (::fstat(fd_, &locked) == 0 && ::stat(marker.c_str(), &named) == 0 &&
+        locked.st_dev == named.st_dev && locked.st_ino == named.st_ino)
+      break;
+    ::close(fd_);
   }
-  // Without flock (some network file systems) the check still runs, unprotected from a
-  // simultaneous launch.
   std::string text;
   char buf[4096];
   ssize_t n;
@@ -73,6 +87,8 @@ ArtifactsClaim::ArtifactsClaim(const fs::path& dir, const CampaignOwner& owner, 
     throw ArtifactsConflict(fmt::format("cannot read {}: {}", marker.string(), error));
   }
   auto refuse = [&](const std::string& message) {
+    // The empty marker this check made goes (never one another launch has written since).
+    if (created && text.empty()) ::unlink(marker.c_str());
     ::close(fd_);
     fd_ = -1;
     throw ArtifactsConflict(message);

@@ -90,6 +90,7 @@ TEST_F(ArtifactsOwnerTest, AFolderWithoutAMarkerIsAdoptedOnlyByTheCampaignWhoseR
   fs::create_directories(dir / "1");
   const std::string why = refusal(dir, owner("a.sqlite", "T1"), true, /*holds_own_runs=*/false);
   EXPECT_NE(why.find("already hold files (1 and maybe more)"), std::string::npos) << why;
+  EXPECT_FALSE(fs::exists(dir / "campaign.json")) << "a refusal leaves no empty marker behind";
   {
     ArtifactsClaim claim(dir, owner("a.sqlite", "T1"), true, /*holds_own_runs=*/true);
     claim.claim("T1");
