@@ -191,8 +191,10 @@ CoordinatorOptions coordinator_options(const SweepArgs& a) {
 }
 
 // Rank 0 or the local process: the whole campaign. A changed spec is a usage error.
-void coordinate(const SweepArgs& a, const SweepSpec& spec, WorkerPool& pool) {
-  const CoordinatorOptions o = coordinator_options(a);
+// `o` comes from coordinator_options(a), computed before the data check so that option errors
+// come first.
+void coordinate(const SweepArgs& a, const CoordinatorOptions& o, const SweepSpec& spec,
+                WorkerPool& pool) {
   store::OpenOptions open;
   open.journal = journal_mode(a.journal);
   store::ExperimentStore store(a.db, open);
@@ -247,10 +249,10 @@ std::exception_ptr run_under_mpi(const SweepArgs& a) {
   };
   SweepSpec spec;
   try {
-    coordinator_options(a);  // option errors before the data are loaded
+    const CoordinatorOptions o = coordinator_options(a);  // before the data are loaded
     spec = load_spec(a);
     check_data(spec, expand(spec));  // every run is valid before any worker starts
-    coordinate(a, spec, *pool);
+    coordinate(a, o, spec, *pool);
   } catch (const ConfigError&) {
     release_workers();
     return std::current_exception();
@@ -280,11 +282,11 @@ void run_sweep(const SweepArgs& a) {
   if (a.jobs < 1) throw UsageError(fmt::format("--jobs {}: expected at least 1", a.jobs));
   StopSignals signals;
   if (!mpi) {
-    coordinator_options(a);  // option errors before the data are loaded
+    const CoordinatorOptions o = coordinator_options(a);  // before the data are loaded
     SweepSpec spec = load_spec(a);
     check_data(spec, expand(spec));  // every run is valid before any worker starts
     LocalPool pool(a.jobs, WorkerLoopOptions{});
-    coordinate(a, spec, pool);
+    coordinate(a, o, spec, pool);
     return;
   }
 

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <ostream>
 #include <regex>
 #include <map>
@@ -17,8 +16,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "coordinator/signals.h"
 #include "coordinator/artifacts_owner.h"
+#include "coordinator/signals.h"
 #include "core/atomic_file.h"
 #include "core/checkpoint_receipt.h"
 

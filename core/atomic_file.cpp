@@ -67,13 +67,13 @@ FileDigest write_file_atomically(const std::filesystem::path& file, std::string_
     if (fd.close() != 0) fail(errno_text("close"));
   }
   if (::rename(tmp.c_str(), file.c_str()) != 0) fail(errno_text("rename"));
-  if (durability == Durability::kFsync) {  // make the rename itself durable
-    std::filesystem::path dir = file.parent_path();
-    if (dir.empty()) dir = ".";
-    UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (dir_fd.get() >= 0) ::fsync(dir_fd.get());
-  }
+  if (durability == Durability::kFsync) fsync_directory(file.parent_path());  // the rename
   return {static_cast<int64_t>(bytes.size()), sha256_hex(bytes)};
+}
+
+void fsync_directory(const std::filesystem::path& dir) {
+  UniqueFd fd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() >= 0) ::fsync(fd.get());
 }
 
 }  // namespace jslds

@@ -43,4 +43,8 @@ enum class Durability {
 FileDigest write_file_atomically(const std::filesystem::path& file, std::string_view bytes,
                                  Durability durability = Durability::kFsync);
 
+/// fsync(2) of directory `dir` ("" = the current one), which makes renames and new names in it
+/// durable. Best effort: a directory that cannot be opened is skipped.
+void fsync_directory(const std::filesystem::path& dir);
+
 }  // namespace jslds

@@ -2,13 +2,11 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
 
-#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -100,14 +98,6 @@ constexpr const char* kStateFile = "train_state.pt";
 constexpr const char* kPublishedFiles[] = {kCheckpointFile, kStateFile};
 // Files whose interrupted writes leave NAME.tmp.PID behind (the receipt is one of them).
 constexpr const char* kAtomicallyWrittenFiles[] = {kCheckpointFile, kStateFile, "checkpoint.json"};
-
-void fsync_directory(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
 
 void rename_or_throw(const fs::path& from, const fs::path& to) {
   std::error_code ec;

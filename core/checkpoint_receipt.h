@@ -55,8 +55,9 @@ void publish_staged_checkpoint(const std::filesystem::path& run_dir, const Check
 /// train_state.pt.next exist: if the receipt names every one of them by sha256, they are
 /// renamed into place (the crash came after the commit point); otherwise they are removed and
 /// the published pair, untouched, stays. Temporary files of interrupted writes of either or
-/// of the receipt (NAME.tmp.PID, NAME.next.tmp.PID) are removed. Returns a one-line note of what it did, empty
-/// when there was nothing to do. Throws std::runtime_error when a rename or removal fails.
+/// of the receipt (NAME.tmp.PID, NAME.next.tmp.PID) are removed. Returns a one-line note of
+/// what it did, empty when there was nothing to do. Throws std::runtime_error when a rename or
+/// removal fails.
 std::string recover_checkpoint_publication(const std::filesystem::path& run_dir);
 
 /// The receipt's location: RUN_DIR/checkpoint.json.
