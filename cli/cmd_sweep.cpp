@@ -328,7 +328,9 @@ void register_sweep(CLI::App& app) {
                   "identity: resume with the same --set")
       ->allow_extra_args(false);
   cmd->add_flag("--retry-failed", a->retry_failed,
-                "also re-run failed and diverged runs, up to [campaign] max_attempts starts");
+                "also re-run failed and diverged runs, up to [campaign] max_attempts starts: a failed "
+                "run (crash, out-of-memory kill, full disk) continues from its last verified "
+                "checkpoint, a diverged one starts again from step 0");
   cmd->add_flag("--force-spec", a->force_spec,
                 "resume even though the spec changed; its runs may only grow (new runs are "
                 "added, none removed)");

@@ -69,7 +69,12 @@ std::optional<Lease> Scheduler::assign(int worker, int max_leases) {
   lease.number = best->number;
   lease.worker = worker;
   lease.epoch = epoch_;
-  lease.resume = best->state == RunStatus::kInterrupted && best->attempts > 0;
+  // An interrupted run continues from its checkpoint, and so does a retried failed one (a
+  // crash, an out-of-memory kill or a full disk should not throw its training away; one
+  // that failed before its first checkpoint starts from step 0 all the same). A diverged run
+  // starts afresh: continuing would repeat the divergence.
+  lease.resume = best->attempts > 0 && (best->state == RunStatus::kInterrupted ||
+                                        best->state == RunStatus::kFailed);
   lease.attempt = ++best->attempts;
   best->state = RunStatus::kRunning;
   best->epoch = epoch_;

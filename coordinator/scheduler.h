@@ -7,7 +7,9 @@
 //                                                    | pending (handed back unstarted)
 //   interrupted ──assign──▶ running                  (continues from its checkpoint)
 //   failed, diverged ──assign──▶ running             (only with retry_failed, while
-//                                                     attempts < max_attempts; from scratch)
+//                                                     attempts < max_attempts; a failed run
+//                                                     continues from its checkpoint, a
+//                                                     diverged one starts from scratch)
 //   running of an earlier epoch ──add──▶ interrupted  (its coordinator died)
 //
 // The states and the legal moves are the database's (store::RunStatus,
@@ -61,7 +63,7 @@ struct Lease {
   int worker = 0;
   int attempt = 1;     // runs.attempts after this start (1-based)
   int64_t epoch = 0;   // the launch epoch that issued it
-  bool resume = false; // the run was interrupted: continue from its checkpoint
+  bool resume = false; // the run was interrupted (or failed and is retried): continue from its checkpoint
 };
 
 class Scheduler {

@@ -151,6 +151,9 @@ Result classify_child_end(const ChildEnd& end) {
     std::string why = fmt::format("killed by {} ({}) at step {}", signal_name(sig),
                                   strsignal(sig), end.last_step);
     if (sig == SIGKILL) why += "; SIGKILL often comes from the kernel's out-of-memory killer";
+    if (end.checkpoint_step > 0)
+      why += fmt::format("; --retry-failed continues it from its checkpoint of step {}",
+                         end.checkpoint_step);
     r.message = with_tail(why, end.log_tail);
     return r;
   }

@@ -193,11 +193,12 @@ TEST(Scheduler, FailedRunsAreRetriedOnlyWithRetryFailedUpToMaxAttempts) {
   ASSERT_TRUE(retry);
   EXPECT_EQ(retry->number, 1);
   EXPECT_EQ(retry->attempt, 2);
-  EXPECT_FALSE(retry->resume) << "a retry starts from scratch";
+  EXPECT_TRUE(retry->resume) << "a retry of a failed run continues from its checkpoint";
   s.finish(1, 1, 2, RunStatus::kDiverged);
   auto third = s.assign(1);
   ASSERT_TRUE(third);
   EXPECT_EQ(third->attempt, 3);
+  EXPECT_FALSE(third->resume) << "a retry of a diverged run starts from scratch";
   s.finish(1, 1, 3, RunStatus::kFailed);
   EXPECT_FALSE(s.assign(1)) << "3 attempts used: the cap";
   EXPECT_EQ(s.run(1).attempts, 3);

@@ -141,8 +141,22 @@ TEST_F(SupervisorTest, CrashesFailOnlyThatRunWithTheSignalInTheMessage) {
     EXPECT_NE(r.message.find(c.needle), std::string::npos) << r.message;
     if (c.outcome == RunOutcome::kFailed) {  // the log tail explains the failure
       EXPECT_NE(r.message.find("failing on purpose"), std::string::npos) << r.message;
+      // Each failed at step 20, before its first checkpoint: nothing to continue from.
+      EXPECT_EQ(r.message.find("--retry-failed"), std::string::npos) << r.message;
     }
   }
+}
+
+TEST_F(SupervisorTest, ACrashAfterACheckpointSaysWhereARetryContinues) {
+  ::setenv("FAKE_TRAIN_FAIL", "8:abort", 1);  // at step 50: last heard of at 40, checkpoints 20 and 40
+  Supervisor s = make_supervisor();
+  s.start(make_task(8, 100));
+  Result r = run_to_end(s);
+  EXPECT_EQ(r.outcome, RunOutcome::kFailed) << r.message;
+  EXPECT_NE(r.message.find("killed by SIGABRT (Aborted) at step 40; --retry-failed continues it "
+                           "from its checkpoint of step 40"),
+            std::string::npos)
+      << r.message;
 }
 
 TEST_F(SupervisorTest, StopCheckpointsAndResumeContinuesFromTheVerifiedCheckpoint) {
