@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 #include <fmt/format.h>
@@ -41,6 +42,21 @@ bool same_file(const std::string& a, const std::string& b) {
 }  // namespace
 
 fs::path artifacts_marker_path(const fs::path& dir) { return dir / "campaign.json"; }
+
+std::optional<CampaignOwner> read_artifacts_marker(const fs::path& dir) {
+  std::ifstream in(artifacts_marker_path(dir), std::ios::binary);
+  if (!in) return std::nullopt;
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("campaign") || !j["campaign"].is_string() ||
+      !j.contains("created_at") || !j["created_at"].is_string())
+    return std::nullopt;
+  CampaignOwner o;
+  o.campaign = j["campaign"].get<std::string>();
+  o.created_at = j["created_at"].get<std::string>();
+  if (j.contains("database") && j["database"].is_string())
+    o.database = j["database"].get<std::string>();
+  return o;
+}
 
 ArtifactsClaim::ArtifactsClaim(const fs::path& dir, const CampaignOwner& owner, bool create,
                                bool holds_own_runs)

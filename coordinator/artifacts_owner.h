@@ -30,6 +30,11 @@ struct CampaignOwner {
 /// The marker's path: DIR/campaign.json.
 std::filesystem::path artifacts_marker_path(const std::filesystem::path& dir);
 
+/// The owner DIR/campaign.json names (campaign, created_at, database), read without a lock;
+/// nullopt when DIR has no marker or an empty or unreadable one. For a look only: a claim
+/// checks again under its lock.
+std::optional<CampaignOwner> read_artifacts_marker(const std::filesystem::path& dir);
+
 /// The check and claim of one run-directory root, under an exclusive lock (flock(2) on the
 /// marker) held from the check until the object is destroyed, so that two launches of
 /// databases in one folder cannot both pass the check: the second waits, then finds the

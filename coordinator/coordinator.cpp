@@ -224,6 +224,23 @@ LaunchSummary Coordinator::run() {
   // The folders are locked (in path order: no deadlock between launches) until the marker is
   // written, so two databases launched at once cannot both pass.
   const fs::path root = fs::weakly_canonical(fs::absolute(options_.artifacts)) / spec_.name;
+  // A campaign folder moved together with its database (a project copied to another disk,
+  // from scratch to home): the folder its runs were stored in is gone, and ROOT holds this
+  // campaign's marker. The runs continue there, instead of from step 0 in a re-created old
+  // folder. The records change once the claims below pass.
+  std::map<fs::path, fs::path> relocated;  // stored root that is gone → root
+  if (existing) {
+    const auto marker = read_artifacts_marker(root);
+    if (marker && marker->campaign == spec_.name && marker->created_at == existing->created_at)
+      for (const auto& [number, dir] : stored_dirs) {
+        const fs::path old_root = fs::path(dir).parent_path();
+        std::error_code ec;
+        if (old_root != root && !fs::exists(old_root, ec) && !ec) relocated[old_root] = root;
+      }
+    for (auto& [number, dir] : stored_dirs)
+      if (relocated.count(fs::path(dir).parent_path()))
+        dir = (root / fs::path(dir).filename()).string();
+  }
   std::set<fs::path> stored_roots;
   for (const auto& [number, dir] : stored_dirs) stored_roots.insert(fs::path(dir).parent_path());
   bool new_runs_in_root = false;
@@ -254,6 +271,15 @@ LaunchSummary Coordinator::run() {
                         fmt::format("spec replaced (--force-spec): sha256 {} → {}",
                                     existing->spec_sha256.substr(0, 12),
                                     spec_.sha256.substr(0, 12)));
+  }
+  for (const auto& [old_root, new_root] : relocated) {
+    const int64_t moved = store_.relocate_run_dirs(st.campaign.id, old_root.string(), new_root.string());
+    const std::string line = fmt::format(
+        "run directories moved: {} no longer exists and {} holds this campaign's runs (its "
+        "marker names the campaign); {} run(s) continue there",
+        old_root.string(), new_root.string(), moved);
+    store_.record_event(st.campaign.id, std::nullopt, "warning", line);
+    say(line);
   }
   summary.stale_interrupted = store_.mark_stale_runs_interrupted(st.campaign.id, st.campaign.epoch);
 

@@ -658,6 +658,27 @@ int64_t ExperimentStore::forget_earlier_attempts(int64_t run_id) {
   });
 }
 
+int64_t ExperimentStore::relocate_run_dirs(int64_t campaign_id, const std::string& from_root,
+                                           const std::string& to_root) {
+  // ?1 from, ?2 to: a path equal to FROM or starting with FROM/ gets TO in its place.
+  auto under = [](const std::string& column) {
+    return "(" + column + " = ?1 OR substr(" + column + ", 1, length(?1) + 1) = ?1 || '/')";
+  };
+  const std::string runs_under = under("run_dir");
+  const std::string paths_under = under("path");
+  return batch([&] {
+    Statement runs(db_, "UPDATE runs SET run_dir = ?2 || substr(run_dir, length(?1) + 1) "
+                        "WHERE campaign_id = ?3 AND " + runs_under);
+    runs.bind(1, from_root).bind(2, to_root).bind(3, campaign_id).run();
+    const int64_t moved = db_.changes();
+    Statement files(db_, "UPDATE artifacts SET path = ?2 || substr(path, length(?1) + 1) "
+                         "WHERE run_id IN (SELECT id FROM runs WHERE campaign_id = ?3) AND " +
+                             paths_under);
+    files.bind(1, from_root).bind(2, to_root).bind(3, campaign_id).run();
+    return moved;
+  });
+}
+
 std::vector<ArtifactRecord> ExperimentStore::artifacts(int64_t run_id) {
   Statement st(db_,
                "SELECT kind, path, step, bytes, sha256, created_at FROM artifacts WHERE run_id = "

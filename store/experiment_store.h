@@ -308,6 +308,13 @@ class ExperimentStore {
   /// when a run starts afresh (a --retry-failed attempt): a failed attempt's checkpoint must
   /// never seed a later one (DESIGN §3). Returns how many checkpoint rows went.
   int64_t forget_earlier_attempts(int64_t run_id);
+  /// Moves the campaign's run directories under `from_root` to `to_root` in the records:
+  /// runs.run_dir FROM_ROOT/X becomes TO_ROOT/X, and artifact paths under FROM_ROOT likewise
+  /// (the folder was moved with its database; the files themselves are not touched). Paths
+  /// are compared as text, component-wise (FROM_ROOT itself or FROM_ROOT/…). One transaction.
+  /// Returns how many runs moved.
+  int64_t relocate_run_dirs(int64_t campaign_id, const std::string& from_root,
+                            const std::string& to_root);
   /// Appends to the campaign log. `level` is "info", "warning" or "error".
   void record_event(int64_t campaign_id, std::optional<int64_t> run_id, std::string_view level,
                     std::string_view message);

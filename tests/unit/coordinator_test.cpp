@@ -356,6 +356,47 @@ TEST_F(CoordinatorTest, ResumedRunsKeepTheirRunDirectoriesWhateverArtifactsSays)
   EXPECT_FALSE(fs::exists(root_ / "elsewhere" / "unit"));
 }
 
+TEST_F(CoordinatorTest, AFolderMovedWithItsDatabaseResumesItsRunsWhereTheyAreNow) {
+  // The project folder (database and run directories) moved elsewhere between two launches:
+  // the interrupted runs continue from their checkpoints in the new place, not from step 0
+  // in a re-created old folder.
+  ::setenv("FAKE_TRAIN_STEP_MS", "10", 1);
+  store::ExperimentStore db(":memory:");
+  SweepSpec s = spec("[8, 16, 32]", /*steps=*/200);
+  launch_stopped_after(std::chrono::milliseconds(1500), db, s, options());
+  auto id = db.find_campaign("unit")->id;
+  std::map<int64_t, int64_t> steps_before;  // number → steps done, of the interrupted runs
+  for (const auto& r : db.list_runs(id, RunStatus::kInterrupted)) steps_before[r.number] = r.steps_done;
+  ASSERT_FALSE(steps_before.empty());
+  const fs::path old_root = root_ / "runs" / "unit";
+  fs::rename(root_ / "runs", root_ / "moved");
+  const fs::path new_root = root_ / "moved" / "unit";
+
+  StopSignals::reset();
+  ::unsetenv("FAKE_TRAIN_STEP_MS");
+  auto o = options();
+  o.artifacts = root_ / "moved";
+  LaunchSummary resumed = launch(db, s, o);
+  EXPECT_EQ(resumed.counts[RunStatus::kDone], 6);
+  EXPECT_FALSE(fs::exists(old_root)) << "the old folder was made again";
+  for (const auto& r : db.list_runs(id)) {
+    EXPECT_EQ(fs::path(r.run_dir), new_root / std::to_string(r.number));
+    EXPECT_TRUE(fs::exists(fs::path(r.run_dir) / "result.json")) << r.run_dir;
+    for (const auto& a : db.artifacts(r.id))
+      EXPECT_EQ(a.path.rfind(new_root.string() + "/", 0), 0u) << a.path;
+    auto before = steps_before.find(r.number);
+    if (before != steps_before.end() && before->second > 0) {  // continued, not restarted
+      const std::string history = slurp(fs::path(r.run_dir) / "fake_history.txt");
+      EXPECT_EQ(history.find("start 0\n", 1), std::string::npos) << history;
+    }
+  }
+  bool event = false;
+  for (const auto& e : db.events(id, std::nullopt))
+    event = event || e.message.find("run directories moved: " + old_root.string() +
+                                    " no longer exists") != std::string::npos;
+  EXPECT_TRUE(event);
+}
+
 TEST_F(CoordinatorTest, TwoDatabasesNeverShareACampaignsRunDirectories) {
   // Two databases in one folder, each with a campaign "unit", and the default artifacts root
   // beside them: the second launch must not overwrite the first one's runs.

@@ -413,6 +413,31 @@ TEST(ExperimentStore, RejectsBadCampaignNamesAndGoals) {
   EXPECT_THROW(store.create_or_load_campaign(bad), StoreError);
 }
 
+TEST(ExperimentStore, RelocateRunDirsMovesOnlyPathsUnderTheOldFolder) {
+  ExperimentStore store(":memory:");
+  auto c = store.create_or_load_campaign(demo_spec());
+  auto runs = demo_runs(3);
+  runs[0].run_dir = "/old/unit/1";
+  runs[1].run_dir = "/old/unit2/2";  // shares a text prefix, not the folder
+  runs[2].run_dir = "/old/unit/3";
+  auto ids = store.insert_runs(c.id, runs);
+  store.record_artifact(ids[0].id, {"checkpoint", "/old/unit/1/checkpoint.pt", 40, 10, "ab", ""});
+  store.record_artifact(ids[1].id, {"checkpoint", "/old/unit2/2/checkpoint.pt", 40, 10, "cd", ""});
+  EXPECT_EQ(store.relocate_run_dirs(c.id, "/old/unit", "/new/place/unit"), 2);
+  EXPECT_EQ(store.get_run(ids[0].id).run_dir, "/new/place/unit/1");
+  EXPECT_EQ(store.get_run(ids[1].id).run_dir, "/old/unit2/2");
+  EXPECT_EQ(store.get_run(ids[2].id).run_dir, "/new/place/unit/3");
+  EXPECT_EQ(store.artifacts(ids[0].id).at(0).path, "/new/place/unit/1/checkpoint.pt");
+  EXPECT_EQ(store.artifacts(ids[1].id).at(0).path, "/old/unit2/2/checkpoint.pt");
+  // Another campaign's runs in the same folder are not this campaign's to move.
+  auto other = store.create_or_load_campaign({"other", "spec", "sha", "grid", "val_bps", "maximize"});
+  auto other_runs = demo_runs(1);
+  other_runs[0].run_dir = "/new/place/unit/9";
+  auto other_ids = store.insert_runs(other.id, other_runs);
+  EXPECT_EQ(store.relocate_run_dirs(c.id, "/new/place/unit", "/elsewhere"), 2);
+  EXPECT_EQ(store.get_run(other_ids[0].id).run_dir, "/new/place/unit/9");
+}
+
 TEST(ExperimentStore, InsertRunsIsIdempotent) {
   ExperimentStore store(":memory:");
   auto c = store.create_or_load_campaign(demo_spec());
