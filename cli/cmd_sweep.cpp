@@ -272,11 +272,21 @@ void run_sweep(const SweepArgs& a) {
     const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
     if (rank && std::string(rank) != "0") return;  // one table per mpirun, from rank 0
     if (a.jobs < 1) throw UsageError(fmt::format("--jobs {}: expected at least 1", a.jobs));
-    coordinator_options(a);  // the same option checks as a launch
+    const CoordinatorOptions o = coordinator_options(a);  // the same option checks as a launch
     SweepSpec spec = load_spec(a);
     const auto runs = expand(spec);
     check_data(spec, runs);
     print_dry_run(spec, runs);
+    // What a launch would find: the database read-only (never created here), the folders.
+    std::optional<store::ExperimentStore> store;
+    std::error_code ec;
+    if (a.db != ":memory:" && fs::exists(a.db, ec)) {
+      store::OpenOptions read_only;
+      read_only.read_only = true;
+      store.emplace(a.db, read_only);
+    }
+    for (const auto& line : preview_launch(store ? &*store : nullptr, spec, runs, o))
+      std::cout << line << "\n";
     return;
   }
   if (a.jobs < 1) throw UsageError(fmt::format("--jobs {}: expected at least 1", a.jobs));
@@ -342,7 +352,9 @@ void register_sweep(CLI::App& app) {
   cmd->add_flag("--dry-run", a->dry_run,
                 "print the expanded runs as a table and exit, after validating every run and "
                 "loading and splitting each distinct [data] section once (as jslds train would; "
-                "a launch checks the same)");
+                "a launch checks the same); then say what a launch would do with the database "
+                "and run directories (create or resume, how many runs would start, or why it "
+                "would be refused), changing neither");
   cmd->add_option("--journal", a->journal,
                   "database journal: auto (WAL on local disks, rollback journal on NFS/Lustre/"
                   "GPFS), wal, or delete")

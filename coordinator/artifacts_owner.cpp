@@ -124,8 +124,11 @@ ArtifactsClaim::ArtifactsClaim(const fs::path& dir, const CampaignOwner& owner, 
         j.contains("database") && j["database"].is_string() ? j["database"].get<std::string>()
                                                              : std::string();
     if (campaign == owner.campaign && owner.created_at && created_at == *owner.created_at) {
-      if (database.empty() || same_file(database, owner.database) || !fs::exists(database, ec))
-        return;  // ours (a moved or renamed database included)
+      if (database.empty() || same_file(database, owner.database)) return;  // ours
+      if (!fs::exists(database, ec)) {  // ours, the database moved or renamed: name it anew
+        outdated_ = true;
+        return;
+      }
       refuse(fmt::format(
           "run directories {} belong to campaign '{}' of {} (marker {}), which still exists; "
           "this launch's database {} holds a campaign created at the same time, a copy of it: "
@@ -166,7 +169,8 @@ ArtifactsClaim::ArtifactsClaim(ArtifactsClaim&& other) noexcept
     : dir_(std::move(other.dir_)),
       owner_(std::move(other.owner_)),
       fd_(other.fd_),
-      empty_(other.empty_) {
+      empty_(other.empty_),
+      outdated_(other.outdated_) {
   other.fd_ = -1;
 }
 
@@ -175,7 +179,7 @@ ArtifactsClaim::~ArtifactsClaim() {
 }
 
 void ArtifactsClaim::claim(const std::string& created_at) {
-  if (fd_ < 0 || !empty_) return;
+  if (fd_ < 0 || !(empty_ || outdated_)) return;
   const nlohmann::json j = {{"campaign", owner_.campaign},
                             {"created_at", created_at},
                             {"database", owner_.database},
@@ -183,11 +187,12 @@ void ArtifactsClaim::claim(const std::string& created_at) {
                                       "sweep refuses other campaigns here)"}};
   const std::string text = j.dump(2) + "\n";
   if (::pwrite(fd_, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size()) ||
-      ::fsync(fd_) != 0)
+      ::ftruncate(fd_, static_cast<off_t>(text.size())) != 0 || ::fsync(fd_) != 0)
     throw ArtifactsConflict(fmt::format("cannot write {}: {}",
                                         artifacts_marker_path(dir_).string(),
                                         std::strerror(errno)));
   empty_ = false;
+  outdated_ = false;
 }
 
 }  // namespace jslds

@@ -59,7 +59,8 @@ class ArtifactsClaim {
   ArtifactsClaim(ArtifactsClaim&& other) noexcept;
   ~ArtifactsClaim();
 
-  /// Writes the marker for the owner, created at `created_at`, when it was empty (fsynced).
+  /// Writes the marker for the owner, created at `created_at`, when it was empty or named the
+  /// owner's database at a path where it no longer is (moved or renamed), fsynced.
   /// Throws ArtifactsConflict when it cannot be written.
   void claim(const std::string& created_at);
 
@@ -68,6 +69,7 @@ class ArtifactsClaim {
   CampaignOwner owner_;
   int fd_ = -1;          // the locked marker; -1: nothing to claim
   bool empty_ = false;   // the marker holds nothing yet
+  bool outdated_ = false;  // the marker names this campaign's database where it no longer is
 };
 
 }  // namespace jslds

@@ -163,6 +163,28 @@ std::string spec_changes(const std::string& stored, const std::string& now) {
   return out;
 }
 
+// ARTIFACTS/<campaign>, absolute: where a launch puts the campaign's new run directories.
+fs::path campaign_root(const fs::path& artifacts, const std::string& campaign) {
+  return fs::weakly_canonical(fs::absolute(artifacts)) / campaign;
+}
+
+// A campaign folder moved together with its database (a project copied to another disk, from
+// scratch to home): each folder its runs were stored in that is gone maps to `root` when
+// `root` holds this campaign's marker (same name and created_at).
+std::map<fs::path, fs::path> moved_run_roots(const std::map<int64_t, std::string>& stored_dirs,
+                                             const fs::path& root, const std::string& campaign,
+                                             const std::string& created_at) {
+  std::map<fs::path, fs::path> moved;
+  const auto marker = read_artifacts_marker(root);
+  if (!marker || marker->campaign != campaign || marker->created_at != created_at) return moved;
+  for (const auto& [number, dir] : stored_dirs) {
+    const fs::path old_root = fs::path(dir).parent_path();
+    std::error_code ec;
+    if (old_root != root && !fs::exists(old_root, ec) && !ec) moved[old_root] = root;
+  }
+  return moved;
+}
+
 }  // namespace
 
 struct Coordinator::State {
@@ -223,20 +245,12 @@ LaunchSummary Coordinator::run() {
   // campaign's: checked before the database or any run directory changes.
   // The folders are locked (in path order: no deadlock between launches) until the marker is
   // written, so two databases launched at once cannot both pass.
-  const fs::path root = fs::weakly_canonical(fs::absolute(options_.artifacts)) / spec_.name;
-  // A campaign folder moved together with its database (a project copied to another disk,
-  // from scratch to home): the folder its runs were stored in is gone, and ROOT holds this
-  // campaign's marker. The runs continue there, instead of from step 0 in a re-created old
-  // folder. The records change once the claims below pass.
+  const fs::path root = campaign_root(options_.artifacts, spec_.name);
+  // A folder moved with its database: the runs continue where they are now, instead of from
+  // step 0 in a re-created old folder. The records change once the claims below pass.
   std::map<fs::path, fs::path> relocated;  // stored root that is gone → root
   if (existing) {
-    const auto marker = read_artifacts_marker(root);
-    if (marker && marker->campaign == spec_.name && marker->created_at == existing->created_at)
-      for (const auto& [number, dir] : stored_dirs) {
-        const fs::path old_root = fs::path(dir).parent_path();
-        std::error_code ec;
-        if (old_root != root && !fs::exists(old_root, ec) && !ec) relocated[old_root] = root;
-      }
+    relocated = moved_run_roots(stored_dirs, root, spec_.name, existing->created_at);
     for (auto& [number, dir] : stored_dirs)
       if (relocated.count(fs::path(dir).parent_path()))
         dir = (root / fs::path(dir).filename()).string();
@@ -699,6 +713,126 @@ LaunchSummary Coordinator::run() {
                   c[RunStatus::kDiverged], c[RunStatus::kInterrupted], c[RunStatus::kPending],
                   summary.stopped ? "; run the same command again to resume" : ""));
   return summary;
+}
+
+std::vector<std::string> preview_launch(store::ExperimentStore* store, const SweepSpec& spec,
+                                        const std::vector<ExpandedRun>& runs,
+                                        const CoordinatorOptions& options) {
+  std::vector<std::string> out;
+  const fs::path root = campaign_root(options.artifacts, spec.name);
+  std::optional<store::CampaignRow> existing;
+  if (store) existing = store->find_campaign(spec.name);
+  std::set<std::pair<std::string, int64_t>> stored_keys;
+  std::map<int64_t, std::string> stored_dirs;  // number → run_dir
+  std::map<RunStatus, int64_t> by_state;
+  int64_t retryable = 0;
+  if (existing)
+    for (const auto& row : store->list_runs(existing->id)) {
+      stored_keys.insert({row.config_sha256, row.repeat});
+      stored_dirs[row.number] = row.run_dir;
+      ++by_state[row.status];
+      if ((row.status == RunStatus::kFailed || row.status == RunStatus::kDiverged) &&
+          row.attempts < spec.max_attempts)
+        ++retryable;
+    }
+  int64_t new_runs = 0;
+  std::set<std::pair<std::string, int64_t>> expanded;
+  for (const auto& r : runs) {
+    expanded.insert({r.config_sha256, r.repeat});
+    if (!stored_keys.count({r.config_sha256, r.repeat})) ++new_runs;
+  }
+  if (!existing) {
+    out.push_back(fmt::format("a launch creates campaign '{}' in {} with {} runs; run "
+                              "directories under {}",
+                              spec.name, options.database, runs.size(), root.string()));
+  } else {
+    if (existing->spec_sha256 != spec.sha256) {
+      if (!options.force_spec) {
+        out.push_back(fmt::format(
+            "a launch would be refused: campaign '{}' exists in {} with another spec (changed: "
+            "{}); resume it with the original spec and overrides, or pass --force-spec to let "
+            "it grow",
+            spec.name, options.database, spec_changes(existing->spec_toml, spec.canonical)));
+        return out;
+      }
+      for (const auto& key : stored_keys)
+        if (!expanded.count(key)) {
+          out.push_back(fmt::format("a launch would be refused: --force-spec, but a stored run "
+                                    "of campaign '{}' is not in the new spec's expansion (a "
+                                    "forced spec may only add runs)",
+                                    spec.name));
+          return out;
+        }
+      out.push_back(fmt::format("--force-spec: a launch replaces the stored spec and adds {} "
+                                "run(s)",
+                                new_runs));
+    }
+    std::vector<std::string> states;
+    for (const auto& [state, count] : by_state)
+      states.push_back(fmt::format("{} {}", count, store::to_string(state)));
+    const int64_t to_start = by_state[RunStatus::kPending] + by_state[RunStatus::kInterrupted] +
+                             by_state[RunStatus::kRunning] + new_runs +
+                             (options.retry_failed ? retryable : 0);
+    std::string retry_note;
+    if (retryable > 0 && !options.retry_failed)
+      retry_note = fmt::format(" ({} failed or diverged could run again with --retry-failed)",
+                               retryable);
+    out.push_back(fmt::format("a launch resumes campaign '{}' of {} (created {}): {}{}; {} "
+                              "run(s) would start{}",
+                              spec.name, options.database, existing->created_at,
+                              states.empty() ? std::string("no runs yet")
+                                             : fmt::format("{}", fmt::join(states, ", ")),
+                              new_runs > 0 ? fmt::format(", {} new", new_runs) : std::string(),
+                              to_start, retry_note));
+  }
+  // The run-directory folders, as the claims of a launch would find them.
+  std::map<fs::path, fs::path> moved;
+  if (existing) moved = moved_run_roots(stored_dirs, root, spec.name, existing->created_at);
+  for (const auto& [old_root, new_root] : moved)
+    out.push_back(fmt::format("{} no longer exists and {} holds this campaign's runs: a launch "
+                              "records them there and continues them",
+                              old_root.string(), new_root.string()));
+  std::set<fs::path> own_roots;
+  for (const auto& [number, dir] : stored_dirs) {
+    const fs::path parent = fs::path(dir).parent_path();
+    own_roots.insert(moved.count(parent) ? moved.at(parent) : parent);
+  }
+  std::set<fs::path> roots = own_roots;
+  if (new_runs > 0) roots.insert(root);
+  for (const fs::path& dir : roots) {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) continue;
+    const auto marker = read_artifacts_marker(dir);
+    if (marker) {
+      const bool ours = existing && marker->campaign == spec.name &&
+                        marker->created_at == existing->created_at;
+      if (!ours) {
+        out.push_back(fmt::format(
+            "a launch would be refused: run directories {} belong to campaign '{}' created at "
+            "{} in {} ({}); give this launch another --artifacts folder",
+            dir.string(), marker->campaign, *marker->created_at,
+            marker->database.empty() ? std::string("another database") : marker->database,
+            artifacts_marker_path(dir).string()));
+      } else if (!marker->database.empty() && marker->database != options.database &&
+                 fs::exists(marker->database, ec) &&
+                 !fs::equivalent(marker->database, options.database, ec)) {
+        out.push_back(fmt::format(
+            "a launch would be refused: run directories {} belong to campaign '{}' of {}, which "
+            "still exists; this database is a copy of it",
+            dir.string(), spec.name, marker->database));
+      }
+      continue;
+    }
+    if (own_roots.count(dir)) continue;  // a folder made before markers, with this campaign's runs
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+      if (it->path().filename() != "campaign.json") {
+        out.push_back(fmt::format("a launch would be refused: {} already holds files ({} and "
+                                  "maybe more) but no campaign.json naming this campaign",
+                                  dir.string(), it->path().filename().string()));
+        break;
+      }
+  }
+  return out;
 }
 
 std::chrono::system_clock::time_point parse_time_limit(std::string_view text,

@@ -98,6 +98,19 @@ class Coordinator {
   const SweepSpec& spec_;
 };
 
+/// What a launch of `spec` with `options` would do, found without changing anything (for
+/// `jslds sweep --dry-run`): one line per finding. `store` is the database opened read-only,
+/// or nullptr when the file does not exist yet. Says whether the launch would create or resume
+/// the campaign (with its runs by state and how many would start), and whether it would be
+/// refused: another spec without --force-spec (SpecMismatch's reason), or run-directory
+/// folders whose campaign.json names another campaign (coordinator/artifacts_owner.h; a
+/// folder without a marker but with other files is reported as a likely refusal). Also says
+/// when the runs' folder would be recorded as moved. Throws StoreError for an unreadable
+/// database.
+std::vector<std::string> preview_launch(store::ExperimentStore* store, const SweepSpec& spec,
+                                        const std::vector<ExpandedRun>& runs,
+                                        const CoordinatorOptions& options);
+
 /// Deadline from `--time-limit` text ("90s", "45m", "2h", "1h30m", "1d"; a number alone is
 /// seconds), relative to `now`. Throws std::invalid_argument naming the text and the accepted
 /// forms, also for a number after a unit without its own ("1h30").

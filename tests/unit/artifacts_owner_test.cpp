@@ -73,6 +73,17 @@ TEST_F(ArtifactsOwnerTest, ACopiedDatabaseIsRefusedAMovedOneIsNot) {
   // Once a.sqlite is gone, b.sqlite is the campaign's database (moved or renamed).
   fs::remove(root_ / "a.sqlite");
   EXPECT_EQ(refusal(dir, owner("b.sqlite", "T1")), "");
+  // Its claim names the database where it is now, so a later copy of it is told apart.
+  {
+    ArtifactsClaim claim(dir, owner("b.sqlite", "T1"), true, false);
+    claim.claim("T1");
+  }
+  const auto marker = read_artifacts_marker(dir);
+  ASSERT_TRUE(marker);
+  EXPECT_EQ(marker->database, (root_ / "b.sqlite").string());
+  EXPECT_EQ(marker->created_at, "T1");
+  std::ofstream(root_ / "a.sqlite") << "a copy of b";
+  EXPECT_NE(refusal(dir, owner("a.sqlite", "T1")).find("a copy of it"), std::string::npos);
 }
 
 TEST_F(ArtifactsOwnerTest, AReplacedDatabaseIsNamedAsSuch) {

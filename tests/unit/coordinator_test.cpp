@@ -397,6 +397,65 @@ TEST_F(CoordinatorTest, AFolderMovedWithItsDatabaseResumesItsRunsWhereTheyAreNow
   EXPECT_TRUE(event);
 }
 
+TEST_F(CoordinatorTest, ThePreviewSaysWhatALaunchWouldDoAndChangesNothing) {
+  auto joined = [](const std::vector<std::string>& lines) {
+    std::string out;
+    for (const auto& l : lines) out += l + "\n";
+    return out;
+  };
+  SweepSpec s = spec("[8, 16, 32]", /*steps=*/40);
+  auto o = options();
+  o.database = (root_ / "db.sqlite").string();
+  std::string p = joined(preview_launch(nullptr, s, expand(s), o));
+  EXPECT_NE(p.find("a launch creates campaign 'unit' in " + o.database + " with 6 runs; run "
+                   "directories under " + (root_ / "runs" / "unit").string()),
+            std::string::npos) << p;
+  EXPECT_FALSE(fs::exists(root_ / "runs")) << "the preview made the folder";
+
+  // Run 2 fails: the preview counts it, and says --retry-failed would run it again.
+  ::setenv("FAKE_TRAIN_FAIL", "2:abort", 1);
+  store::ExperimentStore db(":memory:");
+  launch(db, s, o);
+  ::unsetenv("FAKE_TRAIN_FAIL");
+  p = joined(preview_launch(&db, s, expand(s), o));
+  EXPECT_NE(p.find("a launch resumes campaign 'unit' of " + o.database), std::string::npos) << p;
+  EXPECT_NE(p.find("5 done, 1 failed; 0 run(s) would start (1 failed or diverged could run again "
+                   "with --retry-failed)"), std::string::npos) << p;
+  o.retry_failed = true;
+  EXPECT_NE(joined(preview_launch(&db, s, expand(s), o)).find("1 run(s) would start"),
+            std::string::npos);
+  o.retry_failed = false;
+  // A grown spec is refused without --force-spec, and adds runs with it.
+  SweepSpec grown = spec("[8, 16, 32, 64]", /*steps=*/40);
+  p = joined(preview_launch(&db, grown, expand(grown), o));
+  EXPECT_NE(p.find("a launch would be refused: campaign 'unit' exists in " + o.database +
+                   " with another spec"), std::string::npos) << p;
+  o.force_spec = true;
+  p = joined(preview_launch(&db, grown, expand(grown), o));
+  EXPECT_NE(p.find("--force-spec: a launch replaces the stored spec and adds 2 run(s)"),
+            std::string::npos) << p;
+  EXPECT_NE(p.find("2 run(s) would start"), std::string::npos) << p;
+  o.force_spec = false;
+  // Another database's launch would meet this campaign's marker.
+  store::ExperimentStore other(":memory:");
+  auto o2 = o;
+  o2.database = (root_ / "other.sqlite").string();
+  std::ofstream(o.database) << "the first database";  // still exists
+  p = joined(preview_launch(&other, s, expand(s), o2));
+  EXPECT_NE(p.find("a launch would be refused: run directories " +
+                   (root_ / "runs" / "unit").string() + " belong to campaign 'unit' created at"),
+            std::string::npos) << p;
+  // The folder moved: the preview says where the runs would be recorded.
+  fs::rename(root_ / "runs", root_ / "moved");
+  o.artifacts = root_ / "moved";
+  p = joined(preview_launch(&db, s, expand(s), o));
+  EXPECT_NE(p.find((root_ / "runs" / "unit").string() + " no longer exists and " +
+                   (root_ / "moved" / "unit").string() + " holds this campaign's runs"),
+            std::string::npos) << p;
+  EXPECT_EQ(db.find_run(db.find_campaign("unit")->id, 1)->run_dir,
+            (root_ / "runs" / "unit" / "1").string()) << "the preview changed the database";
+}
+
 TEST_F(CoordinatorTest, TwoDatabasesNeverShareACampaignsRunDirectories) {
   // Two databases in one folder, each with a campaign "unit", and the default artifacts root
   // beside them: the second launch must not overwrite the first one's runs.
