@@ -133,7 +133,10 @@ ArtifactsClaim::ArtifactsClaim(const fs::path& dir, const CampaignOwner& owner, 
           "run directories {} belong to campaign '{}' of {} (marker {}), which still exists; "
           "this launch's database {} holds a campaign created at the same time, a copy of it: "
           "resuming the copy would train the original's runs again in place. Launch the "
-          "original, or give the copy another --artifacts folder",
+          "original: a copy cannot continue while the original exists, whatever --artifacts "
+          "says, since its runs are recorded in these directories (to continue the campaign "
+          "elsewhere, move the database and its run-directory folder together instead of "
+          "copying them)",
           dir.string(), campaign, database, marker.string(), owner.database));
     }
     if (!database.empty() && same_file(database, owner.database))

@@ -170,19 +170,62 @@ fs::path campaign_root(const fs::path& artifacts, const std::string& campaign) {
 
 // A campaign folder moved together with its database (a project copied to another disk, from
 // scratch to home): each folder its runs were stored in that is gone maps to `root` when
-// `root` holds this campaign's marker (same name and created_at).
-std::map<fs::path, fs::path> moved_run_roots(const std::map<int64_t, std::string>& stored_dirs,
+// `root` holds this campaign's marker (same name and created_at) and the directory of every
+// run of that folder that ever started (its checkpoint, its results).
+std::map<fs::path, fs::path> moved_run_roots(const std::vector<store::RunRow>& stored,
                                              const fs::path& root, const std::string& campaign,
                                              const std::string& created_at) {
   std::map<fs::path, fs::path> moved;
   const auto marker = read_artifacts_marker(root);
   if (!marker || marker->campaign != campaign || marker->created_at != created_at) return moved;
-  for (const auto& [number, dir] : stored_dirs) {
-    const fs::path old_root = fs::path(dir).parent_path();
+  std::map<fs::path, bool> candidates;  // gone folder → every started run of it is in root
+  for (const auto& row : stored) {
+    const fs::path dir(row.run_dir);
+    const fs::path old_root = dir.parent_path();
     std::error_code ec;
-    if (old_root != root && !fs::exists(old_root, ec) && !ec) moved[old_root] = root;
+    if (old_root == root) continue;
+    if (!candidates.count(old_root)) {
+      if (fs::exists(old_root, ec) || ec) continue;
+      candidates[old_root] = true;
+    }
+    const bool started = row.attempts > 0 || row.status != RunStatus::kPending;
+    if (started && !fs::is_directory(root / dir.filename(), ec)) candidates[old_root] = false;
   }
+  for (const auto& [old_root, all_there] : candidates)
+    if (all_there) moved[old_root] = root;
   return moved;
+}
+
+// Runs this launch would continue (interrupted, stale running, failed with --retry-failed; steps
+// done) whose run-directory folder is gone
+// and not found moved: a launch would start them again from step 0 in a re-created folder.
+// One message naming the folders and the way out; empty when there are none.
+std::string missing_run_folders(const std::vector<store::RunRow>& stored,
+                                const std::map<fs::path, fs::path>& moved,
+                                const std::string& campaign, bool retry_failed) {
+  std::map<fs::path, std::vector<std::string>> lost;  // folder → "run N at step S"
+  for (const auto& row : stored) {
+    const fs::path old_root = fs::path(row.run_dir).parent_path();
+    // Only runs this launch would continue: a diverged one starts afresh anyway.
+    const bool continues = row.status == RunStatus::kInterrupted ||
+                           row.status == RunStatus::kRunning ||
+                           (row.status == RunStatus::kFailed && retry_failed);
+    if (moved.count(old_root) || row.steps_done <= 0 || !continues) continue;
+    std::error_code ec;
+    if (fs::exists(old_root, ec) || ec) continue;
+    lost[old_root].push_back(fmt::format("run {} at step {}", row.number, row.steps_done));
+  }
+  if (lost.empty()) return "";
+  std::vector<std::string> parts;
+  for (const auto& [folder, runs] : lost)
+    parts.push_back(fmt::format("{} ({})", folder.string(), fmt::join(runs, ", ")));
+  return fmt::format(
+      "the run directories of campaign '{}' with training to continue are gone: {}. If the "
+      "folder was moved, launch with --artifacts set to the folder that now holds {}/ (its "
+      "campaign.json names the campaign; the runs are then recorded there and continue from "
+      "their checkpoints), or move it back. If it is lost, create it empty (mkdir -p) and "
+      "launch again: those runs then start again from step 0",
+      campaign, fmt::join(parts, "; "), campaign);
 }
 
 }  // namespace
@@ -223,9 +266,11 @@ LaunchSummary Coordinator::run() {
         spec_changes(existing->spec_toml, spec_.canonical)));
   std::map<std::pair<std::string, int64_t>, int64_t> stored_numbers;  // (sha, repeat) → number
   std::map<int64_t, std::string> stored_dirs;                          // number → run_dir
+  std::vector<store::RunRow> stored_rows;
   int64_t next_number = 1;
   if (existing) {
-    for (const auto& row : store_.list_runs(existing->id)) {
+    stored_rows = store_.list_runs(existing->id);
+    for (const auto& row : stored_rows) {
       stored_numbers[{row.config_sha256, row.repeat}] = row.number;
       stored_dirs[row.number] = row.run_dir;
       next_number = std::max(next_number, row.number + 1);
@@ -250,7 +295,11 @@ LaunchSummary Coordinator::run() {
   // step 0 in a re-created old folder. The records change once the claims below pass.
   std::map<fs::path, fs::path> relocated;  // stored root that is gone → root
   if (existing) {
-    relocated = moved_run_roots(stored_dirs, root, spec_.name, existing->created_at);
+    relocated = moved_run_roots(stored_rows, root, spec_.name, existing->created_at);
+    if (std::string lost = missing_run_folders(stored_rows, relocated, spec_.name,
+                                                   options_.retry_failed);
+        !lost.empty())
+      throw ArtifactsConflict(lost);
     for (auto& [number, dir] : stored_dirs)
       if (relocated.count(fs::path(dir).parent_path()))
         dir = (root / fs::path(dir).filename()).string();
@@ -290,7 +339,7 @@ LaunchSummary Coordinator::run() {
     const int64_t moved = store_.relocate_run_dirs(st.campaign.id, old_root.string(), new_root.string());
     const std::string line = fmt::format(
         "run directories moved: {} no longer exists and {} holds this campaign's runs (its "
-        "marker names the campaign); {} run(s) continue there",
+        "marker names the campaign); {} run(s) recorded there",
         old_root.string(), new_root.string(), moved);
     store_.record_event(st.campaign.id, std::nullopt, "warning", line);
     say(line);
@@ -339,8 +388,8 @@ LaunchSummary Coordinator::run() {
     st.run_dirs[inserted[i].id] = rows[i].run_dir;
   }
   if (kept_elsewhere > 0)
-    say(fmt::format("{} run(s) of earlier launches keep their run directories (not under {}): "
-                    "--artifacts places new runs only",
+    say(fmt::format("{} run(s) of earlier launches keep their run directories (not under {}, "
+                    "where this launch puts new runs)",
                     kept_elsewhere, root.string()));
 
   // 4. The scheduler starts from the database's view of every run of the campaign.
@@ -505,15 +554,35 @@ LaunchSummary Coordinator::run() {
       if (!r.report_json.empty()) record_report(store_, r.run_id, r.report_json);
       record_run_files(store_, r.run_id, st.run_dirs.at(r.run_id), r.step);
     }
+    const auto& run = scheduler.run(r.run_id);
+    std::string message = r.message;
+    if (status == RunStatus::kFailed) {
+      // Where --retry-failed would continue it (its newest recorded checkpoint), or that it
+      // has no attempts left; before the quoted end of its log.
+      std::optional<int64_t> checkpoint;
+      for (const auto& a : store_.artifacts(r.run_id))  // newest step first
+        if (a.kind == "checkpoint" && a.step.value_or(0) > 0) {
+          checkpoint = a.step;
+          break;
+        }
+      std::string hint;
+      if (run.attempts >= spec_.max_attempts)
+        hint = fmt::format("; that was its last attempt ([campaign] max_attempts = {})",
+                           spec_.max_attempts);
+      else if (checkpoint)
+        hint = fmt::format("; --retry-failed continues it from its checkpoint of step {}",
+                           *checkpoint);
+      const size_t tail = message.find(kLogTailMarker);
+      message.insert(tail == std::string::npos ? message.size() : tail, hint);
+    }
     store::TransitionDetails details;
     details.steps_done = r.step;
-    if (r.outcome != RunOutcome::kDone) details.error = r.message;
+    if (r.outcome != RunOutcome::kDone) details.error = message;
     store_.transition_run(r.run_id, status, details);
     // A done run's message is usually its start note, already recorded at the start.
     if (r.outcome == RunOutcome::kDone && !r.message.empty() && r.message != start_notes[r.run_id])
       store_.record_event(st.campaign.id, r.run_id, "warning", r.message);
     start_notes.erase(r.run_id);
-    const auto& run = scheduler.run(r.run_id);
     auto c = scheduler.counts();
     std::string objective;
     if (r.outcome == RunOutcome::kDone) {
@@ -539,7 +608,7 @@ LaunchSummary Coordinator::run() {
         store_.record_event(st.campaign.id, r.run_id, "warning", warning);
       }
     }
-    std::string first_line = r.message.substr(0, r.message.find('\n'));
+    std::string first_line = message.substr(0, message.find('\n'));
     // The quoted log lines are in the database (`jslds show`), not in this one-line view.
     if (const size_t tail = first_line.rfind(kLogTailMarker); tail != std::string::npos)
       first_line.erase(tail);
@@ -724,10 +793,12 @@ std::vector<std::string> preview_launch(store::ExperimentStore* store, const Swe
   if (store) existing = store->find_campaign(spec.name);
   std::set<std::pair<std::string, int64_t>> stored_keys;
   std::map<int64_t, std::string> stored_dirs;  // number → run_dir
+  std::vector<store::RunRow> stored_rows;
   std::map<RunStatus, int64_t> by_state;
   int64_t retryable = 0;
+  if (existing) stored_rows = store->list_runs(existing->id);
   if (existing)
-    for (const auto& row : store->list_runs(existing->id)) {
+    for (const auto& row : stored_rows) {
       stored_keys.insert({row.config_sha256, row.repeat});
       stored_dirs[row.number] = row.run_dir;
       ++by_state[row.status];
@@ -787,11 +858,15 @@ std::vector<std::string> preview_launch(store::ExperimentStore* store, const Swe
   }
   // The run-directory folders, as the claims of a launch would find them.
   std::map<fs::path, fs::path> moved;
-  if (existing) moved = moved_run_roots(stored_dirs, root, spec.name, existing->created_at);
+  if (existing) moved = moved_run_roots(stored_rows, root, spec.name, existing->created_at);
   for (const auto& [old_root, new_root] : moved)
     out.push_back(fmt::format("{} no longer exists and {} holds this campaign's runs: a launch "
                               "records them there and continues them",
                               old_root.string(), new_root.string()));
+  if (existing)
+    if (std::string lost = missing_run_folders(stored_rows, moved, spec.name, options.retry_failed);
+        !lost.empty())
+      out.push_back("a launch would be refused: " + lost);
   std::set<fs::path> own_roots;
   for (const auto& [number, dir] : stored_dirs) {
     const fs::path parent = fs::path(dir).parent_path();

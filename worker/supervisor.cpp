@@ -151,9 +151,6 @@ Result classify_child_end(const ChildEnd& end) {
     std::string why = fmt::format("killed by {} ({}) at step {}", signal_name(sig),
                                   strsignal(sig), end.last_step);
     if (sig == SIGKILL) why += "; SIGKILL often comes from the kernel's out-of-memory killer";
-    if (end.checkpoint_step > 0)
-      why += fmt::format("; --retry-failed continues it from its checkpoint of step {}",
-                         end.checkpoint_step);
     r.message = with_tail(why, end.log_tail);
     return r;
   }
@@ -249,6 +246,41 @@ void Supervisor::start(const Task& task) {
     } else {
       checkpoint_step_ = task.checkpoint_step;
       last_step_ = task.checkpoint_step;
+    }
+    // The optimiser state written with the checkpoint must be there and intact, or the
+    // trainer would start from step 0 over the checkpoint (missing) or refuse to load it
+    // (altered) at every attempt: both are set aside and the run starts again from step 0.
+    if (resume) {
+      const fs::path state = dir / "train_state.pt";
+      std::string problem;
+      std::error_code ec;
+      if (!fs::is_regular_file(state, ec)) {
+        problem = "train_state.pt, written with checkpoint.pt, is missing";
+      } else if (receipt && receipt->path == "checkpoint.pt" && receipt->sha256 == found &&
+                 !receipt->state_sha256.empty()) {
+        std::string state_sha;
+        try {
+          state_sha = file_sha256(state);
+        } catch (const std::exception&) {
+          state_sha = "";
+        }
+        if (state_sha != receipt->state_sha256)
+          problem = fmt::format("train_state.pt (sha256 {}) does not match the one written with "
+                                "checkpoint.pt (sha256 {} in checkpoint.json)",
+                                state_sha.empty() ? std::string("unreadable") : state_sha.substr(0, 12),
+                                receipt->state_sha256.substr(0, 12));
+      }
+      if (!problem.empty()) {
+        resume = false;  // both files are moved aside below, as .unverified
+        adopted_.reset();
+        checkpoint_step_ = 0;
+        last_step_ = 0;
+        if (!note_.empty()) note_ += "; ";
+        note_ += problem + ": the checkpoint of step " +
+                 std::to_string(std::max(task.checkpoint_step, receipt ? receipt->step : 0)) +
+                 " is not loaded, kept as checkpoint.pt.unverified (train_state.pt likewise); "
+                 "restarted from step 0";
+      }
     }
   }
 

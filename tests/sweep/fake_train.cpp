@@ -123,9 +123,12 @@ int main(int argc, char** argv) {
   auto save_checkpoint = [&](int64_t at) {
     std::string bytes = fmt::format("fake-checkpoint step={}\nconfig={}\n", at,
                                     jslds::config_sha256(config));
+    // The pair the real trainer writes: checkpoint.pt and the train_state.pt written with it.
+    const std::string state = fmt::format("fake-state step={}\n", at);
     jslds::write_file_atomically(jslds::staged_checkpoint_path(checkpoint), bytes);
-    jslds::publish_staged_checkpoint(
-        run_dir, {at, "checkpoint.pt", static_cast<int64_t>(bytes.size()), jslds::sha256_hex(bytes), ""});
+    jslds::write_file_atomically(jslds::staged_checkpoint_path(run_dir / "train_state.pt"), state);
+    jslds::publish_staged_checkpoint(run_dir, {at, "checkpoint.pt", static_cast<int64_t>(bytes.size()),
+                                               jslds::sha256_hex(bytes), jslds::sha256_hex(state)});
     emit(report_fd, {{"event", "checkpoint"},
                      {"step", at},
                      {"path", checkpoint.string()},

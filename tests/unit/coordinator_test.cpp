@@ -212,6 +212,10 @@ TEST_F(CoordinatorTest, ARetriedFailedRunContinuesFromItsLastVerifiedCheckpoint)
   const auto failed = *db.find_run(id, 2);
   ASSERT_EQ(failed.status, RunStatus::kFailed);
   ASSERT_FALSE(db.artifacts(failed.id).empty()) << "attempt 1 recorded a checkpoint";
+  const std::string error = failed.error.value_or("");
+  EXPECT_NE(error.find("killed by SIGABRT (Aborted) at step 40; --retry-failed continues it "
+                       "from its checkpoint of step 40; end of log.txt:"),
+            std::string::npos) << error;
 
   // Attempt 2 (--retry-failed) resumes from step 40, is stopped and killed before the
   // checkpoint it would write on SIGTERM: it leaves no checkpoint of its own.
@@ -246,6 +250,21 @@ TEST_F(CoordinatorTest, ARetriedFailedRunContinuesFromItsLastVerifiedCheckpoint)
   EXPECT_FALSE(fs::exists(fs::path(third.run_dir) / "checkpoint.pt.previous"));
   const std::string log = slurp(fs::path(third.run_dir) / "log.txt");
   EXPECT_NE(log.find("attempt 2 of run 2 (resuming from step 40)"), std::string::npos) << log;
+}
+
+TEST_F(CoordinatorTest, AFailureOnTheLastAttemptSaysSoInsteadOfPromisingARetry) {
+  ::setenv("FAKE_TRAIN_FAIL", "2:abort", 1);
+  store::ExperimentStore db(":memory:");
+  SweepSpec s = spec("[8]", /*steps=*/100);
+  s.max_attempts = 1;
+  launch(db, s, options());
+  const auto failed = *db.find_run(db.find_campaign("unit")->id, 2);
+  ASSERT_EQ(failed.status, RunStatus::kFailed);
+  const std::string error = failed.error.value_or("");
+  EXPECT_NE(error.find("; that was its last attempt ([campaign] max_attempts = 1); end of "
+                       "log.txt:"),
+            std::string::npos) << error;
+  EXPECT_EQ(error.find("--retry-failed"), std::string::npos) << error;
 }
 
 TEST_F(CoordinatorTest, ARetriedDivergedRunStartsFromScratch) {
@@ -395,6 +414,72 @@ TEST_F(CoordinatorTest, AFolderMovedWithItsDatabaseResumesItsRunsWhereTheyAreNow
     event = event || e.message.find("run directories moved: " + old_root.string() +
                                     " no longer exists") != std::string::npos;
   EXPECT_TRUE(event);
+}
+
+TEST_F(CoordinatorTest, RunsWhoseFolderIsGoneAreNeverRestartedFromStepZeroUnasked) {
+  // Runs 1-2 are done in runs/; runs 3-4, added later with --artifacts extra, are interrupted
+  // with steps done. Then both folders move (runs/ → moved_runs/, extra/ → moved_extra/).
+  store::ExperimentStore db(":memory:");
+  SweepSpec small = spec("[8]", /*steps=*/200);
+  launch(db, small, options());
+  SweepSpec grown = spec("[8, 16]", /*steps=*/200);
+  ::setenv("FAKE_TRAIN_STEP_MS", "10", 1);
+  auto extra = options();
+  extra.artifacts = root_ / "extra";
+  extra.force_spec = true;
+  launch_stopped_after(std::chrono::milliseconds(1500), db, grown, extra);
+  StopSignals::reset();
+  ::unsetenv("FAKE_TRAIN_STEP_MS");
+  auto id = db.find_campaign("unit")->id;
+  ASSERT_EQ(db.find_run(id, 3)->status, RunStatus::kInterrupted);
+  ASSERT_GT(db.find_run(id, 3)->steps_done, 0);
+  fs::rename(root_ / "runs", root_ / "moved_runs");
+  fs::rename(root_ / "extra", root_ / "moved_extra");
+  const int64_t epoch = db.get_campaign(id).epoch;
+
+  // The default folder holds runs 1-2 only: runs 3-4 are not sent there, nor restarted in a
+  // re-created extra/; the launch is refused before the database changes.
+  auto o = options();
+  o.artifacts = root_ / "moved_runs";
+  try {
+    launch(db, grown, o);
+    ADD_FAILURE() << "the launch was not refused";
+  } catch (const ArtifactsConflict& e) {
+    const std::string why = e.what();
+    EXPECT_NE(why.find("the run directories of campaign 'unit' with training to continue are "
+                       "gone: " + (root_ / "extra" / "unit").string() + " (run 3 at step"),
+              std::string::npos) << why;
+    EXPECT_NE(why.find("launch with --artifacts set to the folder that now holds unit/"),
+              std::string::npos) << why;
+  }
+  EXPECT_FALSE(fs::exists(root_ / "extra"));
+  EXPECT_EQ(db.get_campaign(id).epoch, epoch);
+  EXPECT_EQ(db.find_run(id, 1)->run_dir, (root_ / "runs" / "unit" / "1").string());
+  // The preview says the same.
+  std::string preview;
+  for (const auto& line : preview_launch(&db, grown, expand(grown), o)) preview += line + "\n";
+  EXPECT_NE(preview.find("a launch would be refused: the run directories of campaign 'unit'"),
+            std::string::npos) << preview;
+
+  // Pointed at the folder that holds runs 3-4, the launch records them there and continues
+  // them; runs 1-2 (done, in the other folder) keep their records.
+  o.artifacts = root_ / "moved_extra";
+  LaunchSummary resumed = launch(db, grown, o);
+  EXPECT_EQ(resumed.counts[RunStatus::kDone], 4);
+  EXPECT_EQ(db.find_run(id, 1)->run_dir, (root_ / "runs" / "unit" / "1").string());
+  for (int64_t n : {3, 4}) {
+    const auto run = *db.find_run(id, n);
+    EXPECT_EQ(run.run_dir, (root_ / "moved_extra" / "unit" / std::to_string(n)).string());
+    const std::string history = slurp(fs::path(run.run_dir) / "fake_history.txt");
+    if (run.attempts > 1 && history.rfind("start 0\n", 0) == 0)
+      EXPECT_EQ(history.find("start 0\n", 1), std::string::npos) << "restarted: " << history;
+  }
+  EXPECT_FALSE(fs::exists(root_ / "extra"));
+  // A later launch from the first folder records runs 1-2 there.
+  o.artifacts = root_ / "moved_runs";
+  launch(db, grown, o);
+  EXPECT_EQ(db.find_run(id, 1)->run_dir, (root_ / "moved_runs" / "unit" / "1").string());
+  EXPECT_EQ(db.find_run(id, 3)->run_dir, (root_ / "moved_extra" / "unit" / "3").string());
 }
 
 TEST_F(CoordinatorTest, ThePreviewSaysWhatALaunchWouldDoAndChangesNothing) {

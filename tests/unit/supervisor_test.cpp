@@ -141,22 +141,8 @@ TEST_F(SupervisorTest, CrashesFailOnlyThatRunWithTheSignalInTheMessage) {
     EXPECT_NE(r.message.find(c.needle), std::string::npos) << r.message;
     if (c.outcome == RunOutcome::kFailed) {  // the log tail explains the failure
       EXPECT_NE(r.message.find("failing on purpose"), std::string::npos) << r.message;
-      // Each failed at step 20, before its first checkpoint: nothing to continue from.
-      EXPECT_EQ(r.message.find("--retry-failed"), std::string::npos) << r.message;
     }
   }
-}
-
-TEST_F(SupervisorTest, ACrashAfterACheckpointSaysWhereARetryContinues) {
-  ::setenv("FAKE_TRAIN_FAIL", "8:abort", 1);  // at step 50: last heard of at 40, checkpoints 20 and 40
-  Supervisor s = make_supervisor();
-  s.start(make_task(8, 100));
-  Result r = run_to_end(s);
-  EXPECT_EQ(r.outcome, RunOutcome::kFailed) << r.message;
-  EXPECT_NE(r.message.find("killed by SIGABRT (Aborted) at step 40; --retry-failed continues it "
-                           "from its checkpoint of step 40"),
-            std::string::npos)
-      << r.message;
 }
 
 TEST_F(SupervisorTest, StopCheckpointsAndResumeContinuesFromTheVerifiedCheckpoint) {
@@ -226,7 +212,7 @@ TEST_F(SupervisorTest, AFreshStartMovesAnEarlierCheckpointPairAside) {
   EXPECT_EQ(slurp(dir / "train_state.pt.previous"), "state of step 20\n");
   EXPECT_NE(r.message.find("kept as checkpoint.pt.previous and train_state.pt.previous"),
             std::string::npos) << r.message;
-  EXPECT_FALSE(fs::exists(dir / "train_state.pt"));  // the stand-in writes checkpoint.pt only
+  EXPECT_EQ(slurp(dir / "train_state.pt"), "fake-state step=40\n");  // this attempt's pair
 
   // A failure leads with its cause; the note follows.
   ::setenv("FAKE_TRAIN_FAIL", "9:exit7", 1);
@@ -235,8 +221,8 @@ TEST_F(SupervisorTest, AFreshStartMovesAnEarlierCheckpointPairAside) {
   ::unsetenv("FAKE_TRAIN_FAIL");
   EXPECT_EQ(r.outcome, RunOutcome::kFailed) << r.message;
   EXPECT_EQ(r.message.rfind("exited with status 7", 0), 0u) << r.message;
-  EXPECT_NE(r.message.find("; an earlier attempt's files were kept as checkpoint.pt.previous; "
-                           "end of log.txt:"),
+  EXPECT_NE(r.message.find("; an earlier attempt's files were kept as checkpoint.pt.previous "
+                           "and train_state.pt.previous; end of log.txt:"),
             std::string::npos) << r.message;
 
   // Unverifiable on resume: the pair becomes .unverified.
@@ -335,10 +321,13 @@ TEST_F(SupervisorTest, ResumeCompletesACheckpointPublicationACrashInterrupted) {
   Task t = make_task(13, 60);
   const fs::path dir(t.run_dir);
   const std::string old_bytes = "fake-checkpoint step=20\n", new_bytes = "fake-checkpoint step=40\n";
+  const std::string new_state = "fake-state step=40\n";
   std::ofstream(dir / "checkpoint.pt") << old_bytes;
+  std::ofstream(dir / "train_state.pt") << "fake-state step=20\n";
   std::ofstream(dir / "checkpoint.pt.next") << new_bytes;
+  std::ofstream(dir / "train_state.pt.next") << new_state;
   write_checkpoint_receipt(dir, {40, "checkpoint.pt", static_cast<int64_t>(new_bytes.size()),
-                                 sha256_hex(new_bytes), ""});
+                                 sha256_hex(new_bytes), sha256_hex(new_state)});
   t.resume = true;
   t.checkpoint_step = 20;
   t.checkpoint_sha256 = sha256_hex(old_bytes);
@@ -351,6 +340,44 @@ TEST_F(SupervisorTest, ResumeCompletesACheckpointPublicationACrashInterrupted) {
   EXPECT_NE(r.message.find("adopted checkpoint.pt of step 40"), std::string::npos) << r.message;
   EXPECT_EQ(slurp(dir / "fake_history.txt"), "start 40\n");
   EXPECT_FALSE(fs::exists(dir / "checkpoint.pt.next"));
+}
+
+// The optimiser state written with a verified checkpoint is missing or altered: the trainer
+// would start from step 0 over the checkpoint, or refuse it at every attempt. Both files are
+// set aside and the run starts from step 0, and says so.
+TEST_F(SupervisorTest, ResumeNeedsTheTrainStateWrittenWithTheCheckpoint) {
+  for (const bool missing : {true, false}) {
+    SCOPED_TRACE(missing ? "missing" : "altered");
+    Supervisor s = make_supervisor();
+    Task t = make_task(missing ? 14 : 15, 40);
+    const fs::path dir(t.run_dir);
+    const std::string bytes = "fake-checkpoint step=20\n", state = "fake-state step=20\n";
+    std::ofstream(dir / "checkpoint.pt") << bytes;
+    if (!missing) std::ofstream(dir / "train_state.pt") << "fake-state step=2O\n";  // one byte off
+    write_checkpoint_receipt(dir, {20, "checkpoint.pt", static_cast<int64_t>(bytes.size()),
+                                   sha256_hex(bytes), sha256_hex(state)});
+    t.resume = true;
+    t.checkpoint_step = 20;
+    t.checkpoint_sha256 = sha256_hex(bytes);
+    s.start(t);
+    Result r = run_to_end(s);
+    EXPECT_EQ(r.outcome, RunOutcome::kDone) << r.message;
+    EXPECT_NE(r.message.find(missing ? "train_state.pt, written with checkpoint.pt, is missing"
+                                     : "does not match the one written with checkpoint.pt"),
+              std::string::npos)
+        << r.message;
+    EXPECT_NE(r.message.find("the checkpoint of step 20 is not loaded, kept as "
+                             "checkpoint.pt.unverified (train_state.pt likewise); restarted from "
+                             "step 0"),
+              std::string::npos)
+        << r.message;
+    EXPECT_EQ(slurp(dir / "fake_history.txt"), "start 0\n");
+    EXPECT_EQ(slurp(dir / "checkpoint.pt.unverified"), bytes);
+    EXPECT_EQ(fs::exists(dir / "train_state.pt.unverified"), !missing);
+    EXPECT_NE(slurp(dir / "log.txt").find("attempt 1 of run " + std::to_string(t.run_number) +
+                                          " (from step 0)"),
+              std::string::npos);
+  }
 }
 
 // A trainer of an earlier launch still runs in the run directory (its worker was killed and
