@@ -278,15 +278,36 @@ void run_sweep(const SweepArgs& a) {
     check_data(spec, runs);
     print_dry_run(spec, runs);
     // What a launch would find: the database read-only (never created here), the folders.
+    // A predicted refusal ends the dry run with exit status 2, as the launch would.
     std::optional<store::ExperimentStore> store;
+    std::vector<std::string> refusals;
     std::error_code ec;
     if (a.db != ":memory:" && fs::exists(a.db, ec)) {
       store::OpenOptions read_only;
       read_only.read_only = true;
       store.emplace(a.db, read_only);
+      try {  // taken and let go at once: a live launch of this campaign holds it
+        CampaignLaunchLock probe(a.db, spec.name);
+      } catch (const CampaignBusy& e) {
+        refusals.push_back(std::string(kRefusedPrefix) + e.what());
+      }
+    } else if (const fs::path folder = fs::absolute(a.db).parent_path();
+               a.db != ":memory:" && !fs::is_directory(folder, ec)) {
+      refusals.push_back(fmt::format("{}the database {} cannot be created: its folder {} does "
+                                     "not exist",
+                                     kRefusedPrefix, a.db, folder.string()));
     }
-    for (const auto& line : preview_launch(store ? &*store : nullptr, spec, runs, o))
+    for (std::string line : preview_launch(store ? &*store : nullptr, spec, runs, o)) {
+      if (line.rfind(kRefusedPrefix, 0) == 0) {
+        refusals.push_back(line);
+        continue;
+      }
+      // Refused here (the launch lock, the database's folder): nothing would start.
+      if (const size_t at = line.rfind(" run(s) would start"); !refusals.empty() && at != std::string::npos)
+        line.erase(line.rfind("; ", at));
       std::cout << line << "\n";
+    }
+    if (!refusals.empty()) throw UsageError(fmt::format("{}", fmt::join(refusals, "\n")));
     return;
   }
   if (a.jobs < 1) throw UsageError(fmt::format("--jobs {}: expected at least 1", a.jobs));
@@ -353,8 +374,8 @@ void register_sweep(CLI::App& app) {
                 "print the expanded runs as a table and exit, after validating every run and "
                 "loading and splitting each distinct [data] section once (as jslds train would; "
                 "a launch checks the same); then say what a launch would do with the database "
-                "and run directories (create or resume, how many runs would start, or why it "
-                "would be refused), changing neither");
+                "and run directories (create or resume, how many runs would start), changing "
+                "neither; exit status 2 with the reason when a launch would be refused");
   cmd->add_option("--journal", a->journal,
                   "database journal: auto (WAL on local disks, rollback journal on NFS/Lustre/"
                   "GPFS), wal, or delete")

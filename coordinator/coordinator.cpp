@@ -784,10 +784,14 @@ LaunchSummary Coordinator::run() {
   return summary;
 }
 
+const char* const kRefusedPrefix = "a launch would be refused: ";
+
 std::vector<std::string> preview_launch(store::ExperimentStore* store, const SweepSpec& spec,
                                         const std::vector<ExpandedRun>& runs,
                                         const CoordinatorOptions& options) {
   std::vector<std::string> out;
+  std::optional<size_t> resume_at;  // the line "a launch resumes …"
+  std::string would_start;          // its ending when nothing is refused
   const fs::path root = campaign_root(options.artifacts, spec.name);
   std::optional<store::CampaignRow> existing;
   if (store) existing = store->find_campaign(spec.name);
@@ -848,20 +852,21 @@ std::vector<std::string> preview_launch(store::ExperimentStore* store, const Swe
     if (retryable > 0 && !options.retry_failed)
       retry_note = fmt::format(" ({} failed or diverged could run again with --retry-failed)",
                                retryable);
-    out.push_back(fmt::format("a launch resumes campaign '{}' of {} (created {}): {}{}; {} "
-                              "run(s) would start{}",
+    // How many would start is said below, once it is known that nothing is refused.
+    resume_at = out.size();
+    out.push_back(fmt::format("a launch resumes campaign '{}' of {} (created {}): {}{}",
                               spec.name, options.database, existing->created_at,
                               states.empty() ? std::string("no runs yet")
                                              : fmt::format("{}", fmt::join(states, ", ")),
-                              new_runs > 0 ? fmt::format(", {} new", new_runs) : std::string(),
-                              to_start, retry_note));
+                              new_runs > 0 ? fmt::format(", {} new", new_runs) : std::string()));
+    would_start = fmt::format("; {} run(s) would start{}", to_start, retry_note);
   }
   // The run-directory folders, as the claims of a launch would find them.
   std::map<fs::path, fs::path> moved;
   if (existing) moved = moved_run_roots(stored_rows, root, spec.name, existing->created_at);
   for (const auto& [old_root, new_root] : moved)
     out.push_back(fmt::format("{} no longer exists and {} holds this campaign's runs: a launch "
-                              "records them there and continues them",
+                              "records them there",
                               old_root.string(), new_root.string()));
   if (existing)
     if (std::string lost = missing_run_folders(stored_rows, moved, spec.name, options.retry_failed);
@@ -907,6 +912,10 @@ std::vector<std::string> preview_launch(store::ExperimentStore* store, const Swe
         break;
       }
   }
+  const bool refused = std::any_of(out.begin(), out.end(), [](const std::string& line) {
+    return line.rfind(kRefusedPrefix, 0) == 0;
+  });
+  if (resume_at && !refused) out[*resume_at] += would_start;
   return out;
 }
 

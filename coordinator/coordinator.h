@@ -98,6 +98,9 @@ class Coordinator {
   const SweepSpec& spec_;
 };
 
+/// How preview_launch's refusal lines begin.
+extern const char* const kRefusedPrefix;
+
 /// What a launch of `spec` with `options` would do, found without changing anything (for
 /// `jslds sweep --dry-run`): one line per finding. `store` is the database opened read-only,
 /// or nullptr when the file does not exist yet. Says whether the launch would create or resume
@@ -105,8 +108,9 @@ class Coordinator {
 /// refused: another spec without --force-spec (SpecMismatch's reason), or run-directory
 /// folders whose campaign.json names another campaign (coordinator/artifacts_owner.h; a
 /// folder without a marker but with other files is reported as a likely refusal). Also says
-/// when the runs' folder would be recorded as moved. Throws StoreError for an unreadable
-/// database.
+/// when the runs' folder would be recorded as moved. A refusal is a line starting with
+/// kRefusedPrefix; how many runs would start is said only when nothing is refused. Throws
+/// StoreError for an unreadable database.
 std::vector<std::string> preview_launch(store::ExperimentStore* store, const SweepSpec& spec,
                                         const std::vector<ExpandedRun>& runs,
                                         const CoordinatorOptions& options);

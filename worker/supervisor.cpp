@@ -278,8 +278,9 @@ void Supervisor::start(const Task& task) {
         if (!note_.empty()) note_ += "; ";
         note_ += problem + ": the checkpoint of step " +
                  std::to_string(std::max(task.checkpoint_step, receipt ? receipt->step : 0)) +
-                 " is not loaded, kept as checkpoint.pt.unverified (train_state.pt likewise); "
-                 "restarted from step 0";
+                 " is not loaded, kept as checkpoint.pt.unverified" +
+                 (fs::exists(state, ec) ? " (train_state.pt likewise)" : "") +
+                 "; restarted from step 0";
       }
     }
   }

@@ -155,6 +155,18 @@ TEST(SweepKillResume, ASecondLaunchOfALiveCampaignIsRefused) {
                                            " is being run by another `jslds sweep`"),
             std::string::npos)
       << slurp(dir / "second.log");
+  // A dry run says the same, with the same exit status, and no "would start".
+  std::vector<std::string> dry_argv = argv;
+  dry_argv.push_back("--dry-run");
+  ChildProcess dry = start(dry_argv, dir / "dry.log", env);
+  auto dry_end = wait_for(dry, std::chrono::seconds(60));
+  ASSERT_TRUE(dry_end) << slurp(dir / "dry.log");
+  EXPECT_EQ(exit_code(*dry_end), 2) << slurp(dir / "dry.log");
+  EXPECT_NE(slurp(dir / "dry.log").find("a launch would be refused: campaign 'twice' in " +
+                                        db.string() + " is being run by another `jslds sweep`"),
+            std::string::npos)
+      << slurp(dir / "dry.log");
+  EXPECT_EQ(slurp(dir / "dry.log").find("would start"), std::string::npos) << slurp(dir / "dry.log");
 
   auto finished = wait_for(first, std::chrono::seconds(120));
   ASSERT_TRUE(finished) << slurp(dir / "first.log");
