@@ -32,7 +32,7 @@ CAMPAIGN=$(sed -n 's/^name *= *"\(.*\)".*/\1/p' "$SPEC" | head -1)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
 echo "demo: campaign $CAMPAIGN ($SPEC) with mpirun -np 3 into $OUT/" >&2
-"$JSLDS" sweep "$SPEC" --dry-run
+"$JSLDS" sweep "$SPEC" --dry-run --db "$DB" --artifacts "$RUNS"
 start=$(date +%s)
 mpirun -np 3 --bind-to none "$JSLDS" sweep "$SPEC" --db "$DB" --artifacts "$RUNS"
 echo "demo: sweep finished in $(( $(date +%s) - start )) s" >&2
