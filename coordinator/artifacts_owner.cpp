@@ -58,6 +58,70 @@ std::optional<CampaignOwner> read_artifacts_marker(const fs::path& dir) {
   return o;
 }
 
+std::optional<std::string> artifacts_refusal(const fs::path& dir, const std::string& text,
+                                             const CampaignOwner& owner, bool holds_own_runs,
+                                             bool* outdated) {
+  std::error_code ec;
+  const fs::path marker = artifacts_marker_path(dir);
+  if (!text.empty()) {
+    const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || !j.contains("campaign") || !j["campaign"].is_string() ||
+        !j.contains("created_at") || !j["created_at"].is_string())
+      return fmt::format(
+          "{}: not a readable owner marker (expected a JSON object with \"campaign\" and "
+          "\"created_at\" strings), so it is unknown which campaign owns {}: if they are this "
+          "campaign's runs, remove the marker and launch again (it is written anew); otherwise {}",
+          marker.string(), dir.string(), ways_out(dir));
+    const std::string campaign = j["campaign"].get<std::string>();
+    const std::string created_at = j["created_at"].get<std::string>();
+    const std::string database =
+        j.contains("database") && j["database"].is_string() ? j["database"].get<std::string>()
+                                                             : std::string();
+    if (campaign == owner.campaign && owner.created_at && created_at == *owner.created_at) {
+      if (database.empty() || same_file(database, owner.database)) return std::nullopt;  // ours
+      if (!fs::exists(database, ec)) {  // ours, the database moved or renamed: name it anew
+        if (outdated) *outdated = true;
+        return std::nullopt;
+      }
+      return fmt::format(
+          "run directories {} belong to campaign '{}' of {} (marker {}), which still exists; "
+          "this launch's database {} holds a campaign created at the same time, a copy of it: "
+          "resuming the copy would train the original's runs again in place. Launch the "
+          "original: a copy cannot continue while the original exists, whatever --artifacts "
+          "says, since its runs are recorded in these directories (to continue the campaign "
+          "elsewhere, move the database and its run-directory folder together instead of "
+          "copying them)",
+          dir.string(), campaign, database, marker.string(), owner.database);
+    }
+    if (!database.empty() && same_file(database, owner.database))
+      return fmt::format(
+          "run directories {} belong to campaign '{}' created at {} (marker {}), but this "
+          "database ({}) now holds {}: the database was replaced since, and its runs are "
+          "not this campaign's. {}",
+          dir.string(), campaign, created_at, marker.string(), owner.database,
+          owner.created_at ? fmt::format("a campaign '{}' created at {}", owner.campaign,
+                                         *owner.created_at)
+                           : fmt::format("no campaign '{}' yet", owner.campaign),
+          "Give this launch another --artifacts folder, or move or remove " + dir.string() +
+              " if its runs are not wanted");
+    return fmt::format(
+        "run directories {} belong to campaign '{}' created at {} in {} (marker {}), not to "
+        "this launch's {}; {}",
+        dir.string(), campaign, created_at,
+        database.empty() ? std::string("another database") : database, marker.string(),
+        describe(owner), ways_out(dir));
+  }
+  if (holds_own_runs) return std::nullopt;  // a folder made before markers, with its runs
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().filename() != "campaign.json")
+      return fmt::format(
+          "run directories {} already hold files ({} and maybe more) that are not this "
+          "launch's {}: they belong to a campaign of the same name in another database, or to "
+          "one whose database was removed; {}",
+          dir.string(), it->path().filename().string(), describe(owner), ways_out(dir));
+  return std::nullopt;
+}
+
 ArtifactsClaim::ArtifactsClaim(const fs::path& dir, const CampaignOwner& owner, bool create,
                                bool holds_own_runs)
     : dir_(dir), owner_(owner) {
@@ -102,70 +166,14 @@ ArtifactsClaim::ArtifactsClaim(const fs::path& dir, const CampaignOwner& owner, 
     fd_ = -1;
     throw ArtifactsConflict(fmt::format("cannot read {}: {}", marker.string(), error));
   }
-  auto refuse = [&](const std::string& message) {
+  if (auto why = artifacts_refusal(dir, text, owner, holds_own_runs, &outdated_)) {
     // The empty marker this check made goes (never one another launch has written since).
     if (created && text.empty()) ::unlink(marker.c_str());
     ::close(fd_);
     fd_ = -1;
-    throw ArtifactsConflict(message);
-  };
-  if (!text.empty()) {
-    const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (!j.is_object() || !j.contains("campaign") || !j["campaign"].is_string() ||
-        !j.contains("created_at") || !j["created_at"].is_string())
-      refuse(fmt::format(
-          "{}: not a readable owner marker (expected a JSON object with \"campaign\" and "
-          "\"created_at\" strings), so it is unknown which campaign owns {}: if they are this "
-          "campaign's runs, remove the marker and launch again (it is written anew); otherwise {}",
-          marker.string(), dir.string(), ways_out(dir)));
-    const std::string campaign = j["campaign"].get<std::string>();
-    const std::string created_at = j["created_at"].get<std::string>();
-    const std::string database =
-        j.contains("database") && j["database"].is_string() ? j["database"].get<std::string>()
-                                                             : std::string();
-    if (campaign == owner.campaign && owner.created_at && created_at == *owner.created_at) {
-      if (database.empty() || same_file(database, owner.database)) return;  // ours
-      if (!fs::exists(database, ec)) {  // ours, the database moved or renamed: name it anew
-        outdated_ = true;
-        return;
-      }
-      refuse(fmt::format(
-          "run directories {} belong to campaign '{}' of {} (marker {}), which still exists; "
-          "this launch's database {} holds a campaign created at the same time, a copy of it: "
-          "resuming the copy would train the original's runs again in place. Launch the "
-          "original: a copy cannot continue while the original exists, whatever --artifacts "
-          "says, since its runs are recorded in these directories (to continue the campaign "
-          "elsewhere, move the database and its run-directory folder together instead of "
-          "copying them)",
-          dir.string(), campaign, database, marker.string(), owner.database));
-    }
-    if (!database.empty() && same_file(database, owner.database))
-      refuse(fmt::format(
-          "run directories {} belong to campaign '{}' created at {} (marker {}), but this "
-          "database ({}) now holds {}: the database was replaced since, and its runs are "
-          "not this campaign's. {}",
-          dir.string(), campaign, created_at, marker.string(), owner.database,
-          owner.created_at ? fmt::format("a campaign '{}' created at {}", owner.campaign,
-                                         *owner.created_at)
-                           : fmt::format("no campaign '{}' yet", owner.campaign),
-          "Give this launch another --artifacts folder, or move or remove " + dir.string() +
-              " if its runs are not wanted"));
-    refuse(fmt::format(
-        "run directories {} belong to campaign '{}' created at {} in {} (marker {}), not to "
-        "this launch's {}; {}",
-        dir.string(), campaign, created_at,
-        database.empty() ? std::string("another database") : database, marker.string(),
-        describe(owner), ways_out(dir)));
+    throw ArtifactsConflict(*why);
   }
-  empty_ = true;
-  if (holds_own_runs) return;  // a folder made before markers, with this campaign's runs
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
-    if (it->path().filename() != "campaign.json")
-      refuse(fmt::format(
-          "run directories {} already hold files ({} and maybe more) that are not this "
-          "launch's {}: they belong to a campaign of the same name in another database, or to "
-          "one whose database was removed; {}",
-          dir.string(), it->path().filename().string(), describe(owner), ways_out(dir)));
+  empty_ = text.empty();
 }
 
 ArtifactsClaim::ArtifactsClaim(ArtifactsClaim&& other) noexcept

@@ -35,6 +35,16 @@ std::filesystem::path artifacts_marker_path(const std::filesystem::path& dir);
 /// checks again under its lock.
 std::optional<CampaignOwner> read_artifacts_marker(const std::filesystem::path& dir);
 
+/// Why `owner` may not keep runs in DIR, whose marker holds `marker_text` (empty: no marker
+/// yet, or one a crash left empty), or nullopt when it may: the check ArtifactsClaim makes
+/// under its lock (rules below), also usable read-only (jslds sweep --dry-run). Sets
+/// `*outdated` when the marker is this campaign's but names its database at a path where it no
+/// longer is (moved or renamed).
+std::optional<std::string> artifacts_refusal(const std::filesystem::path& dir,
+                                             const std::string& marker_text,
+                                             const CampaignOwner& owner, bool holds_own_runs,
+                                             bool* outdated = nullptr);
+
 /// The check and claim of one run-directory root, under an exclusive lock (flock(2) on the
 /// marker) held from the check until the object is destroyed, so that two launches of
 /// databases in one folder cannot both pass the check: the second waits, then finds the

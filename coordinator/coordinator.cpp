@@ -3,9 +3,11 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <fstream>
 #include <cmath>
 #include <ostream>
 #include <regex>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -196,10 +198,10 @@ std::map<fs::path, fs::path> moved_run_roots(const std::vector<store::RunRow>& s
   return moved;
 }
 
-// Runs this launch would continue (interrupted, stale running, failed with --retry-failed; steps
-// done) whose run-directory folder is gone
-// and not found moved: a launch would start them again from step 0 in a re-created folder.
-// One message naming the folders and the way out; empty when there are none.
+// Runs this launch would continue (interrupted, stale running, failed with --retry-failed; with
+// steps done) whose run-directory folder is gone and not found moved: the launch would start
+// them again from step 0 in a re-created folder. One message naming the folders, the runs and
+// the way out; empty when there are none.
 std::string missing_run_folders(const std::vector<store::RunRow>& stored,
                                 const std::map<fs::path, fs::path>& moved,
                                 const std::string& campaign, bool retry_failed) {
@@ -879,38 +881,18 @@ std::vector<std::string> preview_launch(store::ExperimentStore* store, const Swe
   }
   std::set<fs::path> roots = own_roots;
   if (new_runs > 0) roots.insert(root);
+  const CampaignOwner owner{spec.name,
+                            existing ? std::optional<std::string>(existing->created_at)
+                                     : std::nullopt,
+                            options.database};
   for (const fs::path& dir : roots) {
     std::error_code ec;
-    if (!fs::is_directory(dir, ec)) continue;
-    const auto marker = read_artifacts_marker(dir);
-    if (marker) {
-      const bool ours = existing && marker->campaign == spec.name &&
-                        marker->created_at == existing->created_at;
-      if (!ours) {
-        out.push_back(fmt::format(
-            "a launch would be refused: run directories {} belong to campaign '{}' created at "
-            "{} in {} ({}); give this launch another --artifacts folder",
-            dir.string(), marker->campaign, *marker->created_at,
-            marker->database.empty() ? std::string("another database") : marker->database,
-            artifacts_marker_path(dir).string()));
-      } else if (!marker->database.empty() && marker->database != options.database &&
-                 fs::exists(marker->database, ec) &&
-                 !fs::equivalent(marker->database, options.database, ec)) {
-        out.push_back(fmt::format(
-            "a launch would be refused: run directories {} belong to campaign '{}' of {}, which "
-            "still exists; this database is a copy of it",
-            dir.string(), spec.name, marker->database));
-      }
-      continue;
-    }
-    if (own_roots.count(dir)) continue;  // a folder made before markers, with this campaign's runs
-    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
-      if (it->path().filename() != "campaign.json") {
-        out.push_back(fmt::format("a launch would be refused: {} already holds files ({} and "
-                                  "maybe more) but no campaign.json naming this campaign",
-                                  dir.string(), it->path().filename().string()));
-        break;
-      }
+    if (!fs::is_directory(dir, ec)) continue;  // made by the launch, or left alone
+    std::ifstream in(artifacts_marker_path(dir), std::ios::binary);
+    const std::string marker_text((std::istreambuf_iterator<char>(in)),
+                                  std::istreambuf_iterator<char>());
+    if (auto why = artifacts_refusal(dir, marker_text, owner, own_roots.count(dir) > 0))
+      out.push_back(kRefusedPrefix + *why);
   }
   const bool refused = std::any_of(out.begin(), out.end(), [](const std::string& line) {
     return line.rfind(kRefusedPrefix, 0) == 0;
