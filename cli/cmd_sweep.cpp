@@ -195,6 +195,12 @@ CoordinatorOptions coordinator_options(const SweepArgs& a) {
 // come first.
 void coordinate(const SweepArgs& a, const CoordinatorOptions& o, const SweepSpec& spec,
                 WorkerPool& pool) {
+  // A launch that would be refused for its run-directory folder must not leave a new, empty
+  // database behind: without a database yet, that check needs none, so it runs first.
+  std::error_code ec;
+  if (a.db != ":memory:" && !fs::exists(a.db, ec))
+    for (const auto& line : preview_launch(nullptr, spec, expand(spec), o))
+      if (line.rfind(kRefusedPrefix, 0) == 0) throw UsageError(line.substr(std::string(kRefusedPrefix).size()));
   store::OpenOptions open;
   open.journal = journal_mode(a.journal);
   store::ExperimentStore store(a.db, open);

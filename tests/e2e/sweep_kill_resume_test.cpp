@@ -183,6 +183,35 @@ TEST(SweepKillResume, ASecondLaunchOfALiveCampaignIsRefused) {
   fs::remove_all(dir);
 }
 
+// A second database beside the first, with a campaign of the same name: its launch is refused
+// for the run directories (they are the first one's) and leaves no empty database behind.
+TEST(SweepKillResume, ALaunchRefusedForItsRunDirectoriesCreatesNoDatabase) {
+  fs::path dir = test_directory("refused_no_db");
+  std::ofstream(dir / "spec.toml") << kSpec;
+  std::map<std::string, std::string> env = {{"JSLDS_TRAIN_EXE", JSLDS_FAKE_TRAIN_EXE}};
+  for (const char* name : {"first.sqlite", "second.sqlite"}) {
+    const fs::path db = dir / name;
+    const fs::path log = dir / (std::string(name) + ".log");
+    ChildProcess p = start(sweep_command(0, {(dir / "spec.toml").string(), "--db", db.string(),
+                                             "--jobs", "1"}),
+                           log, env);
+    auto status = wait_for(p, std::chrono::seconds(120));
+    ASSERT_TRUE(status) << slurp(log);
+    if (std::string(name) == "first.sqlite") {
+      ASSERT_EQ(exit_code(*status), 0) << slurp(log);
+      continue;
+    }
+    EXPECT_EQ(exit_code(*status), 2) << slurp(log);
+    EXPECT_NE(slurp(log).find("run directories " + (dir / "jslds-runs" / "kill").string() +
+                              " belong to campaign 'kill' created at"),
+              std::string::npos)
+        << slurp(log);
+    EXPECT_FALSE(fs::exists(db)) << "the refused launch created its database";
+    EXPECT_FALSE(fs::exists(dir / "second.sqlite.lock"));
+  }
+  fs::remove_all(dir);
+}
+
 TEST(SweepDataCheck, DataThatCannotBeLoadedIsRefusedBeforeAnyRunAndByDryRun) {
   // The flip-flop task's mask starts at bin 5: 4-bin trials are refused by the simulator, as
   // `jslds train` would refuse them. Before the check every run failed, one after another.
