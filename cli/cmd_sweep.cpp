@@ -192,14 +192,14 @@ CoordinatorOptions coordinator_options(const SweepArgs& a) {
 
 // Rank 0 or the local process: the whole campaign. A changed spec is a usage error.
 // `o` comes from coordinator_options(a), computed before the data check so that option errors
-// come first.
+// come first; `runs` is the spec's expansion, already checked by check_data.
 void coordinate(const SweepArgs& a, const CoordinatorOptions& o, const SweepSpec& spec,
-                WorkerPool& pool) {
+                const std::vector<ExpandedRun>& runs, WorkerPool& pool) {
   // A launch that would be refused for its run-directory folder must not leave a new, empty
   // database behind: without a database yet, that check needs none, so it runs first.
   std::error_code ec;
   if (a.db != ":memory:" && !fs::exists(a.db, ec))
-    for (const auto& line : preview_launch(nullptr, spec, expand(spec), o))
+    for (const auto& line : preview_launch(nullptr, spec, runs, o))
       if (line.rfind(kRefusedPrefix, 0) == 0) throw UsageError(line.substr(std::string(kRefusedPrefix).size()));
   store::OpenOptions open;
   open.journal = journal_mode(a.journal);
@@ -257,8 +257,9 @@ std::exception_ptr run_under_mpi(const SweepArgs& a) {
   try {
     const CoordinatorOptions o = coordinator_options(a);  // before the data are loaded
     spec = load_spec(a);
-    check_data(spec, expand(spec));  // every run is valid before any worker starts
-    coordinate(a, o, spec, *pool);
+    const auto runs = expand(spec);
+    check_data(spec, runs);  // every run is valid before any worker starts
+    coordinate(a, o, spec, runs, *pool);
   } catch (const ConfigError&) {
     release_workers();
     return std::current_exception();
@@ -321,9 +322,10 @@ void run_sweep(const SweepArgs& a) {
   if (!mpi) {
     const CoordinatorOptions o = coordinator_options(a);  // before the data are loaded
     SweepSpec spec = load_spec(a);
-    check_data(spec, expand(spec));  // every run is valid before any worker starts
+    const auto runs = expand(spec);
+    check_data(spec, runs);  // every run is valid before any worker starts
     LocalPool pool(a.jobs, WorkerLoopOptions{});
-    coordinate(a, o, spec, pool);
+    coordinate(a, o, spec, runs, pool);
     return;
   }
 

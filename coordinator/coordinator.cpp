@@ -798,7 +798,6 @@ std::vector<std::string> preview_launch(store::ExperimentStore* store, const Swe
   std::optional<store::CampaignRow> existing;
   if (store) existing = store->find_campaign(spec.name);
   std::set<std::pair<std::string, int64_t>> stored_keys;
-  std::map<int64_t, std::string> stored_dirs;  // number → run_dir
   std::vector<store::RunRow> stored_rows;
   std::map<RunStatus, int64_t> by_state;
   int64_t retryable = 0;
@@ -806,7 +805,6 @@ std::vector<std::string> preview_launch(store::ExperimentStore* store, const Swe
   if (existing)
     for (const auto& row : stored_rows) {
       stored_keys.insert({row.config_sha256, row.repeat});
-      stored_dirs[row.number] = row.run_dir;
       ++by_state[row.status];
       if ((row.status == RunStatus::kFailed || row.status == RunStatus::kDiverged) &&
           row.attempts < spec.max_attempts)
@@ -875,8 +873,8 @@ std::vector<std::string> preview_launch(store::ExperimentStore* store, const Swe
         !lost.empty())
       out.push_back("a launch would be refused: " + lost);
   std::set<fs::path> own_roots;
-  for (const auto& [number, dir] : stored_dirs) {
-    const fs::path parent = fs::path(dir).parent_path();
+  for (const auto& row : stored_rows) {
+    const fs::path parent = fs::path(row.run_dir).parent_path();
     own_roots.insert(moved.count(parent) ? moved.at(parent) : parent);
   }
   std::set<fs::path> roots = own_roots;

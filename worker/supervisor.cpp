@@ -85,6 +85,15 @@ std::string utc_now() {
   return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::time(nullptr)));
 }
 
+// A file's sha256, or "" when it is missing or unreadable (then it vouches for nothing).
+std::string sha256_or_empty(const fs::path& file) {
+  try {
+    return file_sha256(file);
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
 // Where an interrupted run will continue, for its message: no checkpoint of a step after 0
 // means it starts again from step 0.
 std::string resume_point(int64_t checkpoint_step) {
@@ -206,12 +215,7 @@ void Supervisor::start(const Task& task) {
   bool resume = task.resume;
   if (resume) {
     const fs::path checkpoint = dir / "checkpoint.pt";
-    std::string found;
-    try {
-      found = file_sha256(checkpoint);
-    } catch (const std::exception&) {
-      found = "";
-    }
+    const std::string found = sha256_or_empty(checkpoint);
     const auto receipt = read_checkpoint_receipt(dir);
     const bool recorded = !task.checkpoint_sha256.empty() && found == task.checkpoint_sha256;
     if (!recorded && !found.empty() && receipt && receipt->path == "checkpoint.pt" &&
@@ -258,12 +262,7 @@ void Supervisor::start(const Task& task) {
         problem = "train_state.pt, written with checkpoint.pt, is missing";
       } else if (receipt && receipt->path == "checkpoint.pt" && receipt->sha256 == found &&
                  !receipt->state_sha256.empty()) {
-        std::string state_sha;
-        try {
-          state_sha = file_sha256(state);
-        } catch (const std::exception&) {
-          state_sha = "";
-        }
+        const std::string state_sha = sha256_or_empty(state);
         if (state_sha != receipt->state_sha256)
           problem = fmt::format("train_state.pt (sha256 {}) does not match the one written with "
                                 "checkpoint.pt (sha256 {} in checkpoint.json)",

@@ -89,6 +89,17 @@ class CoordinatorTest : public ::testing::Test {
     return Coordinator(db, pool, s, o).run();
   }
 
+  // A launch in which the fake trainer ends runs as `failures` says ("2:abort,5:segv",
+  // "2:diverge": run number, then how), for this launch only.
+  LaunchSummary launch_failing(store::ExperimentStore& db, const SweepSpec& s,
+                               const std::string& failures,
+                               std::optional<CoordinatorOptions> o = std::nullopt) {
+    ::setenv("FAKE_TRAIN_FAIL", failures.c_str(), 1);
+    LaunchSummary sum = launch(db, s, o ? *o : options());
+    ::unsetenv("FAKE_TRAIN_FAIL");
+    return sum;
+  }
+
   // A launch that a stop request (as a signal handler would make) ends after `delay`.
   LaunchSummary launch_stopped_after(std::chrono::milliseconds delay, store::ExperimentStore& db,
                                      const SweepSpec& s, CoordinatorOptions o,
@@ -176,10 +187,9 @@ TEST_F(CoordinatorTest, StringParamsAreStoredAsPlainValues) {
 }
 
 TEST_F(CoordinatorTest, ACrashingChildFailsOnlyItsRunAndRetryFailedReRunsIt) {
-  ::setenv("FAKE_TRAIN_FAIL", "2:abort,5:segv", 1);
   store::ExperimentStore db(":memory:");
   SweepSpec s = spec();
-  LaunchSummary sum = launch(db, s, options());
+  LaunchSummary sum = launch_failing(db, s, "2:abort,5:segv");
   EXPECT_EQ(sum.counts[RunStatus::kDone], 4);
   EXPECT_EQ(sum.counts[RunStatus::kFailed], 2);
   auto id = db.find_campaign("unit")->id;
@@ -189,7 +199,6 @@ TEST_F(CoordinatorTest, ACrashingChildFailsOnlyItsRunAndRetryFailedReRunsIt) {
   EXPECT_NE(r5.error.value_or("").find("SIGSEGV"), std::string::npos) << r5.error.value_or("");
 
   // Without --retry-failed nothing runs; with it, the two failed runs run again.
-  ::unsetenv("FAKE_TRAIN_FAIL");
   EXPECT_EQ(launch(db, s, options()).runs_finished, 0);
   auto o = options();
   o.retry_failed = true;
@@ -204,10 +213,9 @@ TEST_F(CoordinatorTest, ARetriedFailedRunContinuesFromItsLastVerifiedCheckpoint)
   // Attempt 1 of run 2 checkpoints at steps 20 and 40, then aborts at step 50 (a crash, as
   // an out-of-memory kill): --retry-failed continues it from step 40 instead of throwing the
   // 40 steps away.
-  ::setenv("FAKE_TRAIN_FAIL", "2:abort", 1);
   store::ExperimentStore db(":memory:");
   SweepSpec s = spec("[8, 16, 32]", /*steps=*/100);
-  launch(db, s, options());
+  launch_failing(db, s, "2:abort");
   auto id = db.find_campaign("unit")->id;
   const auto failed = *db.find_run(id, 2);
   ASSERT_EQ(failed.status, RunStatus::kFailed);
@@ -219,7 +227,6 @@ TEST_F(CoordinatorTest, ARetriedFailedRunContinuesFromItsLastVerifiedCheckpoint)
 
   // Attempt 2 (--retry-failed) resumes from step 40, is stopped and killed before the
   // checkpoint it would write on SIGTERM: it leaves no checkpoint of its own.
-  ::unsetenv("FAKE_TRAIN_FAIL");
   ::setenv("FAKE_TRAIN_STEP_MS", "100", 1);
   ::setenv("FAKE_TRAIN_STOP_CHECKPOINT_MS", "60000", 1);
   WorkerLoopOptions quick_kill;
@@ -253,11 +260,10 @@ TEST_F(CoordinatorTest, ARetriedFailedRunContinuesFromItsLastVerifiedCheckpoint)
 }
 
 TEST_F(CoordinatorTest, AFailureOnTheLastAttemptSaysSoInsteadOfPromisingARetry) {
-  ::setenv("FAKE_TRAIN_FAIL", "2:abort", 1);
   store::ExperimentStore db(":memory:");
   SweepSpec s = spec("[8]", /*steps=*/100);
   s.max_attempts = 1;
-  launch(db, s, options());
+  launch_failing(db, s, "2:abort");
   const auto failed = *db.find_run(db.find_campaign("unit")->id, 2);
   ASSERT_EQ(failed.status, RunStatus::kFailed);
   const std::string error = failed.error.value_or("");
@@ -271,14 +277,12 @@ TEST_F(CoordinatorTest, ARetriedDivergedRunStartsFromScratch) {
   // Attempt 1 of run 2 checkpoints at steps 20 and 40, then diverges at step 50: continuing
   // from step 40 would only repeat the divergence, so the retry starts again from step 0 and
   // keeps the diverged attempt's files aside.
-  ::setenv("FAKE_TRAIN_FAIL", "2:diverge", 1);
   store::ExperimentStore db(":memory:");
   SweepSpec s = spec("[8, 16, 32]", /*steps=*/100);
-  launch(db, s, options());
+  launch_failing(db, s, "2:diverge");
   auto id = db.find_campaign("unit")->id;
   ASSERT_EQ(db.find_run(id, 2)->status, RunStatus::kDiverged);
 
-  ::unsetenv("FAKE_TRAIN_FAIL");
   auto o = options();
   o.retry_failed = true;
   launch(db, s, o);
@@ -319,11 +323,9 @@ class SilentPool : public WorkerPool {
 TEST_F(CoordinatorTest, ARetryThatNeverStartedDoesNotAdoptTheDivergedAttemptsCheckpoint) {
   // Attempt 1 of run 2 checkpoints at steps 20 and 40 (with its receipt), then diverges: its
   // retry starts from scratch (a failed run's would continue from step 40).
-  ::setenv("FAKE_TRAIN_FAIL", "2:diverge", 1);
   store::ExperimentStore db(":memory:");
   SweepSpec s = spec("[8, 16, 32]", /*steps=*/100);
-  launch(db, s, options());
-  ::unsetenv("FAKE_TRAIN_FAIL");
+  launch_failing(db, s, "2:diverge");
   auto id = db.find_campaign("unit")->id;
   const fs::path run_dir = db.find_run(id, 2)->run_dir;
   ASSERT_TRUE(fs::exists(run_dir / "checkpoint.json"));
@@ -471,8 +473,9 @@ TEST_F(CoordinatorTest, RunsWhoseFolderIsGoneAreNeverRestartedFromStepZeroUnaske
     const auto run = *db.find_run(id, n);
     EXPECT_EQ(run.run_dir, (root_ / "moved_extra" / "unit" / std::to_string(n)).string());
     const std::string history = slurp(fs::path(run.run_dir) / "fake_history.txt");
-    if (run.attempts > 1 && history.rfind("start 0\n", 0) == 0)
+    if (run.attempts > 1 && history.rfind("start 0\n", 0) == 0) {
       EXPECT_EQ(history.find("start 0\n", 1), std::string::npos) << "restarted: " << history;
+    }
   }
   EXPECT_FALSE(fs::exists(root_ / "extra"));
   // A later launch from the first folder records runs 1-2 there.
@@ -498,10 +501,8 @@ TEST_F(CoordinatorTest, ThePreviewSaysWhatALaunchWouldDoAndChangesNothing) {
   EXPECT_FALSE(fs::exists(root_ / "runs")) << "the preview made the folder";
 
   // Run 2 fails: the preview counts it, and says --retry-failed would run it again.
-  ::setenv("FAKE_TRAIN_FAIL", "2:abort", 1);
   store::ExperimentStore db(":memory:");
-  launch(db, s, o);
-  ::unsetenv("FAKE_TRAIN_FAIL");
+  launch_failing(db, s, "2:abort", o);
   p = joined(preview_launch(&db, s, expand(s), o));
   EXPECT_NE(p.find("a launch resumes campaign 'unit' of " + o.database), std::string::npos) << p;
   EXPECT_NE(p.find("5 done, 1 failed; 0 run(s) would start (1 failed or diverged could run again "
