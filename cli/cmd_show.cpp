@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -14,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "cli/db_access.h"
+#include "coordinator/artifacts_owner.h"
 #include "store/table_format.h"
 
 namespace jslds::cli {
@@ -28,6 +30,30 @@ std::string human_bytes(int64_t bytes) {
     ++u;
   }
   return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", v, units[u]);
+}
+
+/// Where a run's directory is now, when its stored path is gone but the campaign folder was
+/// moved together with the database (docs/sweeps.md, "moved together with its database"): the
+/// same directory under jslds-runs/CAMPAIGN/ beside the database, the folder a launch with the
+/// default --artifacts looks in, when that folder's campaign.json names this campaign (name and
+/// creation time) and the directory exists. Only the next launch records the new place in the
+/// database; until then `show` reads it from there. nullopt when the stored path exists, or
+/// when no moved copy is found.
+std::optional<std::filesystem::path> moved_run_dir(const std::string& db_path,
+                                                   const store::CampaignRow& campaign,
+                                                   const std::string& run_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (run_dir.empty() || fs::exists(run_dir, ec) || ec) return std::nullopt;
+  const fs::path root =
+      fs::weakly_canonical(fs::absolute(db_path, ec), ec).parent_path() / "jslds-runs" / campaign.name;
+  if (ec) return std::nullopt;
+  const auto marker = read_artifacts_marker(root);
+  if (!marker || marker->campaign != campaign.name || marker->created_at != campaign.created_at)
+    return std::nullopt;
+  const fs::path candidate = root / fs::path(run_dir).filename();
+  if (!fs::is_directory(candidate, ec)) return std::nullopt;
+  return candidate;
 }
 
 std::string number_text(double v) { return std::isnan(v) ? "nan" : fmt::format("{:.6g}", v); }
@@ -77,8 +103,8 @@ store::RunRow resolve_run(store::ExperimentStore& store, const std::string& text
   return *run;
 }
 
-void show(store::ExperimentStore& store, const store::RunRow& run, int curve_steps,
-          int max_points, int max_modes) {
+void show(store::ExperimentStore& store, const std::string& db_path, const store::RunRow& run,
+          int curve_steps, int max_points, int max_modes) {
   std::ostream& out = std::cout;
   store::CampaignRow campaign = store.get_campaign(run.campaign_id);
   out << fmt::format("run {}/{} (id {}): {}\n", campaign.name, run.number, run.id,
@@ -122,7 +148,21 @@ void show(store::ExperimentStore& store, const store::RunRow& run, int curve_ste
   out << fmt::format("  duration_s  {} ({})\n",
                      duration_s ? fmt::format("{:.1f}", *duration_s) : std::string("-"),
                      duration_label);
-  out << fmt::format("  run dir     {}\n", run.run_dir);
+  // A moved campaign folder (or a deleted run directory) is said, not listed as if present.
+  const auto moved = moved_run_dir(db_path, campaign, run.run_dir);
+  std::error_code dir_ec;
+  if (moved) {
+    out << fmt::format("  run dir     {} (recorded as {}, which no longer exists: the campaign "
+                       "folder was moved with the database; the next launch of the campaign "
+                       "records the new place)\n",
+                       moved->string(), run.run_dir);
+  } else if (!run.run_dir.empty() && !std::filesystem::exists(run.run_dir, dir_ec) && !dir_ec) {
+    out << fmt::format("  run dir     {} (not found: deleted, or moved somewhere other than "
+                       "jslds-runs/{}/ beside the database)\n",
+                       run.run_dir, campaign.name);
+  } else {
+    out << fmt::format("  run dir     {}\n", run.run_dir);
+  }
   if (run.error) out << fmt::format("  error       {}\n", *run.error);
 
   constexpr const char* kNone = "  (none recorded)\n";
@@ -247,7 +287,11 @@ void show(store::ExperimentStore& store, const store::RunRow& run, int curve_ste
   if (files.empty()) out << kNone;
   {
     for (const auto& f : files) {
-      out << fmt::format("  {:<12} {}  ({}{})\n", f.kind, f.path, human_bytes(f.bytes),
+      // In a moved run directory, the file where it is now (the next launch records it).
+      std::string path = f.path;
+      const std::string old_dir = run.run_dir + "/";
+      if (moved && path.rfind(old_dir, 0) == 0) path = (*moved / path.substr(old_dir.size())).string();
+      out << fmt::format("  {:<12} {}  ({}{})\n", f.kind, path, human_bytes(f.bytes),
                          f.step ? fmt::format(", step {}", *f.step) : "");
     }
   }
@@ -285,7 +329,7 @@ void register_show(CLI::App& app) {
   cmd->callback([args] {
     store::ExperimentStore store = open_reader(args->db);
     store::RunRow run = resolve_run(store, args->run);
-    show(store, run, args->curve_steps, args->max_points, args->max_modes);
+    show(store, args->db, run, args->curve_steps, args->max_points, args->max_modes);
   });
 }
 

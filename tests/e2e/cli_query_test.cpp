@@ -246,6 +246,55 @@ TEST_F(Cli, ShowPrintsEverySection) {
   EXPECT_NE(r.err.find("has no run number 9"), std::string::npos) << r.err;
 }
 
+// A campaign folder moved together with its database: until the next launch records the new
+// place, `show` names the run directory where it is now (jslds-runs/CAMPAIGN/ beside the
+// database, its campaign.json naming this campaign) and its files there; a run directory found
+// nowhere is said to be missing instead of listed as if present.
+TEST_F(Cli, ShowNamesARunDirectoryMovedWithTheDatabase) {
+  std::string created_at;
+  {
+    ExperimentStore store(db_);
+    created_at = store.find_campaign("reach-v1")->created_at;
+  }
+  const fs::path project = dir_ / "project";
+  const fs::path root = project / "jslds-runs" / "reach-v1";
+  fs::create_directories(root / "1");
+  fs::copy_file(db_, project / "jslds.sqlite");
+  const std::string moved_db = " --db '" + (project / "jslds.sqlite").string() + "'";
+
+  // No marker yet: the stored directory is gone and nothing says where it went.
+  Result r = jslds("show reach-v1/1" + moved_db, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("run dir     " + r_dir(1) + " (not found: deleted, or moved"),
+            std::string::npos) << r.out;
+
+  // Another campaign's marker is not this one's.
+  std::ofstream(root / "campaign.json")
+      << nlohmann::json{{"campaign", "reach-v1"}, {"created_at", "1999-01-01T00:00:00Z"}}.dump();
+  r = jslds("show reach-v1/1" + moved_db, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("(not found: deleted, or moved"), std::string::npos) << r.out;
+
+  std::ofstream(root / "campaign.json")
+      << nlohmann::json{{"campaign", "reach-v1"}, {"created_at", created_at}}.dump();
+  r = jslds("show reach-v1/1" + moved_db, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("run dir     " + (root / "1").string() + " (recorded as " + r_dir(1) +
+                       ", which no longer exists"),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find((root / "1" / "checkpoint.pt").string() + "  (3.0 MiB, step 100)"),
+            std::string::npos) << r.out;
+  // Read-only: the database still records the old place.
+  ExperimentStore store((project / "jslds.sqlite").string());
+  EXPECT_EQ(store.get_run(1).run_dir, r_dir(1));
+
+  // A run directory that exists is printed as stored, without a note.
+  fs::create_directories(r_dir(1));
+  r = jslds("show reach-v1/1" + moved_db, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("run dir     " + r_dir(1) + "\n"), std::string::npos) << r.out;
+}
+
 TEST_F(Cli, ExportWritesTheWideTable) {
   std::string out = (dir_ / "runs.csv").string();
   Result r = jslds("export reach-v1 --out '" + out + "'" + db(), dir_);
