@@ -576,6 +576,15 @@ LaunchSummary Coordinator::run() {
                            *checkpoint);
       const size_t tail = message.find(kLogTailMarker);
       message.insert(tail == std::string::npos ? message.size() : tail, hint);
+    } else if (status == RunStatus::kDiverged) {
+      // Training is bit-identical for one configuration and seed (train_checkpoint_test), so
+      // a retry here would diverge again: say what helps instead.
+      message += run.attempts >= spec_.max_attempts
+                     ? fmt::format("; that was its last attempt ([campaign] max_attempts = {})",
+                                   spec_.max_attempts)
+                     : std::string("; a --retry-failed start repeats the same configuration and "
+                                   "seed, which diverge again at the same step on the same kind "
+                                   "of machine: sweep a smaller train.lr or train.clip_norm instead");
     }
     store::TransitionDetails details;
     details.steps_done = r.step;

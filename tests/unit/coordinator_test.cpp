@@ -273,6 +273,19 @@ TEST_F(CoordinatorTest, AFailureOnTheLastAttemptSaysSoInsteadOfPromisingARetry) 
   EXPECT_EQ(error.find("--retry-failed"), std::string::npos) << error;
 }
 
+TEST_F(CoordinatorTest, ADivergenceOnTheLastAttemptSaysSoInsteadOfAdvisingOnRetries) {
+  store::ExperimentStore db(":memory:");
+  SweepSpec s = spec("[8]", /*steps=*/100);
+  s.max_attempts = 1;
+  launch_failing(db, s, "2:diverge");
+  const auto diverged = *db.find_run(db.find_campaign("unit")->id, 2);
+  ASSERT_EQ(diverged.status, RunStatus::kDiverged);
+  const std::string error = diverged.error.value_or("");
+  EXPECT_NE(error.find("; that was its last attempt ([campaign] max_attempts = 1)"),
+            std::string::npos) << error;
+  EXPECT_EQ(error.find("--retry-failed"), std::string::npos) << error;
+}
+
 TEST_F(CoordinatorTest, ARetriedDivergedRunStartsFromScratch) {
   // Attempt 1 of run 2 checkpoints at steps 20 and 40, then diverges at step 50: continuing
   // from step 40 would only repeat the divergence, so the retry starts again from step 0 and
@@ -282,6 +295,12 @@ TEST_F(CoordinatorTest, ARetriedDivergedRunStartsFromScratch) {
   launch_failing(db, s, "2:diverge");
   auto id = db.find_campaign("unit")->id;
   ASSERT_EQ(db.find_run(id, 2)->status, RunStatus::kDiverged);
+  // Its error says that a retry would repeat the same training, and what helps instead.
+  EXPECT_NE(db.find_run(id, 2)->error.value_or("").find(
+                "; a --retry-failed start repeats the same configuration and seed, which diverge "
+                "again at the same step on the same kind of machine: sweep a smaller train.lr"),
+            std::string::npos)
+      << db.find_run(id, 2)->error.value_or("");
 
   auto o = options();
   o.retry_failed = true;
