@@ -35,8 +35,9 @@ struct QueryArgs {
 
 /// `jslds export --out F` must never destroy a database or a file the user did not mean to
 /// replace: refuses F when it is the --db file or one of its companion files (-wal, -shm,
-/// -journal), any other SQLite database (even with --force), a directory, or any other existing
-/// file unless `force`. Checked before anything is written.
+/// -journal), any other SQLite database (even with --force), a directory, a symbolic link, a
+/// device, FIFO or socket (even with --force: the rename would replace them), or any other
+/// existing file unless `force`. Checked before anything is written.
 void check_export_target(const std::string& out, const std::string& db, bool force) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -70,13 +71,30 @@ void check_export_target(const std::string& out, const std::string& db, bool for
           what, db));
     }
   }
+  // The export is renamed into place: that would replace a symbolic link itself (leaving its
+  // target stale) or a device or FIFO (/dev/null, /dev/stdout) with a regular file.
+  const auto link_status = fs::symlink_status(out, ec);
+  if (link_status.type() == fs::file_type::symlink) {
+    std::error_code link_ec;
+    const fs::path to = fs::read_symlink(out, link_ec);
+    throw UsageError(fmt::format(
+        "--out '{}' is a symbolic link (to '{}'); refusing to replace it: give the path of the "
+        "file itself",
+        out, to.string()));
+  }
+  if (fs::exists(link_status) && link_status.type() != fs::file_type::regular) {
+    throw UsageError(fmt::format(
+        "--out '{}' is not a regular file (a device, FIFO or socket); refusing to replace it "
+        "(to write to standard output, leave --out out)",
+        out));
+  }
   if (store::is_sqlite_file(out)) {
     throw UsageError(fmt::format(
         "--out '{}' is an SQLite database; refusing to overwrite it with an export "
         "(choose another file, e.g. runs.csv)",
         out));
   }
-  if (!force && fs::exists(fs::symlink_status(out, ec))) {
+  if (!force && fs::exists(link_status)) {
     throw UsageError(fmt::format(
         "--out '{}' already exists; refusing to overwrite it (give --force to replace it, or "
         "choose another file)",

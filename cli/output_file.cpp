@@ -18,6 +18,12 @@ void check_output_file(const fs::path& output, const std::string& option,
   if (!fs::is_directory(parent, ec))
     throw UsageError(fmt::format("{} {}: the directory {} does not exist", option,
                                  output.string(), parent.string()));
+  // The file is written beside and renamed into place, which would replace a symbolic link
+  // itself and leave its target stale.
+  if (fs::is_symlink(fs::symlink_status(output, ec)))
+    throw UsageError(fmt::format("{} {}: is a symbolic link (to {}); give the path of the file "
+                                 "itself",
+                                 option, output.string(), fs::read_symlink(output, ec).string()));
   const auto status = fs::status(output, ec);
   if (status.type() == fs::file_type::not_found) return;
   if (status.type() == fs::file_type::directory)

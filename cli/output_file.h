@@ -11,7 +11,8 @@ namespace jslds::cli {
 
 /// Throws UsageError (exit status 2, before any work) unless writing `output` can only create
 /// a new file or replace one this command wrote before:
-///   - its directory must exist and `output` must not be a directory;
+///   - its directory must exist and `output` must not be a directory, a symbolic link (the
+///     rename into place would replace the link) or anything but a regular file;
 ///   - it must not be one of `protected_files` (compared by inode, so other spellings and
 ///     links count), each named by its role in `protected_roles`;
 ///   - an existing file must satisfy `ours` (e.g. "an HDF5 file with format=jslds-analysis"),

@@ -1,6 +1,7 @@
 // `jslds query/best/show/export/status` end to end on a small database, including `status`
 // from another process while a writer commits (issue 6 item 8, issue 7); and the top level:
 // `jslds --help` and unknown commands.
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -578,6 +579,24 @@ TEST_F(Cli, ExportRefusesAnExistingFileUnlessForced) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("is an SQLite database"), std::string::npos) << r.err;
   EXPECT_TRUE(is_sqlite_file(other));
+
+  // Nor to what renaming over would destroy: a symbolic link (its target would go stale) or a
+  // FIFO or device (/dev/null would become a regular file). The FIFO is never opened (the
+  // command would block).
+  const fs::path link = dir_ / "latest.csv";
+  fs::create_symlink(notes, link);
+  r = jslds("export reach-v1 --force --out '" + link.string() + "'" + db(), dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("is a symbolic link (to '" + notes + "'); refusing to replace it"),
+            std::string::npos) << r.err;
+  EXPECT_TRUE(fs::is_symlink(link));
+  const fs::path fifo = dir_ / "pipe";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  r = jslds("export reach-v1 --force --out '" + fifo.string() + "'" + db(), dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("is not a regular file (a device, FIFO or socket); refusing to replace it"),
+            std::string::npos) << r.err;
+  EXPECT_TRUE(fs::is_fifo(fifo));
 }
 
 TEST_F(Cli, AFileThatIsNotADatabaseIsNamed) {

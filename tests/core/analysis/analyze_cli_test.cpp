@@ -190,6 +190,10 @@ TEST_F(AnalyzeCli, OutputNeverReplacesTheCheckpointOrAnyForeignFile) {
   EXPECT_NE(err().find("exists and is not an analysis.h5 written by jslds"), std::string::npos) << err();
   EXPECT_EQ(analyze(run_dir().string() + " -o " + dir_->string()), 2);
   EXPECT_NE(err().find("is a directory"), std::string::npos) << err();
+  const fs::path link = *dir_ / "latest.h5";
+  fs::create_symlink(notes, link);
+  EXPECT_EQ(analyze(run_dir().string() + " -o " + link.string()), 2);
+  EXPECT_NE(err().find("is a symbolic link (to " + notes.string() + ")"), std::string::npos) << err();
   const fs::path fifo = *dir_ / "fifo";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   EXPECT_EQ(analyze(run_dir().string() + " -o " + fifo.string()), 2) << "opening a FIFO would block";
