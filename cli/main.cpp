@@ -1,6 +1,8 @@
 // jslds: nonlinear latent dynamics co-trained with a Jacobian switching linear system,
 // hyperparameter sweeps over MPI, and an SQLite experiment database (DESIGN.md).
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <iostream>
 #include <memory>
@@ -66,7 +68,7 @@ bool report_unknown_command(const CLI::App& top) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv, bool& output_is_the_result) {
   CLI::App app{
       "jslds: fit nonlinear latent dynamics models to neural population recordings,\n"
       "co-trained with a parameter-tied switching linear system (JSLDS), run sweeps of them\n"
@@ -89,8 +91,11 @@ int main(int argc, char** argv) {
   jslds::cli::register_train(app);
   jslds::cli::register_analyze(app);
 
+  // train and sweep print progress; their results are in files and the database.
+  output_is_the_result = true;
   try {
     app.parse(argc, argv);
+    output_is_the_result = !app.got_subcommand("train") && !app.got_subcommand("sweep");
   } catch (const CLI::RequiredError& e) {
     if (report_unknown_command(app)) return 2;
     app.exit(e);
@@ -116,4 +121,22 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+// What a command printed must arrive whole: a full disk or /dev/full under `> table.csv`
+// would otherwise leave a truncated table behind a success status. (Progress of train and
+// sweep, whose results are in files, only gets the warning.)
+int main(int argc, char** argv) {
+  bool output_is_the_result = true;
+  int code = run(argc, argv, output_is_the_result);
+  std::cout.flush();
+  if (!std::cout.good() || std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    const int error = errno;
+    std::cerr << fmt::format("{}: writing to standard output failed ({}); what was printed "
+                             "is incomplete\n",
+                             output_is_the_result ? "error" : "warning",
+                             error != 0 ? std::strerror(error) : "stream error");
+    if (code == 0 && output_is_the_result) code = 1;
+  }
+  return code;
 }

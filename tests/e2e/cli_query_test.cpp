@@ -296,6 +296,23 @@ TEST_F(Cli, ShowNamesARunDirectoryMovedWithTheDatabase) {
   EXPECT_NE(r.out.find("run dir     " + r_dir(1) + "\n"), std::string::npos) << r.out;
 }
 
+// A table that cannot be written whole (a full disk; /dev/full) is an error, not a success
+// with a truncated file behind it.
+TEST_F(Cli, AFailedWriteToStandardOutputIsAnError) {
+  if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full on this machine";
+  for (const std::string command : {"query --campaign reach-v1", "export reach-v1", "show reach-v1/1",
+                                    "status", "best reach-v1"}) {
+    SCOPED_TRACE(command);
+    Result r = jslds(command + db() + " >/dev/full", dir_);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("error: writing to standard output failed (No space left on device); "
+                         "what was printed is incomplete"),
+              std::string::npos) << r.err;
+  }
+  Result r = jslds("query --campaign reach-v1" + db(), dir_);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
 TEST_F(Cli, ExportWritesTheWideTable) {
   std::string out = (dir_ / "runs.csv").string();
   Result r = jslds("export reach-v1 --out '" + out + "'" + db(), dir_);
