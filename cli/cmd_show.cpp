@@ -111,8 +111,11 @@ void show(store::ExperimentStore& store, const std::string& db_path, const store
                      store::to_string(run.status));
   out << fmt::format("  campaign    {} (objective {} {}), repeat {}\n", campaign.name,
                      campaign.objective_goal, campaign.objective_metric, run.repeat);
-  out << fmt::format("  attempts    {} (last in launch {}), steps done {}\n", run.attempts,
-                     run.epoch, run.steps_done);
+  if (run.attempts == 0)
+    out << "  attempts    0 (not started yet)\n";
+  else
+    out << fmt::format("  attempts    {} (last in launch {}), steps done {}\n", run.attempts,
+                       run.epoch, run.steps_done);
   if (run.worker || run.device) {
     out << fmt::format("  worker      {}, device {}\n", run.worker.value_or("-"),
                        run.device.value_or("-"));
@@ -156,6 +159,8 @@ void show(store::ExperimentStore& store, const std::string& db_path, const store
                        "folder was moved with the database; the next launch of the campaign "
                        "records the new place)\n",
                        moved->string(), run.run_dir);
+  } else if (run.attempts == 0 && !std::filesystem::exists(run.run_dir, dir_ec)) {
+    out << fmt::format("  run dir     {} (created when the run first starts)\n", run.run_dir);
   } else if (!run.run_dir.empty() && !std::filesystem::exists(run.run_dir, dir_ec) && !dir_ec) {
     out << fmt::format("  run dir     {} (not found: deleted, or moved somewhere other than "
                        "jslds-runs/{}/ beside the database)\n",
@@ -197,8 +202,12 @@ void show(store::ExperimentStore& store, const std::string& db_path, const store
   }
   if (events.empty()) out << kNone;
 
-  auto curve = store.metrics(run.id, curve_steps);
-  if (curve.empty()) {
+  // 0 means none, as for --points and --modes (store.metrics reads every step for 0).
+  auto curve = curve_steps > 0 ? store.metrics(run.id, curve_steps)
+                               : std::vector<store::MetricPoint>{};
+  if (curve_steps == 0) {
+    out << "\ncurve\n  (not listed: --curve-steps 0)\n";
+  } else if (curve.empty()) {
     out << "\ncurve\n" << kNone;
   } else {
     store::Table t;
@@ -249,6 +258,7 @@ void show(store::ExperimentStore& store, const std::string& db_path, const store
     // would otherwise fill the table before the first fixed point.
     std::stable_partition(points.begin(), points.end(),
                           [](const store::FixedPointRecord& p) { return p.source == "numerical"; });
+    if (max_points == 0) out << "  (not listed: --points 0)\n";
     store::Table t;
     // refined: "yes" for a fixed point polished by the Newton refinement, "no" for a slow
     // point, empty for expansion points and for databases written before schema version 2.
@@ -258,8 +268,8 @@ void show(store::ExperimentStore& store, const std::string& db_path, const store
       t.rows.push_back({p.idx, p.source, p.stability, p.n_unstable, p.max_abs_eig, p.q,
                         std::string(p.refined ? (*p.refined ? "yes" : "no") : "")});
     }
-    store::write_table(out, t, store::TableFormat::kTable);
-    if (static_cast<int>(points.size()) > max_points) {
+    if (max_points > 0) store::write_table(out, t, store::TableFormat::kTable);
+    if (max_points > 0 && static_cast<int>(points.size()) > max_points) {
       out << fmt::format("  ... {} more\n", points.size() - max_points);
     }
   }
@@ -279,7 +289,13 @@ void show(store::ExperimentStore& store, const std::string& db_path, const store
       t.rows.push_back({m.point_idx, m.mode_idx, m.abs, m.freq_hz,
                         m.tau_s ? store::SqlValue(*m.tau_s) : store::SqlValue("inf")});
     }
-    store::write_table(out, t, store::TableFormat::kTable);
+    if (max_modes == 0) {
+      out << "  (not listed: --modes 0)\n";
+    } else {
+      store::write_table(out, t, store::TableFormat::kTable);
+      if (static_cast<int>(modes.size()) > max_modes)
+        out << fmt::format("  ... {} more\n", modes.size() - max_modes);
+    }
   }
 
   auto files = store.artifacts(run.id);
@@ -317,13 +333,13 @@ void register_show(CLI::App& app) {
   add_db_option(*cmd, args->db);
   cmd->add_option("run", args->run, "CAMPAIGN/NUMBER (e.g. reach-v1/12) or a run id")
       ->required();
-  cmd->add_option("--curve-steps", args->curve_steps, "evaluations of the curve to print")
+  cmd->add_option("--curve-steps", args->curve_steps, "evaluations of the curve to print, the last ones (0: none)")
       ->check(whole_number_at_least(0))
       ->default_val(5);
-  cmd->add_option("--points", args->max_points, "analysed points to list: the fixed points of the search first, then the expansion points")
+  cmd->add_option("--points", args->max_points, "analysed points to list: the fixed points of the search first, then the expansion points (0: none, the counts only)")
       ->check(whole_number_at_least(0))
       ->default_val(20);
-  cmd->add_option("--modes", args->max_modes, "eigenmodes to list")
+  cmd->add_option("--modes", args->max_modes, "eigenmodes to list, slowest first (0: none)")
       ->check(whole_number_at_least(0))
       ->default_val(10);
   cmd->callback([args] {

@@ -313,6 +313,35 @@ TEST_F(Cli, AFailedWriteToStandardOutputIsAnError) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
+// --curve-steps, --points and --modes 0 list none (the curve used to be printed whole), and a
+// run that never started says so instead of calling its directory missing.
+TEST_F(Cli, ShowListsNoneForZeroAndSaysWhenARunHasNotStarted) {
+  Result r = jslds("show reach-v1/1 --curve-steps 0 --points 0 --modes 0" + db(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* line : {"\ncurve\n  (not listed: --curve-steps 0)\n",
+                           "  (not listed: --points 0)\n", "  (not listed: --modes 0)\n"})
+    EXPECT_NE(r.out.find(line), std::string::npos) << "missing '" << line << "' in\n" << r.out;
+  EXPECT_EQ(r.out.find("max_abs_eig"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("freq_hz"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("more"), std::string::npos) << r.out;
+
+  {
+    ExperimentStore store(db_);
+    NewRun pending;
+    pending.number = 5;
+    pending.config_json = R"({"model":{"latent_dim":80}})";
+    pending.config_sha256 = "sha5";
+    pending.run_dir = r_dir(5);
+    store.insert_runs(store.find_campaign("reach-v1")->id, std::vector<NewRun>{pending});
+  }
+  r = jslds("show reach-v1/5" + db(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("  attempts    0 (not started yet)\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  run dir     " + r_dir(5) + " (created when the run first starts)\n"),
+            std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("not found"), std::string::npos) << r.out;
+}
+
 TEST_F(Cli, ExportWritesTheWideTable) {
   std::string out = (dir_ / "runs.csv").string();
   Result r = jslds("export reach-v1 --out '" + out + "'" + db(), dir_);
