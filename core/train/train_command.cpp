@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -199,6 +200,85 @@ void truncate_metrics_history(const fs::path& file, int64_t step) {
   if (opened) write_file_atomically(file, kept);
 }
 
+
+// The files a training writes in its run directory, or an earlier attempt of it left there
+// (run.lock, the receipt checkpoint.json, files a sweep kept aside as .previous/.unverified,
+// the .tmp.PID/.next files of an interrupted write).
+bool is_run_directory_entry(const std::string& name) {
+  static const std::array<const char*, 9> names = {"config.toml",   "log.txt",        "metrics.jsonl",
+                                                   "result.json",   "analysis.h5",    "checkpoint.pt",
+                                                   "train_state.pt", "checkpoint.json", "run.lock"};
+  for (const std::string known : names)  // NAME, or NAME.previous, NAME.tmp.PID, NAME.next, …
+    if (name == known || name.starts_with(known + ".")) return true;
+  return false;
+}
+
+// Whether `file`, one of the names a training overwrites, was written by jslds (or is absent).
+bool written_by_jslds(const fs::path& file, const fs::path& config_file) {
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return true;
+  const std::string name = file.filename().string();
+  if (name == "config.toml") {
+    if (fs::equivalent(file, config_file, ec)) return true;
+    try {
+      (void)load_config(file);  // a run configuration (what jslds writes there), not the user's notes
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+  if (name == "analysis.h5") return hdf5_root_attribute_starts_with(file, "format", "jslds-analysis");
+  std::ifstream in(file);
+  std::string first;
+  std::getline(in, first);
+  if (name == "result.json") {
+    std::stringstream all;
+    all << first << "\n" << in.rdbuf();
+    const json j = json::parse(all.str(), nullptr, false);
+    return j.is_object() && j.value("event", std::string()) == "result";
+  }
+  if (name == "metrics.jsonl") {
+    const json j = json::parse(first, nullptr, false);
+    return first.empty() || (j.is_object() && j.contains("step") && j.contains("metrics"));
+  }
+  return true;
+}
+
+// Makes the run directory, or checks that an existing one is a run directory: a training
+// started in a folder of the user's own (a mistyped --run-dir, a data folder) must not overwrite
+// or mix with files jslds did not write. Throws TrainUsageError naming what is in the way.
+void prepare_run_directory(const fs::path& run_dir, const fs::path& config_file, bool resume) {
+  std::error_code ec;
+  const auto type = fs::status(run_dir, ec).type();
+  if (type != fs::file_type::not_found && type != fs::file_type::directory && type != fs::file_type::none)
+    throw TrainUsageError(fmt::format("--run-dir {}: exists and is not a directory; give the path of a run "
+                                      "directory (new, or one jslds made)",
+                                      run_dir.string()));
+  if (type == fs::file_type::directory) {
+    std::vector<std::string> foreign;
+    for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (fs::equivalent(entry.path(), config_file, ec)) continue;
+      if (!is_run_directory_entry(name) || !written_by_jslds(entry.path(), config_file)) foreign.push_back(name);
+    }
+    std::sort(foreign.begin(), foreign.end());
+    if (!foreign.empty()) {
+      const size_t shown = std::min<size_t>(foreign.size(), 5);
+      throw TrainUsageError(fmt::format(
+          "--run-dir {}: is not a jslds run directory: it holds {}{} that jslds did not write{}; a training "
+          "writes config.toml, log.txt, metrics.jsonl, result.json, analysis.h5 and checkpoints there. Choose a "
+          "new or empty --run-dir",
+          run_dir.string(), fmt::join(foreign.begin(), foreign.begin() + shown, ", "),
+          foreign.size() > shown ? fmt::format(" and {} more", foreign.size() - shown) : std::string(),
+          resume ? " (--resume continues only a run directory a training made)" : ""));
+    }
+    return;
+  }
+  fs::create_directories(run_dir, ec);
+  if (ec)
+    throw std::runtime_error(
+        fmt::format("cannot create the run directory {}: {}", run_dir.string(), ec.message()));
+}
 }  // namespace
 
 int run_train_command(const TrainCommandOptions& options) {
@@ -220,9 +300,38 @@ int run_train_command(const TrainCommandOptions& options) {
   if (!config.data.path.empty() && !fs::exists(config.data.path))
     throw TrainUsageError(fmt::format("data.path = {}: no such file", config.data.path));
 
-  const fs::path run_dir =
-      fs::absolute(options.run_dir.empty() ? fs::path("jslds-runs") / options.config_file.stem() : options.run_dir);
-  fs::create_directories(run_dir);
+  const fs::path run_dir = fs::absolute(options.run_dir.empty() ? fs::path("jslds-runs") / options.config_file.stem()
+                                                                 : options.run_dir)
+                               .lexically_normal();
+
+  // Everything the input can make fail is checked before the run directory is made: a refused
+  // configuration, device or data file leaves nothing behind.
+  ReportStream report(options.report_fd);
+  const int threads = configure_threads(config.runtime.threads);
+  c10::Device device = c10::Device(c10::DeviceType::CPU);
+  try {
+    device = select_device(config.runtime.device);
+  } catch (const std::invalid_argument& e) {
+    throw TrainUsageError(e.what());
+  }
+  Dataset data;
+  Split split;
+  try {
+    data = load_dataset(config.data);
+    split = make_split(data, config.data);
+  } catch (const DataError& e) {
+    throw TrainUsageError(e.what());
+  }
+  std::unique_ptr<Trainer> trainer;
+  try {
+    TrainerOptions trainer_options;
+    trainer_options.device = device;
+    trainer = std::make_unique<Trainer>(config, data, split, trainer_options);
+  } catch (const std::invalid_argument& e) {
+    throw TrainUsageError(e.what());
+  }
+
+  prepare_run_directory(run_dir, options.config_file, options.resume);
   // One training per run directory: a second `jslds train` of this directory (or a sweep
   // resuming it) is refused before it touches anything (core/run_lock.h).
   RunDirectoryLock run_lock;
@@ -235,50 +344,33 @@ int run_train_command(const TrainCommandOptions& options) {
   // (core/checkpoint_receipt.h), so that what follows sees one whole pair.
   const std::string recovery_note = options.resume ? recover_checkpoint_publication(run_dir) : std::string();
   const bool has_state = fs::exists(run_dir / "train_state.pt");
-  if (!options.resume && (has_state || fs::exists(run_dir / "checkpoint.pt"))) {
+  const bool has_checkpoint = fs::exists(run_dir / "checkpoint.pt");
+  if (!options.resume && (has_state || has_checkpoint)) {
     throw TrainUsageError(fmt::format("{} already holds a training (checkpoint.pt / train_state.pt); pass --resume "
                                       "to continue it or choose another --run-dir",
                                       run_dir.string()));
   }
+  if (options.resume && !has_state && has_checkpoint) {
+    // Starting from step 0 here would replace a trained model with a new one.
+    throw TrainUsageError(fmt::format(
+        "{}: --resume needs train_state.pt (the optimiser state written with checkpoint.pt), which is missing; "
+        "the training cannot be continued. Its model is kept: `jslds analyze {}` still analyses it. To train "
+        "again from step 0 in this directory, move checkpoint.pt away first, or choose another --run-dir",
+        (run_dir / "checkpoint.pt").string(), run_dir.string()));
+  }
 
-  ReportStream report(options.report_fd);
   RunLog log(run_dir / "log.txt", !report.enabled());
   StopSignals stop_signals;
   if (!recovery_note.empty()) log.line(recovery_note);
 
-  const int threads = configure_threads(config.runtime.threads);
-  c10::Device device = c10::Device(c10::DeviceType::CPU);
-  try {
-    device = select_device(config.runtime.device);
-  } catch (const std::invalid_argument& e) {
-    throw TrainUsageError(e.what());
-  }
   log.line(fmt::format("jslds train {}: run directory {}, device {}, {} intra-op thread(s), BLAS {}, malloc {}",
                        JSLDS_VERSION, run_dir.string(), device.str(), threads, blas_library(),
                        malloc_tuned ? "tuned" : "default"));
-
-  Dataset data;
-  Split split;
-  try {
-    data = load_dataset(config.data);
-    split = make_split(data, config.data);
-  } catch (const DataError& e) {
-    throw TrainUsageError(e.what());
-  }
   log.line(fmt::format("data: {}; {} training and {} validation trials{}", data.provenance, split.train_trials.size(),
                        split.valid_trials.size(),
                        split.heldout_neurons.empty()
                            ? std::string()
                            : fmt::format(", {} held-out neurons for co-smoothing", split.heldout_neurons.size())));
-
-  std::unique_ptr<Trainer> trainer;
-  try {
-    TrainerOptions trainer_options;
-    trainer_options.device = device;
-    trainer = std::make_unique<Trainer>(config, data, split, trainer_options);
-  } catch (const std::invalid_argument& e) {
-    throw TrainUsageError(e.what());
-  }
   if (trainer->validation_is_training()) {
     log.line(config.data.valid_fraction > 0
                  ? fmt::format("note: no validation trials: {} trial(s) cannot give a validation trial and keep a "
@@ -315,8 +407,10 @@ int run_train_command(const TrainCommandOptions& options) {
       log.line(fmt::format("note: train_state.pt was written before jslds kept the training time; train_seconds "
                            "counts only the steps from {} on",
                            trainer->step()));
-  } else if (options.resume) {
-    log.line("--resume: no train_state.pt in the run directory; starting from step 0");
+  } else {
+    if (options.resume) log.line("--resume: no training in the run directory yet; starting from step 0");
+    // A fresh start's history must not follow an earlier attempt's (a sweep's retry of a
+    // diverged run starts afresh in the same directory).
     std::error_code ignored;
     fs::remove(metrics_file, ignored);
   }

@@ -379,6 +379,84 @@ TEST_F(TrainCli, BadInputExitsWithStatus2AndSaysWhere) {
         << slurp(err);
     EXPECT_FALSE(fs::exists(dir_ / "nodata")) << "a half-made run directory was left behind";
   }
+  // Refused after loading the configuration, by the data, the mode or the device: no run
+  // directory either (it used to be left with log.txt and run.lock).
+  for (const std::string extra : {"--set model.mode=\\\"poisson\\\"", "--set data.freq_hz=30 --set data.simulate=oscillator",
+                                  "--set runtime.device=\\\"cuda:7\\\"", "--report-fd 97"}) {
+    SCOPED_TRACE(extra);
+    EXPECT_EQ(run(std::string(JSLDS_EXE) + " train " + (dir_ / "run.toml").string() + " --run-dir " +
+                  (dir_ / "refused").string() + " " + extra + " 2>" + err.string()),
+              2)
+        << slurp(err);
+    EXPECT_FALSE(fs::exists(dir_ / "refused")) << "a half-made run directory was left behind: " << slurp(err);
+  }
+}
+
+// A --run-dir that holds files jslds did not write (a mistyped path, a data folder, a user's own
+// config.toml or result.json) is refused before anything in it changes; a run directory jslds
+// made (an earlier attempt's leftovers included) is not.
+TEST_F(TrainCli, AFolderThatIsNotARunDirectoryIsRefusedUntouched) {
+  const fs::path err = dir_ / "err.txt";
+  const fs::path mine = dir_ / "mine";
+  fs::create_directories(mine);
+  std::ofstream(mine / "config.toml") << "my notes\n";
+  std::ofstream(mine / "result.json") << "{\"mine\": 1}\n";
+  const auto train_into = [&](const fs::path& run_dir, const std::string& extra = "") {
+    return run(std::string(JSLDS_EXE) + " train " + (dir_ / "run.toml").string() + " --run-dir " + run_dir.string() +
+               " " + extra + " 2>" + err.string());
+  };
+  EXPECT_EQ(train_into(mine), 2);
+  EXPECT_NE(slurp(err).find("--run-dir " + mine.string() + ": is not a jslds run directory: it holds config.toml, "
+                            "result.json that jslds did not write"),
+            std::string::npos)
+      << slurp(err);
+  EXPECT_EQ(slurp(mine / "config.toml"), "my notes\n");
+  EXPECT_EQ(slurp(mine / "result.json"), "{\"mine\": 1}\n");
+  EXPECT_FALSE(fs::exists(mine / "log.txt"));
+  EXPECT_FALSE(fs::exists(mine / "run.lock"));
+  // Any other file: a recording, notes.
+  const fs::path data = dir_ / "data";
+  fs::create_directories(data);
+  std::ofstream(data / "session.nwb") << "x";
+  EXPECT_EQ(train_into(data, "--resume"), 2);
+  EXPECT_NE(slurp(err).find("it holds session.nwb that jslds did not write (--resume continues only"),
+            std::string::npos)
+      << slurp(err);
+  EXPECT_EQ(fs::directory_iterator(data)->path().filename(), "session.nwb");
+  // A file where the directory should be.
+  EXPECT_EQ(train_into(data / "session.nwb"), 2);
+  EXPECT_NE(slurp(err).find("exists and is not a directory"), std::string::npos) << slurp(err);
+
+  // A run directory of an earlier attempt (no checkpoint yet, a kept-aside pair, a leftover
+  // temporary file) trains; its old history is not appended to.
+  const fs::path earlier = dir_ / "earlier";
+  fs::create_directories(earlier);
+  fs::copy_file(dir_ / "run.toml", earlier / "config.toml");
+  std::ofstream(earlier / "metrics.jsonl") << R"({"step":999,"metrics":{"train_loss":1}})" << "\n";
+  std::ofstream(earlier / "checkpoint.pt.previous") << "old";
+  std::ofstream(earlier / "result.json.tmp.12345") << "";
+  std::ofstream(earlier / "log.txt") << "attempt 1\n";
+  ASSERT_EQ(train_into(earlier), 0) << slurp(err);
+  EXPECT_EQ(slurp(earlier / "metrics.jsonl").find("\"step\":999"), std::string::npos) << slurp(earlier / "metrics.jsonl");
+  EXPECT_TRUE(fs::exists(earlier / "checkpoint.pt"));
+}
+
+// --resume without train_state.pt beside checkpoint.pt cannot continue; it used to start again
+// from step 0 and replace the trained model.
+TEST_F(TrainCli, ResumeWithoutTheTrainingStateKeepsTheModelAndRefuses) {
+  ASSERT_EQ(run(train("2>/dev/null")), 0);
+  const fs::path run_dir = dir_ / "run";
+  const std::string checkpoint = slurp(run_dir / "checkpoint.pt");
+  const std::string result = slurp(run_dir / "result.json");
+  fs::remove(run_dir / "train_state.pt");
+  const fs::path err = dir_ / "err.txt";
+  EXPECT_EQ(run(train("--resume --set train.steps=30 2>" + err.string())), 2);
+  EXPECT_NE(slurp(err).find("--resume needs train_state.pt (the optimiser state written with checkpoint.pt), which "
+                            "is missing; the training cannot be continued. Its model is kept"),
+            std::string::npos)
+      << slurp(err);
+  EXPECT_EQ(slurp(run_dir / "checkpoint.pt"), checkpoint);
+  EXPECT_EQ(slurp(run_dir / "result.json"), result);
 }
 
 TEST_F(TrainCli, RelativeDataPathIsTakenFromTheConfigFilesDirectory) {
