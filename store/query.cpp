@@ -303,7 +303,24 @@ class Parser {
     return e;
   }
 
+  // Limits that keep the recursion and the SQL SQLite must parse small: deeper nesting
+  // overflowed the stack (a crash) or SQLite's parser stack (100 NOTs), more terms SQLite's
+  // expression depth of 1000.
+  static constexpr int kMaxNesting = 32;
+  static constexpr int kMaxComparisons = 200;
+
   WhereExpr parse_not() {
+    const bool nests = peek().kind == Tok::kNot || peek().kind == Tok::kLParen;
+    if (nests && ++depth_ > kMaxNesting)
+      fail(peek(), fmt::format("the filter nests parentheses and NOT more than {} deep: expected a "
+                               "simpler filter",
+                               kMaxNesting));
+    WhereExpr e = parse_not_or_parenthesis();
+    if (nests) --depth_;
+    return e;
+  }
+
+  WhereExpr parse_not_or_parenthesis() {
     if (peek().kind == Tok::kNot) {
       next();
       WhereExpr e;
@@ -345,6 +362,9 @@ class Parser {
   }
 
   WhereExpr parse_comparison() {
+    if (++comparisons_ > kMaxComparisons)
+      fail(peek(), fmt::format("the filter has more than {} comparisons: expected a shorter filter",
+                               kMaxComparisons));
     WhereExpr e;
     e.kind = WhereExpr::Kind::kCompare;
     e.lhs = parse_operand("at the start of a comparison", false);
@@ -367,6 +387,8 @@ class Parser {
   std::string_view text_;
   std::vector<Token> tokens_;
   std::size_t pos_ = 0;
+  int depth_ = 0;        // NOT and '(' being parsed
+  int comparisons_ = 0;  // parsed so far
 };
 
 std::string_view op_sql(CompareOp op) {

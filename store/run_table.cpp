@@ -413,15 +413,25 @@ std::vector<Objective> parse_objectives(std::string_view text) {
     std::size_t end = text.find(',', start);
     if (end == std::string_view::npos) end = text.size();
     std::string_view item = text.substr(start, end - start);
-    int column = static_cast<int>(start) + 1;
+    // Spaces around an item or its parts are the list's layout ("val_bps:max, x:min").
+    const auto trim = [](std::string_view v) {
+      const std::size_t first = v.find_first_not_of(" \t");
+      if (first == std::string_view::npos) return std::string_view();
+      return v.substr(first, v.find_last_not_of(" \t") - first + 1);
+    };
+    const std::size_t lead = item.find_first_not_of(" \t");
+    item = trim(item);
+    int column = static_cast<int>(start + (lead == std::string_view::npos ? 0 : lead)) + 1;
     std::size_t colon = item.find(':');
     if (item.empty() || colon == std::string_view::npos || colon == 0) {
       throw QueryError("--pareto", text, column,
                        fmt::format("expected METRIC:max or METRIC:min, found '{}'", item));
     }
-    std::string goal(item.substr(colon + 1));
+    std::string goal(trim(item.substr(colon + 1)));
+    std::transform(goal.begin(), goal.end(), goal.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
     Objective o;
-    o.metric = bare_metric(item.substr(0, colon));
+    o.metric = bare_metric(trim(item.substr(0, colon)));
     o.source = "--pareto";
     o.source_text = std::string(text);
     o.column = column;

@@ -182,6 +182,45 @@ TEST_F(SmallCampaign, FilterSortLimit) {
   EXPECT_EQ(numbers(query_runs(db, q)), (std::vector<int64_t>{1, 2, 3, 4}));
 }
 
+// Filters at the limits run; beyond them a QueryError says so (30000 parentheses crashed the
+// program, 100 NOTs or 1500 terms failed inside SQLite with the generated SQL as the message).
+TEST_F(SmallCampaign, DeepOrLongFiltersWorkUpToTheLimitsAndAreRefusedBeyond) {
+  Database& db = store_.database();
+  auto nested = [](int n, const std::string& open, const std::string& close) {
+    std::string text;
+    for (int i = 0; i < n; ++i) text += open;
+    text += "number = 1";
+    for (int i = 0; i < n; ++i) text += close;
+    return text;
+  };
+  auto terms = [](int n) {
+    std::string text = "number = 1";
+    for (int i = 1; i < n; ++i) text += (i % 2 ? " OR number = " : " AND number != ") + std::to_string(i + 1);
+    return text;
+  };
+  RunQuery q;
+  q.where = nested(32, "(", ")");
+  EXPECT_EQ(numbers(query_runs(db, q)), (std::vector<int64_t>{1}));
+  q.where = terms(200);  // number = 1 OR number = 2 AND number != 3 OR …
+  EXPECT_FALSE(query_runs(db, q).rows.empty());
+  q.where = nested(16, "NOT NOT ", "");  // 32 NOTs
+  EXPECT_EQ(numbers(query_runs(db, q)), (std::vector<int64_t>{1}));
+  for (const auto& [text, message] :
+       {std::pair{nested(30000, "(", ")"), "nests parentheses and NOT more than 32 deep"},
+        std::pair{nested(33, "NOT ", ""), "nests parentheses and NOT more than 32 deep"},
+        std::pair{nested(3, "(", ")") + " OR " + nested(17, "NOT (", ")"),
+                  "nests parentheses and NOT more than 32 deep"},
+        std::pair{terms(1500), "has more than 200 comparisons"}}) {
+    q.where = text;
+    try {
+      query_runs(db, q);
+      ADD_FAILURE() << "accepted " << text.substr(0, 60);
+    } catch (const QueryError& e) {
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST_F(SmallCampaign, DefaultColumnsShowParamsObjectiveAndFilteredSummaries) {
   RunQuery q;
   q.where = "summary.rel_state_error < 0.45";
@@ -422,6 +461,14 @@ TEST(Pareto, HandMadePoints) {
   EXPECT_EQ(parsed[1].column, 13);
   EXPECT_EQ(parsed[1].source, "--pareto");
   EXPECT_EQ(parse_objectives("summary.val_bps:max,s1:min")[0].metric, "val_bps");
+  // Spaces in the list's layout and the goal's case do not matter (as in --columns, --sort).
+  auto spaced = parse_objectives("val_bps : MAX,  rel_state_error:Min ");
+  ASSERT_EQ(spaced.size(), 2u);
+  EXPECT_EQ(spaced[0].metric, "val_bps");
+  EXPECT_TRUE(spaced[0].maximize);
+  EXPECT_EQ(spaced[1].metric, "rel_state_error");
+  EXPECT_FALSE(spaced[1].maximize);
+  EXPECT_EQ(spaced[1].column, 17);
   EXPECT_THROW(parse_objectives(""), QueryError);
   try {
     parse_objectives("val_bps:max,summary.val_bps:min");
