@@ -186,9 +186,12 @@ void register_best(CLI::App& app) {
   cmd->add_option("campaign", args->campaign, "campaign name")->required();
   auto* metric = cmd->add_option(
       "--metric", args->metric,
-      "summary to rank by, NAME or summary.NAME (default: the campaign's objective metric)");
-  cmd->add_option("--goal", args->goal, "max or min (default: the campaign's objective goal)")
-      ->check(CLI::IsMember({"max", "min", "maximize", "minimize"}));
+      "summary to rank by, NAME or summary.NAME (default: the campaign's objective metric); "
+      "another metric needs --goal");
+  cmd->add_option("--goal", args->goal,
+                  "max or min (default: the campaign's objective goal; needed with a --metric other "
+                  "than the objective's)")
+      ->transform(CLI::IsMember({"max", "min", "maximize", "minimize"}, CLI::ignore_case));
   auto* pareto = cmd->add_option(
       "--pareto", args->pareto,
       "comma-separated METRIC:max|min list of two or more different summaries: print the "
@@ -222,6 +225,13 @@ void register_best(CLI::App& app) {
           o.metric = campaign->objective_metric;
           o.source = fmt::format("objective of campaign '{}'", campaign->name);
         }
+        // The campaign's goal belongs to its objective metric: for another metric it would be
+        // a guess (max for rel_state_error picks the least faithful run), so it is asked for.
+        if (args->goal.empty() && o.metric != campaign->objective_metric)
+          throw UsageError(fmt::format(
+              "--metric {}: give --goal max or min (the campaign's goal, {}, is for its objective "
+              "{})",
+              args->metric, campaign->objective_goal, campaign->objective_metric));
         std::string goal = args->goal.empty() ? campaign->objective_goal : args->goal;
         o.maximize = goal == "max" || goal == "maximize";
         objectives.push_back(o);

@@ -385,6 +385,15 @@ TEST_F(Cli, BestErrorsNameTheOptionOrTheCampaign) {
                    dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("\r\n1,done,16,0.01\r\n"), std::string::npos) << r.out;
+  // Another metric than the objective needs its goal: the campaign's (max, for val_bps) would
+  // pick the run with the largest rel_state_error.
+  r = jslds("best reach-v1 --metric rel_state_error" + db(), dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--metric rel_state_error: give --goal max or min (the campaign's goal, "
+                       "maximize, is for its objective val_bps)"),
+            std::string::npos) << r.err;
+  r = jslds("best reach-v1 --metric val_bps --format csv" + db(), dir_);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
   r = jslds("best reach-v1 --pareto val_bps:max,nope:min" + db(), dir_);
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--pareto, column 13: unknown summary 'nope'"), std::string::npos)
