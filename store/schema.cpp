@@ -183,6 +183,24 @@ int64_t user_table_count(Database& db) {
       db.path(), version, kSchemaVersion));
 }
 
+// Version 1's tables (later versions only add): a file that claims a jslds schema version
+// must have them, or it is another program's database that happens to set user_version.
+bool has_jslds_tables(Database& db) {
+  Statement st(db,
+               "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('campaigns', "
+               "'runs', 'params', 'metrics', 'summaries', 'fixed_points', 'modes', 'artifacts', "
+               "'events')");
+  st.step();
+  return st.column_int64(0) == 9;
+}
+
+[[noreturn]] void throw_not_ours(const Database& db, int version) {
+  throw StoreError(fmt::format(
+      "'{}' is an SQLite database but not a jslds experiment database (schema version {}, "
+      "without jslds's tables); give another --db file",
+      db.path(), version));
+}
+
 }  // namespace
 
 int schema_version(Database& db) {
@@ -195,6 +213,7 @@ void apply_schema(Database& db) {
   Transaction transaction(db);  // IMMEDIATE: two writers cannot both migrate
   int version = schema_version(db);
   if (version > kSchemaVersion) throw_newer(db, version);
+  if (version < 0 || (version > 0 && !has_jslds_tables(db))) throw_not_ours(db, version);
   if (version == kSchemaVersion) return;  // rolled back (nothing written)
   if (version == 0 && user_table_count(db) > 0) {
     throw StoreError(fmt::format(
@@ -214,6 +233,7 @@ void check_schema(Database& db) {
     throw StoreError(fmt::format(
         "'{}' is not a jslds experiment database (no schema version; is it empty?)", db.path()));
   }
+  if (version < 0 || !has_jslds_tables(db)) throw_not_ours(db, version);
   // Older versions are readable: migrations only add, and readers never migrate.
 }
 

@@ -1,5 +1,8 @@
 #include "store/sqlite.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <sys/statfs.h>
 
 #include <algorithm>
@@ -144,10 +147,32 @@ Database::Database(const std::string& path, const OpenOptions& options)
     return sqlite3_exec(raw, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
   };
   int rc = open_and_read(path, flags, "");
-  if (read_only_ && (rc & 0xff) == SQLITE_CANTOPEN) {
+  if (rc != SQLITE_OK && db_) rc = sqlite3_extended_errcode(db_.get());  // e.g. READONLY_CANTINIT
+  if (read_only_ && rc == SQLITE_READONLY_ROLLBACK) {
+    throw StoreError(fmt::format(
+        "cannot read database '{}': a write to it was interrupted (its coordinator died "
+        "mid-transaction) and left {}-journal, which must be rolled back before the database "
+        "can be read; reading commands open it read-only and cannot. The next `jslds sweep` "
+        "with this --db rolls it back (nothing recorded before the interruption is lost)",
+        path, path), rc);
+  }
+  if (read_only_ && ((rc & 0xff) == SQLITE_CANTOPEN || rc == SQLITE_READONLY_CANTINIT ||
+                     rc == SQLITE_READONLY_DIRECTORY)) {
     // A WAL database in a directory this user cannot write (a colleague's campaign, a
     // read-only archive): SQLite cannot create the -shm index a WAL reader needs. No writer
-    // can be active without that index, so the file is read as immutable instead.
+    // can be active without that index, so the file is read as immutable instead; but only
+    // when no -wal holds changes the database file lacks: an immutable read ignores them and
+    // would show an older state without a word.
+    std::error_code wal_ec;
+    const auto wal_bytes = std::filesystem::file_size(path + "-wal", wal_ec);
+    if (!wal_ec && wal_bytes > 0) {
+      throw StoreError(fmt::format(
+          "cannot read database '{}': its latest changes are in {}-wal ({} bytes), and reading "
+          "them needs {}-shm, which this user cannot create (the folder is not writable for "
+          "you). Copy the database and its -wal file together into a folder you can write and "
+          "read the copy, or ask the owner to make the folder writable for you",
+          path, path, wal_bytes, path), rc);
+    }
     std::string uri = "file:";
     for (char c : path) {
       if (c == '%' || c == '?' || c == '#') uri += fmt::format("%{:02X}", static_cast<unsigned char>(c));
@@ -170,6 +195,24 @@ Database::Database(const std::string& path, const OpenOptions& options)
   }
   exec("PRAGMA foreign_keys = ON");
   if (path == ":memory:" || path.empty()) return;
+  // A reader of another user leaves -wal and -shm owned by that user (SQLite gives them the
+  // database's mode, e.g. 644): this writer could then not write them, and would fail at its
+  // first transaction with SQLite's bare "attempt to write a readonly database".
+  for (const char* suffix : {"-wal", "-shm"}) {
+    const std::string companion = path + suffix;
+    std::error_code companion_ec;
+    if (std::filesystem::exists(companion, companion_ec) && ::access(companion.c_str(), W_OK) != 0) {
+      struct stat st {};
+      const std::string owner =
+          ::stat(companion.c_str(), &st) == 0 ? fmt::format("user id {}", st.st_uid) : "another user";
+      throw StoreError(fmt::format(
+          "cannot write database '{}': {} belongs to {} and is not writable for you (a reading "
+          "command of that user, e.g. `jslds status`, created it). Root can give it back "
+          "(chown {} {}-wal {}-shm); to share a database among users for good, give its folder to "
+          "a group (chmod g+ws, umask 002) so that these files are group-writable",
+          path, companion, owner, ::getuid(), path, path));
+    }
+  }
   bool rollback = options.journal == JournalMode::kRollback ||
                   (options.journal == JournalMode::kAuto && is_network_filesystem(path));
   if (rollback) {

@@ -1,6 +1,8 @@
 // Experiment database: RAII wrappers, schema, campaign/run lifecycle, results, and a reader
 // process that never makes the writer fail (DESIGN §3, §5).
+#include <grp.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -8,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <regex>
 #include <set>
 #include <string>
@@ -65,6 +68,7 @@ class TempDir {
     fs::remove_all(path_, ec);
   }
   fs::path operator/(const std::string& name) const { return path_ / name; }
+  const fs::path& path() const { return path_; }
 
  private:
   fs::path path_;
@@ -179,6 +183,35 @@ TEST(Schema, RefusesAForeignDatabase) {
   }
 }
 
+// Another program's database that sets user_version (to jslds's 2, or negative) is refused by
+// name, for reading and writing, and left unchanged (it got raw "no such table" SQL errors).
+TEST(Schema, RefusesAForeignDatabaseWhoseVersionLooksLikeOurs) {
+  TempDir dir;
+  for (int version : {1, 2, -1}) {
+    SCOPED_TRACE(version);
+    const std::string path = (dir / ("other" + std::to_string(version + 1) + ".sqlite")).string();
+    {
+      Database db(path);
+      db.exec("CREATE TABLE mine (x)");
+      db.exec("PRAGMA user_version = " + std::to_string(version));
+    }
+    for (bool read_only : {true, false}) {
+      try {
+        ExperimentStore store(path, {.read_only = read_only});
+        ADD_FAILURE() << "a foreign database was accepted";
+      } catch (const StoreError& e) {
+        EXPECT_NE(std::string(e.what()).find("is an SQLite database but not a jslds experiment database "
+                                             "(schema version " + std::to_string(version) + ", without jslds's tables)"),
+                  std::string::npos) << e.what();
+      }
+    }
+    Database db(path);
+    Statement st(db, "SELECT count(*) FROM sqlite_master");
+    st.step();
+    EXPECT_EQ(st.column_int64(0), 1) << "nothing was added";
+  }
+}
+
 TEST(Schema, ReaderRefusesAMissingFile) {
   TempDir dir;
   EXPECT_THROW(ExperimentStore((dir / "absent.sqlite").string(), {.read_only = true}),
@@ -276,6 +309,142 @@ TEST(Database, AWalDatabaseInAReadOnlyDirectoryCanBeRead) {
   auto c = reader.find_campaign("archived");
   ASSERT_TRUE(c);
   EXPECT_EQ(reader.list_runs(c->id).size(), 3u);
+}
+
+// What `fn` throws as another user (a forked child with that uid and gid): "" when it
+// returns, the StoreError's message when it throws one.
+std::string as_user(uid_t uid, const std::function<void()>& fn) {
+  int pipe_fds[2];
+  if (::pipe(pipe_fds) != 0) return "pipe failed";
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::close(pipe_fds[0]);
+    std::string message;
+    if (::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0) {
+      message = "setuid failed";
+    } else {
+      try {
+        fn();
+      } catch (const std::exception& e) {
+        message = e.what();
+      }
+    }
+    if (!message.empty() && ::write(pipe_fds[1], message.data(), message.size()) < 0) _exit(2);
+    _exit(0);
+  }
+  ::close(pipe_fds[1]);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(pipe_fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  ::close(pipe_fds[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return out;
+}
+
+// Databases shared between users (a colleague's campaign, a lab folder). Needs root, to act
+// as other users; skipped otherwise.
+// 1. A finished WAL database in a folder the reader cannot write: read (SQLite reports
+//    READONLY_CANTINIT there, which the immutable fallback did not cover).
+// 2. The same with changes still in its -wal: refused by name, never an older state shown.
+// 3. A reader of another user left -wal/-shm the owner cannot write: the owner's writer says
+//    whose files they are and what to do, instead of "attempt to write a readonly database".
+TEST(Database, ADatabaseSharedBetweenUsersIsReadWholeOrRefusedByName) {
+  if (::getuid() != 0) GTEST_SKIP() << "needs root to act as other users";
+  constexpr uid_t kReader = 65534, kOwner = 1001;
+  TempDir dir;
+  fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                  fs::perms::others_read | fs::perms::others_exec);
+  const std::string path = (dir / "db.sqlite").string();
+  {
+    ExperimentStore writer(path);
+    auto c = writer.create_or_load_campaign({"shared", "spec", "sha", "grid", "val_bps", "maximize"});
+    writer.insert_runs(c.id, demo_runs(3));
+  }
+  // 1.
+  size_t runs = 0;
+  std::string error = as_user(kReader, [&] {
+    ExperimentStore reader(path, {.read_only = true});
+    runs = reader.list_runs(reader.find_campaign("shared")->id).size();
+    if (runs != 3) throw std::runtime_error("read " + std::to_string(runs) + " runs");
+  });
+  EXPECT_EQ(error, "");
+  EXPECT_FALSE(fs::exists(path + "-shm"));
+
+  // 2. A copy taken while a writer had changes in the -wal (no -shm beside it).
+  fs::create_directories(dir / "copy");
+  {
+    ExperimentStore writer(path);
+    writer.create_or_load_campaign({"newer", "spec", "sha2", "grid", "val_bps", "maximize"});
+    ASSERT_GT(fs::file_size(path + "-wal"), 0u);
+    fs::copy_file(path, dir / "copy" / "db.sqlite");
+    fs::copy_file(path + "-wal", dir / "copy" / "db.sqlite-wal");
+  }
+  const std::string copy = (dir / "copy" / "db.sqlite").string();
+  error = as_user(kReader, [&] { ExperimentStore reader(copy, {.read_only = true}); });
+  EXPECT_NE(error.find("cannot read database '" + copy + "': its latest changes are in " + copy + "-wal"),
+            std::string::npos) << error;
+
+  // 3. A folder everyone may write; the database belongs to kOwner.
+  fs::create_directories(dir / "lab");
+  fs::permissions(dir / "lab", fs::perms::all);
+  const std::string lab = (dir / "lab" / "db.sqlite").string();
+  { ExperimentStore writer(lab); }
+  ASSERT_EQ(::chown(lab.c_str(), kOwner, kOwner), 0);
+  error = as_user(kReader, [&] { ExperimentStore reader(lab, {.read_only = true}); });
+  ASSERT_EQ(error, "");
+  struct stat st {};
+  ASSERT_EQ(::stat((lab + "-wal").c_str(), &st), 0) << "the reader left its -wal";
+  ASSERT_EQ(st.st_uid, kReader);
+  error = as_user(kOwner, [&] { ExperimentStore writer(lab); });
+  EXPECT_NE(error.find("cannot write database '" + lab + "': " + lab +
+                       "-wal belongs to user id 65534 and is not writable for you"),
+            std::string::npos) << error;
+  EXPECT_NE(error.find("chown 1001 " + lab + "-wal " + lab + "-shm"), std::string::npos) << error;
+}
+
+// A writer in rollback-journal mode (network filesystems) killed mid-transaction leaves a
+// hot journal that only a writer can roll back: readers say so and that the next sweep does
+// it, instead of "attempt to write a readonly database"; a writer then reads the old state.
+TEST(Database, AHotJournalIsNamedToReadersAndRolledBackByTheNextWriter) {
+  TempDir dir;
+  const std::string path = (dir / "db.sqlite").string();
+  {
+    ExperimentStore writer(path, {.journal = JournalMode::kRollback});
+    writer.create_or_load_campaign({"kept", "spec", "sha", "grid", "val_bps", "maximize"});
+  }
+  const pid_t child = ::fork();
+  if (child == 0) {
+    try {
+      Database db(path, {.journal = JournalMode::kRollback});
+      db.exec("PRAGMA cache_size = 1");  // spill pages into the file mid-transaction
+      db.exec("BEGIN IMMEDIATE");
+      db.exec("CREATE TABLE filler (x BLOB)");
+      for (int i = 0; i < 200; ++i) db.exec("INSERT INTO filler VALUES (zeroblob(4000))");
+      _exit(0);  // no commit, no rollback, no close: a crash
+    } catch (...) {
+      _exit(3);
+    }
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_GT(fs::file_size(path + "-journal"), 0u) << "no hot journal was left";
+  try {
+    ExperimentStore reader(path, {.read_only = true});
+    ADD_FAILURE() << "a database with a hot journal was read";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("a write to it was interrupted (its coordinator died "
+                                         "mid-transaction) and left " + path + "-journal"),
+              std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("The next `jslds sweep` with this --db rolls it back"),
+              std::string::npos) << e.what();
+  }
+  ExperimentStore writer(path, {.journal = JournalMode::kRollback});
+  EXPECT_TRUE(writer.find_campaign("kept"));
+  ExperimentStore reader(path, {.read_only = true});
+  EXPECT_TRUE(reader.find_campaign("kept"));
 }
 
 TEST(Database, StatementErrorsNameTheSql) {
