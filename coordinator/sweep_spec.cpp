@@ -342,10 +342,11 @@ SweepSpec parse_sweep_spec(std::string_view toml_text, const std::string& source
     fail(source, campaign.source(), "[campaign] needs name = \"...\" (the campaign's identity)");
   if (name->empty() || !std::all_of(name->begin(), name->end(), [](unsigned char ch) {
         return std::isalnum(ch) || ch == '.' || ch == '_' || ch == '-';
-      }) || name->find_first_not_of('.') == std::string::npos)
+      }) || name->find_first_not_of('.') == std::string::npos || name->front() == '-')
     fail(source, campaign.get("name")->source(),
-         fmt::format("campaign name \"{}\" must match [A-Za-z0-9._-]+ and not be only dots (it "
-                     "names a directory, ARTIFACTS/<name>/)",
+         fmt::format("campaign name \"{}\" must match [A-Za-z0-9._-]+, not start with '-' and not "
+                     "be only dots (it names a directory, ARTIFACTS/<name>/, and is typed as an "
+                     "argument: `jslds best <name>`)",
                      *name));
   spec.name = *name;
   std::string method = c.string("method").value_or("grid");

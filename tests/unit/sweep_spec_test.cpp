@@ -201,6 +201,8 @@ TEST(SweepSpec, BadSpecsGivePositionedErrors) {
   // "." and ".." would put run directories in ARTIFACTS/ itself or beside it.
   expect_error("[campaign]\nname = \"..\"\n", 2, 8, "not be only dots");
   expect_error("[campaign]\nname = \".\"\n", 2, 8, "not be only dots");
+  // A leading '-' would read as an option: `jslds best -x` could not name it.
+  expect_error("[campaign]\nname = \"-x\"\n", 2, 8, "not start with '-'");
   expect_error("[campaign]\nname = \"a\"\nmetod = \"grid\"\n", 3, 1, "unknown key 'metod'");
   expect_error("[campaign]\nname = \"a\"\nmethod = \"random\"\n", 1, 1, "needs max_runs > 0");
   expect_error("[campaign]\nname = \"a\"\n[parameters]\n\"model.latnt_dim\" = { values = [8] }\n",
