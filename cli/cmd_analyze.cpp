@@ -208,8 +208,8 @@ void register_analyze(CLI::App& app) {
   cmd->add_option("--threads", o->threads,
                   "intra-op threads for this analysis (default: the checkpoint's runtime.threads, where 0 means "
                   "OMP_NUM_THREADS or every core). Use 1 beside a training on a small machine: two programs each "
-                  "using every core slow each other down many times over")
-      ->check(whole_number_at_least(0));
+                  "using every core slow each other down many times over; at most 4096, as runtime.threads")
+      ->check(whole_number_between(0, 4096));
   cmd->callback([o] { run_analyze(*o); });
 }
 

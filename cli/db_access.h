@@ -45,6 +45,21 @@ inline CLI::Validator whole_number_at_least(int64_t min) {
       min == 0 ? std::string("NONNEGATIVE") : fmt::format("AT LEAST {}", min));
 }
 
+/// The same for a whole number from `min` to `max` (e.g. thread counts).
+inline CLI::Validator whole_number_between(int64_t min, int64_t max) {
+  return CLI::Validator(
+      [min, max](std::string& text) -> std::string {
+        int64_t value = 0;
+        const char* end = text.data() + text.size();
+        auto [ptr, ec] = std::from_chars(text.data(), end, value);
+        if (ec != std::errc() || ptr != end || value < min || value > max) {
+          return fmt::format("must be a whole number from {} to {}, got '{}'", min, max, text);
+        }
+        return std::string();
+      },
+      fmt::format("{} TO {}", min, max));
+}
+
 /// Opens the database read-only (busy timeout 30 s). A missing file is a usage error (exit 2)
 /// saying what to do; a file that is not a jslds database, or one from a newer jslds, is an
 /// input error too.

@@ -13,6 +13,7 @@ void check_output_file(const fs::path& output, const std::string& option,
                        const std::vector<std::string>& protected_roles,
                        const std::function<bool(const fs::path&)>& ours,
                        const std::string& ours_description) {
+  if (output.empty()) throw UsageError(fmt::format("{} is empty: give the path of a file", option));
   std::error_code ec;
   const fs::path parent = fs::absolute(output, ec).parent_path();
   if (!fs::is_directory(parent, ec))

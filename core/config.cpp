@@ -1,7 +1,9 @@
 #include "core/config.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -584,7 +586,24 @@ void apply_override(RunConfig& config, std::string_view assignment) {
         throw ConfigError(kSource, 1, value_column,
                           fmt::format("{}: {} is out of range of a 64-bit integer (at most {})",
                                       full, text, std::numeric_limits<int64_t>::max()));
-      toml::value<std::string> s{std::string(text)};
+      // A number TOML cannot take (1e400, 40.) is not a bare word: say what is wrong with it,
+      // not "got a string".
+      const std::string word(text);
+      char* end = nullptr;
+      errno = 0;
+      (void)std::strtod(word.c_str(), &end);
+      const bool numeric = end == word.c_str() + word.size() &&
+                           word.find_first_of("0123456789") != std::string::npos;
+      if (numeric && errno == ERANGE)
+        throw ConfigError(kSource, 1, value_column,
+                          fmt::format("{}: {} is out of range of a 64-bit floating-point number", full,
+                                      text));
+      if (numeric)
+        throw ConfigError(kSource, 1, value_column,
+                          fmt::format("{}: {} is not a number as TOML writes them (e.g. 40.0, 1e-3, "
+                                      "0.5, 32)",
+                                      full, text));
+      toml::value<std::string> s{word};
       set_field(f, s, full, vw);
     }
     // The data source is one of two: an override naming one replaces the other, so that

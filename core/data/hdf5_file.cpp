@@ -1,6 +1,10 @@
 #include "core/data/hdf5_file.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -82,7 +86,24 @@ File File::open_read(const std::filesystem::path& file) {
     throw DataError(name, "", "not an HDF5 file (no HDF5 signature; expected NWB 2.x or the "
                               "project's HDF5 layout)");
   Handle f(H5Fopen(name.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  if (!f) throw DataError(name, "", "cannot open HDF5 file for reading");
+  if (!f) {
+    if (::access(name.c_str(), R_OK) != 0)
+      throw DataError(name, "", fmt::format("cannot read the file: {}", std::strerror(errno)));
+    // HDF5's own words for the innermost failure (e.g. "truncated file: eof = 1000000, …").
+    std::string detail;
+    H5Ewalk2(
+        H5E_DEFAULT, H5E_WALK_DOWNWARD,
+        [](unsigned, const H5E_error2_t* e, void* out) -> herr_t {
+          if (e->desc && *e->desc) *static_cast<std::string*>(out) = e->desc;
+          return 0;
+        },
+        &detail);
+    throw DataError(name, "",
+                    fmt::format("HDF5 cannot open it ({}), although it starts as an HDF5 file: "
+                                "expected a complete HDF5 file; is it truncated (an interrupted "
+                                "copy or download) or corrupt?",
+                                detail.empty() ? std::string("no reason given") : detail));
+  }
   return File(std::move(f), name);
 }
 

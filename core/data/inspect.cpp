@@ -227,7 +227,7 @@ DataFileReport inspect_data_file(const std::filesystem::path& file, const DataOp
     r.binned_shape = {d.n_trials(), d.n_bins(), d.n_neurons()};
     r.bin_ms = d.bin_ms;
     r.binned_provenance = d.provenance;
-    if (d.spikes_btn.defined()) r.binned_spikes = d.spikes_btn.sum().item<double>();
+    if (d.spikes_btn.defined()) r.binned_spikes = d.spikes_btn.sum(torch::kFloat64).item<double>();
     r.binned_inputs = d.n_inputs();
     r.binned_targets = d.targets_bto.defined() ? d.targets_bto.size(2) : 0;
     std::map<std::string, int64_t> counts;

@@ -127,6 +127,9 @@ TEST(DataCli, SimulateRejectsWhatItWouldIgnoreAndNamesWhatItWrote) {
   r = run("simulate lorenz -o " + d.dir.string());
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_TRUE(contains(r.output, "is a directory")) << r.output;
+  r = run("simulate lorenz -o ''");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "error: --out is empty: give the path of a file")) << r.output;
   EXPECT_FALSE(fs::exists(out));
   // A seed beyond 64 bits is an error, never silently another seed.
   for (const char* seed : {"18446744073709551615", "9223372036854775808"}) {

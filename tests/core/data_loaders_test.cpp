@@ -259,6 +259,18 @@ TEST_F(DataFiles, MissingFileAndWrongFormatNameTheFile) {
   std::ofstream{path("empty.mat")};  // libmatio opens a 0-byte file as an empty MAT file
   o = mat_options(path("empty.mat"));
   expect_data_error(o, {"empty.mat", "is empty (0 bytes)"});
+  // A truncated HDF5 file (an interrupted copy) says so, with HDF5's reason, instead of a bare
+  // "cannot open".
+  Dataset d = simulate("oscillator", DataOptions{});
+  write_dataset_h5(d, path("whole.h5"));
+  {
+    std::ifstream in(path("whole.h5"), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::ofstream(path("cut.h5"), std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  }
+  o = DataOptions{};
+  o.path = path("cut.h5").string();
+  expect_data_error(o, {"cut.h5", "HDF5 cannot open it (truncated file", "is it truncated"});
 }
 
 // Found by a tester: `data inspect` printed a summary and exited 0 for a file that is not a

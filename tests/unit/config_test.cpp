@@ -156,6 +156,17 @@ TEST(Config, Overrides) {
   }
   EXPECT_THROW(jslds::apply_override(c, "model.latent_dim=abc"), ConfigError);
   EXPECT_THROW(jslds::apply_override(c, "latent_dim"), ConfigError);
+  // Numbers TOML cannot take are named as such, not as "a string".
+  for (const auto& [assignment, message] :
+       {std::pair{"train.lr=1e400", "train.lr: 1e400 is out of range of a 64-bit floating-point number"},
+        std::pair{"data.bin_ms=40.", "data.bin_ms: 40. is not a number as TOML writes them (e.g. 40.0"}}) {
+    try {
+      jslds::apply_override(c, assignment);
+      ADD_FAILURE() << assignment;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(e.detail().find(message), std::string::npos) << e.detail();
+    }
+  }
   EXPECT_EQ(c.model.latent_dim, 32);  // failed overrides change nothing
 }
 

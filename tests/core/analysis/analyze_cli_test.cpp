@@ -127,6 +127,9 @@ TEST_F(AnalyzeCli, AnalyzeOnTheCheckpointPrintsTheReadableSummary) {
   ASSERT_EQ(analyze((run_dir() / "checkpoint.pt").string() + " --threads 2 --output " + h5.string()), 0) << err();
   EXPECT_NE(err().find("2 thread(s)"), std::string::npos) << err();
   EXPECT_EQ(analyze(run_dir().string() + " --threads -1 --output " + h5.string()), 2);
+  // As runtime.threads: at most 4096 (100000 threads ran for minutes without a result).
+  EXPECT_EQ(analyze(run_dir().string() + " --threads 4097 --output " + h5.string()), 2);
+  EXPECT_NE(err().find("must be a whole number from 0 to 4096, got '4097'"), std::string::npos) << err();
 }
 
 TEST_F(AnalyzeCli, NeverReplacesTheAnalysisOfATrainingInProgress) {
