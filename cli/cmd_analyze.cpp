@@ -1,5 +1,9 @@
 // `jslds analyze RUN_DIR|CHECKPOINT.pt [--set analysis.key=value]… [--output F] [--json]`:
 // re-runs the analysis of MODEL.md §7 on a trained model (docs/analysis.md).
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -90,6 +94,13 @@ void run_analyze(const AnalyzeOptions& o) {
   RunConfig config = loaded.config;
   for (const auto& assignment : o.overrides) apply_override(config, assignment);
   validate(config, "--set");
+  for (const auto& assignment : o.overrides) {
+    const std::string key(trim(std::string_view(assignment).substr(0, assignment.find('='))));
+    if (key == "analysis.enabled" && !config.analysis.enabled)
+      throw UsageError(fmt::format("--set {}: analysis.enabled = false turns off the analysis that "
+                                   "jslds analyze exists to run (it applies to jslds train)",
+                                   assignment));
+  }
   // Checked before the work: a mistyped --output must not replace the model or its data.
   const fs::path output = o.output.empty() ? checkpoint.parent_path() / "analysis.h5" : fs::path(o.output);
   check_output_file(output, o.output.empty() ? "analysis.h5 beside the checkpoint:" : "--output",
@@ -112,6 +123,12 @@ void run_analyze(const AnalyzeOptions& o) {
         output.string(), holder->pid > 0 ? fmt::format("pid {}", holder->pid) : std::string("a process"),
         (output_dir / "run.lock").string()));
   const bool replaces_training_analysis = o.output.empty() && fs::exists(output, ec);
+  // The result is written beside the output (a temporary file, then a rename): a folder this
+  // user cannot write would otherwise fail only after the whole search.
+  if (::access(output_dir.c_str(), W_OK) != 0)
+    throw UsageError(fmt::format("{}: cannot write the analysis there: the folder {} is not writable "
+                                 "({}); write it elsewhere with --output F",
+                                 output.string(), output_dir.string(), std::strerror(errno)));
 
   const int threads = configure_threads(o.threads.value_or(config.runtime.threads));
   c10::Device device(c10::DeviceType::CPU);

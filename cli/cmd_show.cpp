@@ -180,7 +180,7 @@ void show(store::ExperimentStore& store, const std::string& db_path, const store
     for (const auto& p : params) {
       std::string v = std::holds_alternative<double>(p.value)
                           ? fmt::format("{}", std::get<double>(p.value))
-                          : fmt::format("\"{}\"", std::get<std::string>(p.value));
+                          : nlohmann::json(std::get<std::string>(p.value)).dump();  // quoted, escaped as below
       out << fmt::format("  {} = {}\n", p.name, v);
     }
   }

@@ -234,6 +234,9 @@ DataFileReport inspect_data_file(const std::filesystem::path& file, const DataOp
     for (const auto& c : d.conditions) ++counts[c];
     r.condition_counts.assign(counts.begin(), counts.end());
     for (const auto& line : log.lines()) r.binned_notes.push_back(without_file(line, r.file));
+    // The split `jslds train` makes (held-out neurons, validation trials): its refusals too,
+    // so that inspect is the pre-flight check its help promises.
+    (void)make_split(d, o);
   } catch (const DataError& e) {
     r.binned_error = e.what();
   }

@@ -90,9 +90,18 @@ std::map<std::string, c10::IValue> load_entries(const std::filesystem::path& fil
   }
   auto format_it = entries.find("format");
   if (format_it == entries.end() || !format_it->second.isString() || format_it->second.toStringRef() != format) {
-    throw CheckpointError(file, fmt::format("not a {} file (entry 'format' is {})", format,
-                                            format_it == entries.end() ? std::string("missing")
-                                                                       : "'" + format_it->second.tagKind() + "'"));
+    const std::string found = format_it == entries.end()       ? std::string("missing")
+                              : format_it->second.isString() ? "'" + format_it->second.toStringRef() + "'"
+                                                             : "a " + format_it->second.tagKind();
+    std::string hint;
+    if (format_it != entries.end() && format_it->second.isString() &&
+        format_it->second.toStringRef() == kTrainStateFormat)
+      hint = ": this is a training state (train_state.pt, the optimiser's side of a checkpoint); give checkpoint.pt "
+             "beside it, or the run directory";
+    else if (format_it != entries.end() && format_it->second.isString() &&
+             format_it->second.toStringRef() == kCheckpointFormat)
+      hint = ": this is a model checkpoint (checkpoint.pt), not a training state";
+    throw CheckpointError(file, fmt::format("not a {} file (entry 'format' is {}){}", format, found, hint));
   }
   auto hash_it = entries.find(kContentKey);
   if (hash_it == entries.end() || !hash_it->second.isString()) {

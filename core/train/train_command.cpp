@@ -379,6 +379,9 @@ int run_train_command(const TrainCommandOptions& options) {
                  : std::string("note: no validation trials (data.valid_fraction = 0): metrics are computed on the "
                                "training trials"));
   }
+  if (config.train.batch_size > static_cast<int64_t>(split.train_trials.size()))
+    log.line(fmt::format("note: train.batch_size = {} is more than the {} training trials: each step uses all of them",
+                         config.train.batch_size, split.train_trials.size()));
   log.line(fmt::format("model: {}", c10::str(*trainer->model())));
   const fs::path metrics_file = run_dir / "metrics.jsonl";
   if (options.resume && has_state) {

@@ -101,6 +101,11 @@ TEST(DataCli, InspectExitsTwoWhenTheFileOrTheOptionsFail) {
   EXPECT_TRUE(contains(r.output, "binned:   not possible with these options")) << r.output;
   EXPECT_TRUE(contains(r.output, "error: " + (d / "osc.h5") + ": /units/spike_times: not found"))
       << r.output;
+  // The split `jslds train` would refuse (a held-out fraction that rounds to no neuron) fails
+  // the pre-flight check too.
+  r = run("data inspect " + (d / "osc.h5") + " --set data.heldout_neurons=0.001");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "rounds to no held-out neuron")) << r.output;
   // Keys inspect would ignore are rejected.
   EXPECT_EQ(run("data inspect " + (d / "osc.h5") + " --set model.latent_dim=4").code, 2);
   EXPECT_EQ(run("data inspect " + (d / "osc.h5") + " --set data.path=x.nwb").code, 2);

@@ -436,9 +436,12 @@ TEST_F(TrainCli, AFolderThatIsNotARunDirectoryIsRefusedUntouched) {
   std::ofstream(earlier / "checkpoint.pt.previous") << "old";
   std::ofstream(earlier / "result.json.tmp.12345") << "";
   std::ofstream(earlier / "log.txt") << "attempt 1\n";
-  ASSERT_EQ(train_into(earlier), 0) << slurp(err);
+  ASSERT_EQ(train_into(earlier, "--set train.batch_size=1000"), 0) << slurp(err);
   EXPECT_EQ(slurp(earlier / "metrics.jsonl").find("\"step\":999"), std::string::npos) << slurp(earlier / "metrics.jsonl");
   EXPECT_TRUE(fs::exists(earlier / "checkpoint.pt"));
+  // A batch larger than the training set is said, not silently cut.
+  EXPECT_NE(slurp(earlier / "log.txt").find("note: train.batch_size = 1000 is more than the 32 training trials"),
+            std::string::npos) << slurp(earlier / "log.txt");
 }
 
 // --resume without train_state.pt beside checkpoint.pt cannot continue; it used to start again

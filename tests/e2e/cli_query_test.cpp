@@ -332,6 +332,7 @@ TEST_F(Cli, ShowListsNoneForZeroAndSaysWhenARunHasNotStarted) {
     pending.config_json = R"({"model":{"latent_dim":80}})";
     pending.config_sha256 = "sha5";
     pending.run_dir = r_dir(5);
+    pending.params = {{"model.latent_dim", 80.0}, {"data.path", std::string("q\"uo'te\nline.h5")}};
     store.insert_runs(store.find_campaign("reach-v1")->id, std::vector<NewRun>{pending});
   }
   r = jslds("show reach-v1/5" + db(), dir_);
@@ -340,6 +341,9 @@ TEST_F(Cli, ShowListsNoneForZeroAndSaysWhenARunHasNotStarted) {
   EXPECT_NE(r.out.find("  run dir     " + r_dir(5) + " (created when the run first starts)\n"),
             std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("not found"), std::string::npos) << r.out;
+  // A text value is quoted and escaped as in the configuration section (a raw line break and
+  // an unescaped quote used to be printed).
+  EXPECT_NE(r.out.find("  data.path = \"q\\\"uo'te\\nline.h5\"\n"), std::string::npos) << r.out;
 }
 
 TEST_F(Cli, ExportWritesTheWideTable) {

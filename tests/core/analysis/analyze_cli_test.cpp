@@ -163,6 +163,13 @@ TEST_F(AnalyzeCli, BadInputExitsTwo) {
   EXPECT_NE(err().find("[analysis] keys only"), std::string::npos) << err();
   EXPECT_EQ(analyze(run_dir().string() + " --set analysis.fp_reduction=median"), 2);
   EXPECT_NE(err().find("fp_reduction"), std::string::npos) << err();
+  // Turning the analysis off is not an analysis.
+  EXPECT_EQ(analyze(run_dir().string() + " --set analysis.enabled=false"), 2);
+  EXPECT_NE(err().find("analysis.enabled = false turns off the analysis"), std::string::npos) << err();
+  // The training state beside the checkpoint is named as such (the message said "'String'").
+  EXPECT_EQ(analyze((run_dir() / "train_state.pt").string()), 2);
+  EXPECT_NE(err().find("(entry 'format' is 'jslds-train-state/1'): this is a training state (train_state.pt"),
+            std::string::npos) << err();
   // No checkpoint there.
   EXPECT_EQ(analyze((*dir_).string()), 2);
   EXPECT_NE(err().find("no checkpoint.pt"), std::string::npos) << err();
