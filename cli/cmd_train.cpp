@@ -32,12 +32,15 @@ void register_train(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingFile);
   train->add_option("--run-dir", *run_dir,
-                    "run directory to create or resume (default: jslds-runs/<config file name without .toml>)");
+                    "run directory to create or resume (default: jslds-runs/<config file name without .toml>); an "
+                    "existing folder must be empty or a run directory jslds made: one holding other files (data, "
+                    "notes, a config.toml or result.json jslds did not write) is refused untouched");
   train->add_option("--set", opts->overrides,
                     "override one configuration key, e.g. --set train.steps=500 (repeatable; TOML values)")
       ->allow_extra_args(false);
   train->add_flag("--resume", opts->resume,
-                  "continue the training in the run directory from train_state.pt (from scratch when there is none); "
+                  "continue the training in the run directory from train_state.pt (from scratch when the directory holds "
+                  "no training yet; refused when checkpoint.pt is there without train_state.pt); "
                   "only train.steps, train.eval_every, train.checkpoint_every, [analysis] and [runtime] may differ from "
                   "the interrupted run");
   train->add_option("--report-fd", opts->report_fd,
