@@ -258,7 +258,10 @@ std::string format_report(const DataFileReport& r, bool with_binned_error) {
   if (!r.trials) out += "trials:   unknown\n";
   else if (*r.trials == 0) out += "trials:   0 (a continuous session: no trials table)\n";
   else out += fmt::format("trials:   {}\n", *r.trials);
-  out += r.duration_s ? fmt::format("duration: {:.3f} s\n", *r.duration_s) : "duration: unknown\n";
+  // Readable also when a corrupt time makes it absurd (1e300 s printed as 300 digits).
+  out += r.duration_s ? fmt::format(fmt::runtime(std::abs(*r.duration_s) < 1e9 ? "duration: {:.3f} s\n" : "duration: {:.6g} s\n"),
+                                    *r.duration_s)
+                      : "duration: unknown\n";
   if (r.total_spikes) out += fmt::format("spikes:   {:.0f} in the file\n", *r.total_spikes);
   if (!r.summary_note.empty()) out += fmt::format("summary:  incomplete: {}\n", r.summary_note);
   if (!r.mean_rate_hz.empty()) {

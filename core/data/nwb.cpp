@@ -144,12 +144,19 @@ Dataset read_nwb(const std::filesystem::path& file, const DataOptions& options) 
                                   tables.empty() ? "(the file has none)"
                                                  : fmt::format("{}", fmt::join(tables, ", "))));
     double last = 0;
-    for (const auto& v : unit_times)
+    int64_t before_zero = 0;
+    for (const auto& v : unit_times) {
       if (!v.empty()) last = std::max(last, v.back());
+      before_zero += std::lower_bound(v.begin(), v.end(), 0.0) - v.begin();
+    }
     starts = {0.0};
     stops = {last};
     object = "/units/spike_times";
-    source = fmt::format("continuous 0–{:.3f} s", last);
+    source = fmt::format(fmt::runtime(last < 1e9 ? "continuous 0–{:.3f} s" : "continuous 0–{:.6g} s"), last);
+    if (before_zero > 0)
+      log_data(fmt::format("{}: /units/spike_times: {} spike times before 0 s lie outside the continuous session "
+                           "(0 s to the latest spike) and are left out",
+                           name, before_zero));
   }
 
   std::vector<int64_t> trial_bins;

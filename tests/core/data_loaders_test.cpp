@@ -16,6 +16,7 @@
 #include "core/data/hdf5_file.h"
 #include "core/data/inspect.h"
 #include "core/data/loaders.h"
+#include "core/data/readers.h"
 #include "core/data/mat_file.h"
 
 namespace fs = std::filesystem;
@@ -458,6 +459,24 @@ TEST_F(DataFiles, WindowLongerThanEveryTrialIsRejected) {
   EXPECT_EQ(d.n_trials(), 3);
   EXPECT_EQ(d.spikes_btn.sum().item<double>(), 1.0);  // 1.5 s falls after the last window
   EXPECT_EQ(d.spikes_btn[1][0][0].item<double>(), 1.0);
+  // Spike times before 0 s are outside the continuous session: said, not dropped silently.
+  {
+    auto f = h5::File::create(path("neg.nwb"));
+    f.create_group("/units");
+    std::vector<double> t = {-5.0, -0.1, 0.5, 1.5};
+    std::vector<int64_t> idx = {4};
+    f.write("/units/spike_times", {4}, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, t.data());
+    f.write("/units/spike_times_index", {1}, H5T_NATIVE_INT64, H5T_STD_I64LE, idx.data());
+  }
+  c.path = path("neg.nwb").string();
+  data_detail::LogCapture log;
+  d = load_dataset(c);
+  EXPECT_EQ(d.n_trials(), 3);
+  const bool said = std::any_of(log.lines().begin(), log.lines().end(), [](const std::string& line) {
+    return line.find("/units/spike_times: 2 spike times before 0 s lie outside the continuous session") !=
+           std::string::npos;
+  });
+  EXPECT_TRUE(said) << ::testing::PrintToString(log.lines());
 }
 
 // Found by a tester: a 0.001 ms bin width asked Torch for 86 GB and died with its stack
