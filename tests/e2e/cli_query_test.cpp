@@ -346,6 +346,19 @@ TEST_F(Cli, ShowListsNoneForZeroAndSaysWhenARunHasNotStarted) {
   EXPECT_NE(r.out.find("  data.path = \"q\\\"uo'te\\nline.h5\"\n"), std::string::npos) << r.out;
 }
 
+// `jslds` runs the database commands without LibTorch (whose initialisation costs ~0.6 s of
+// CPU per command) and hands the others to jslds-full beside it (cli/db_main.cpp).
+TEST_F(Cli, DatabaseCommandsRunWithoutLibTorchAndTheOthersInJsldsFull) {
+  Result r = jslds("--version >/dev/null; ldd " + std::string(JSLDS_EXE) + " | grep -c libtorch", dir_);
+  EXPECT_EQ(r.out, "0\n") << "jslds links LibTorch again";
+  r = jslds("config defaults", dir_);  // handed over: jslds-full has the command
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("[model]"), std::string::npos) << r.out;
+  r = jslds("status" + db(), dir_);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("campaign reach-v1"), std::string::npos) << r.out;
+}
+
 TEST_F(Cli, ExportWritesTheWideTable) {
   std::string out = (dir_ / "runs.csv").string();
   Result r = jslds("export reach-v1 --out '" + out + "'" + db(), dir_);

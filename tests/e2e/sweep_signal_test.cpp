@@ -110,7 +110,8 @@ TEST_F(SweepSignals, SigUsr1ToMpirunStopsGracefullyWithin60Seconds) {
 TEST_F(SweepSignals, SigTermToTheRanksStopsGracefullyWithin60Seconds) {
   ChildProcess job = start(argv_, dir_ / "first.log", env_);
   wait_for_running_checkpoint(job);
-  auto ranks = children_named(job.pid(), "jslds");
+  // A rank starts as jslds and execs jslds-full for the sweep (cli/db_main.cpp).
+  auto ranks = children_named(job.pid(), "jslds-full");
   ASSERT_EQ(ranks.size(), 3u);
   for (pid_t rank : ranks) ::kill(rank, SIGTERM);
   auto status = wait_for(job, std::chrono::seconds(60));
