@@ -23,6 +23,10 @@ int main(int argc, char** argv) {
   return jslds::cli::run_command_line(
       app, argc, argv,
       [](const std::exception& e) { return dynamic_cast<const jslds::DataError*>(&e) != nullptr; },
-      // train and sweep print progress; their results are in files and the database.
-      [](const CLI::App& a) { return a.got_subcommand("train") || a.got_subcommand("sweep"); });
+      // train and sweep print progress; their results are in files and the database (a dry
+      // run's plan is its result).
+      [](const CLI::App& a) {
+        return a.got_subcommand("train") ||
+               (a.got_subcommand("sweep") && a.get_subcommand("sweep")->get_option("--dry-run")->count() == 0);
+      });
 }

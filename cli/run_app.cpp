@@ -126,13 +126,17 @@ int run_command_line(CLI::App& app, int argc, char** argv,
   // What a command printed must arrive whole: a full disk or /dev/full under `> table.csv`
   // would otherwise leave a truncated table behind a success status.
   const bool output_is_the_result = !prints_progress_only(app);
+  // The reason is taken right at the final flush: an errno from an earlier failed write is
+  // long overwritten (SQLite's own calls set it), so without a failure here none is named.
+  errno = 0;
+  const bool flushed = std::fflush(stdout) == 0;
+  const int error = flushed ? 0 : errno;
   std::cout.flush();
-  if (!std::cout.good() || std::fflush(stdout) != 0 || std::ferror(stdout)) {
-    const int error = errno;
+  if (!flushed || !std::cout.good() || std::ferror(stdout)) {
     std::cerr << fmt::format("{}: writing to standard output failed ({}); what was printed "
                              "is incomplete\n",
                              output_is_the_result ? "error" : "warning",
-                             error != 0 ? std::strerror(error) : "stream error");
+                             error != 0 ? std::strerror(error) : "an earlier write failed");
     if (code == 0 && output_is_the_result) code = 1;
   }
   return code;

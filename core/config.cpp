@@ -592,7 +592,9 @@ void apply_override(RunConfig& config, std::string_view assignment) {
       char* end = nullptr;
       errno = 0;
       (void)std::strtod(word.c_str(), &end);
-      const bool numeric = end == word.c_str() + word.size() &&
+      // Only for numeric keys: a text key (data.condition_field=1.) takes the bare word as text.
+      const bool numeric_key = f.kind == Kind::kInt || f.kind == Kind::kReal;
+      const bool numeric = numeric_key && end == word.c_str() + word.size() &&
                            word.find_first_of("0123456789") != std::string::npos;
       if (numeric && errno == ERANGE)
         throw ConfigError(kSource, 1, value_column,

@@ -165,11 +165,21 @@ bool is_legal_transition(RunStatus from, RunStatus to) {
 
 // ---- ExperimentStore --------------------------------------------------------------------
 
+namespace {
+OpenOptions deferring_the_journal(OpenOptions options) {
+  options.defer_journal_policy = true;
+  return options;
+}
+}  // namespace
+
 ExperimentStore::ExperimentStore(const std::string& path, const OpenOptions& options)
-    : db_(path, options) {
+    : db_(path, deferring_the_journal(options)) {
   if (db_.read_only()) {
     check_schema(db_);
   } else {
+    // Another program's database is refused before its journal mode is changed.
+    refuse_foreign_database(db_);
+    db_.apply_journal_policy();
     apply_schema(db_);
   }
 }

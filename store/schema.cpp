@@ -209,6 +209,18 @@ int schema_version(Database& db) {
   return static_cast<int>(st.column_int64(0));
 }
 
+void refuse_foreign_database(Database& db) {
+  const int version = schema_version(db);
+  if (version > kSchemaVersion) throw_newer(db, version);
+  if (version < 0 || (version > 0 && !has_jslds_tables(db))) throw_not_ours(db, version);
+  if (version == 0 && user_table_count(db) > 0) {
+    throw StoreError(fmt::format(
+        "'{}' is an SQLite database but not a jslds experiment database (it has tables but "
+        "no jslds schema version); give another --db file",
+        db.path()));
+  }
+}
+
 void apply_schema(Database& db) {
   Transaction transaction(db);  // IMMEDIATE: two writers cannot both migrate
   int version = schema_version(db);

@@ -213,8 +213,14 @@ Database::Database(const std::string& path, const OpenOptions& options)
           path, companion, owner, ::getuid(), path, path));
     }
   }
-  bool rollback = options.journal == JournalMode::kRollback ||
-                  (options.journal == JournalMode::kAuto && is_network_filesystem(path));
+  journal_ = options.journal;
+  if (!options.defer_journal_policy) apply_journal_policy();
+}
+
+void Database::apply_journal_policy() {
+  if (read_only_ || path_ == ":memory:" || path_.empty()) return;
+  bool rollback = journal_ == JournalMode::kRollback ||
+                  (journal_ == JournalMode::kAuto && is_network_filesystem(path_));
   if (rollback) {
     // Network filesystems: no shared-memory WAL index and no mmap (DESIGN §5).
     exec("PRAGMA journal_mode = DELETE");

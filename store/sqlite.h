@@ -71,6 +71,9 @@ struct OpenOptions {
   /// How long a statement waits for another process's lock before failing with
   /// SQLITE_BUSY, in milliseconds. Readers loop SELECTs while the writer commits; both wait.
   int busy_timeout_ms = 30000;
+  /// Writers: leave the journal mode as the file has it until apply_journal_policy() (a
+  /// caller that must first check the file is its own, without changing a foreign one).
+  bool defer_journal_policy = false;
 };
 
 /// The SQLite library version in use, e.g. "3.40.1".
@@ -119,6 +122,9 @@ class Database {
   bool read_only() const { return read_only_; }
   /// The journal mode in effect ("wal", "delete", "memory", ...), lower case.
   std::string journal_mode();
+  /// Applies the writer's journal policy (OpenOptions::journal); done by the constructor
+  /// unless OpenOptions::defer_journal_policy. No-op for readers and in-memory databases.
+  void apply_journal_policy();
 
   /// The raw handle, for Statement only.
   sqlite3* handle() const { return db_.get(); }
@@ -134,6 +140,7 @@ class Database {
   std::unique_ptr<sqlite3, Closer> db_;
   std::string path_;
   bool read_only_ = false;
+  JournalMode journal_ = JournalMode::kAuto;  // the writer's policy, for apply_journal_policy
 };
 
 /// One prepared statement. Parameters are 1-based as in SQLite; columns are 0-based.

@@ -213,10 +213,12 @@ bool is_run_directory_entry(const std::string& name) {
   return false;
 }
 
-// Whether `file`, one of the names a training overwrites, was written by jslds (or is absent).
-bool written_by_jslds(const fs::path& file, const fs::path& config_file) {
+// Whether `file`, one of the names a training writes, may be replaced by it: absent, empty
+// (a crash before its data reached the disk), the configuration being trained, or written by
+// jslds (recognised by content for the generic names a user's own files may have).
+bool replaceable_by_training(const fs::path& file, const fs::path& config_file) {
   std::error_code ec;
-  if (!fs::exists(file, ec)) return true;
+  if (!fs::exists(file, ec) || fs::file_size(file, ec) == 0) return true;
   const std::string name = file.filename().string();
   if (name == "config.toml") {
     if (fs::equivalent(file, config_file, ec)) return true;
@@ -228,26 +230,24 @@ bool written_by_jslds(const fs::path& file, const fs::path& config_file) {
     }
   }
   if (name == "analysis.h5") return hdf5_root_attribute_starts_with(file, "format", "jslds-analysis");
-  std::ifstream in(file);
-  std::string first;
-  std::getline(in, first);
   if (name == "result.json") {
+    std::ifstream in(file);
     std::stringstream all;
-    all << first << "\n" << in.rdbuf();
+    all << in.rdbuf();
     const json j = json::parse(all.str(), nullptr, false);
     return j.is_object() && j.value("event", std::string()) == "result";
-  }
-  if (name == "metrics.jsonl") {
-    const json j = json::parse(first, nullptr, false);
-    return first.empty() || (j.is_object() && j.contains("step") && j.contains("metrics"));
   }
   return true;
 }
 
-// Makes the run directory, or checks that an existing one is a run directory: a training
-// started in a folder of the user's own (a mistyped --run-dir, a data folder) must not overwrite
-// or mix with files jslds did not write. Throws TrainUsageError naming what is in the way.
-void prepare_run_directory(const fs::path& run_dir, const fs::path& config_file, bool resume) {
+// Makes the run directory, or checks an existing one. A training must not overwrite or mix with
+// a user's own files (a mistyped --run-dir, a data folder): when the folder holds no training
+// yet, every entry must be one a training writes, or left by an earlier attempt (hidden files
+// such as .nfs* or editor swap files aside), and config.toml, result.json and analysis.h5 must
+// be jslds's. A folder that holds a training (checkpoint.pt or train_state.pt) is a run
+// directory; so is one a sweep worker hands over (`checks_folder` false: its coordinator made
+// it, under a root its campaign owns). Throws TrainUsageError naming what is in the way.
+void prepare_run_directory(const fs::path& run_dir, const fs::path& config_file, bool checks_folder) {
   std::error_code ec;
   const auto type = fs::status(run_dir, ec).type();
   if (type != fs::file_type::not_found && type != fs::file_type::directory && type != fs::file_type::none)
@@ -255,22 +255,23 @@ void prepare_run_directory(const fs::path& run_dir, const fs::path& config_file,
                                       "directory (new, or one jslds made)",
                                       run_dir.string()));
   if (type == fs::file_type::directory) {
+    const bool holds_training = fs::exists(run_dir / "checkpoint.pt", ec) || fs::exists(run_dir / "train_state.pt", ec);
+    if (!checks_folder || holds_training) return;
     std::vector<std::string> foreign;
     for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
       const std::string name = entry.path().filename().string();
-      if (fs::equivalent(entry.path(), config_file, ec)) continue;
-      if (!is_run_directory_entry(name) || !written_by_jslds(entry.path(), config_file)) foreign.push_back(name);
+      if (name.starts_with(".") || fs::equivalent(entry.path(), config_file, ec)) continue;
+      if (!is_run_directory_entry(name) || !replaceable_by_training(entry.path(), config_file)) foreign.push_back(name);
     }
     std::sort(foreign.begin(), foreign.end());
     if (!foreign.empty()) {
       const size_t shown = std::min<size_t>(foreign.size(), 5);
       throw TrainUsageError(fmt::format(
-          "--run-dir {}: is not a jslds run directory: it holds {}{} that jslds did not write{}; a training "
-          "writes config.toml, log.txt, metrics.jsonl, result.json, analysis.h5 and checkpoints there. Choose a "
-          "new or empty --run-dir",
+          "--run-dir {}: holds {}{}, which a training does not write, and no training yet: it does not look like a "
+          "run directory (a training writes config.toml, log.txt, metrics.jsonl, result.json, analysis.h5 and "
+          "checkpoints there). Choose a new or empty --run-dir, or move those files away",
           run_dir.string(), fmt::join(foreign.begin(), foreign.begin() + shown, ", "),
-          foreign.size() > shown ? fmt::format(" and {} more", foreign.size() - shown) : std::string(),
-          resume ? " (--resume continues only a run directory a training made)" : ""));
+          foreign.size() > shown ? fmt::format(" and {} more", foreign.size() - shown) : std::string()));
     }
     return;
   }
@@ -279,6 +280,7 @@ void prepare_run_directory(const fs::path& run_dir, const fs::path& config_file,
     throw std::runtime_error(
         fmt::format("cannot create the run directory {}: {}", run_dir.string(), ec.message()));
 }
+
 }  // namespace
 
 int run_train_command(const TrainCommandOptions& options) {
@@ -331,7 +333,8 @@ int run_train_command(const TrainCommandOptions& options) {
     throw TrainUsageError(e.what());
   }
 
-  prepare_run_directory(run_dir, options.config_file, options.resume);
+  // A sweep worker's run directory (--report-fd) was made by its coordinator, under a root its campaign owns.
+  prepare_run_directory(run_dir, options.config_file, /*checks_folder=*/options.report_fd < 0);
   // One training per run directory: a second `jslds train` of this directory (or a sweep
   // resuming it) is refused before it touches anything (core/run_lock.h).
   RunDirectoryLock run_lock;

@@ -406,8 +406,8 @@ TEST_F(TrainCli, AFolderThatIsNotARunDirectoryIsRefusedUntouched) {
                " " + extra + " 2>" + err.string());
   };
   EXPECT_EQ(train_into(mine), 2);
-  EXPECT_NE(slurp(err).find("--run-dir " + mine.string() + ": is not a jslds run directory: it holds config.toml, "
-                            "result.json that jslds did not write"),
+  EXPECT_NE(slurp(err).find("--run-dir " + mine.string() + ": holds config.toml, result.json, which a training "
+                            "does not write, and no training yet"),
             std::string::npos)
       << slurp(err);
   EXPECT_EQ(slurp(mine / "config.toml"), "my notes\n");
@@ -419,7 +419,7 @@ TEST_F(TrainCli, AFolderThatIsNotARunDirectoryIsRefusedUntouched) {
   fs::create_directories(data);
   std::ofstream(data / "session.nwb") << "x";
   EXPECT_EQ(train_into(data, "--resume"), 2);
-  EXPECT_NE(slurp(err).find("it holds session.nwb that jslds did not write (--resume continues only"),
+  EXPECT_NE(slurp(err).find("holds session.nwb, which a training does not write, and no training yet"),
             std::string::npos)
       << slurp(err);
   EXPECT_EQ(fs::directory_iterator(data)->path().filename(), "session.nwb");
@@ -436,12 +436,32 @@ TEST_F(TrainCli, AFolderThatIsNotARunDirectoryIsRefusedUntouched) {
   std::ofstream(earlier / "checkpoint.pt.previous") << "old";
   std::ofstream(earlier / "result.json.tmp.12345") << "";
   std::ofstream(earlier / "log.txt") << "attempt 1\n";
+  std::ofstream(earlier / "result.json");                            // empty: a crash before it reached the disk
+  std::ofstream(earlier / ".nfs000000000000abcd00000001") << "x";  // hidden files are not looked at
   ASSERT_EQ(train_into(earlier, "--set train.batch_size=1000"), 0) << slurp(err);
   EXPECT_EQ(slurp(earlier / "metrics.jsonl").find("\"step\":999"), std::string::npos) << slurp(earlier / "metrics.jsonl");
   EXPECT_TRUE(fs::exists(earlier / "checkpoint.pt"));
   // A batch larger than the training set is said, not silently cut.
   EXPECT_NE(slurp(earlier / "log.txt").find("note: train.batch_size = 1000 is more than the 32 training trials"),
             std::string::npos) << slurp(earlier / "log.txt");
+}
+
+// A folder that holds a training is a run directory, whatever else is in it (an analysis
+// written beside it with --output, an editor's file): --resume continues it. (The first
+// version of the check refused such folders, and with them a sweep's interrupted runs.)
+TEST_F(TrainCli, ARunDirectoryWithATrainingResumesWhateverElseItHolds) {
+  ASSERT_EQ(run(train("--set train.steps=10 2>/dev/null")), 0);
+  const fs::path run_dir = dir_ / "run";
+  std::ofstream(run_dir / "analysis-more.h5") << "another analysis";
+  std::ofstream(run_dir / "notes.txt") << "my notes\n";
+  {
+    // A torn last line, as a full disk leaves.
+    std::ofstream(run_dir / "metrics.jsonl", std::ios::app) << R"({"step": 10, "metr)";
+  }
+  const fs::path err = dir_ / "err.txt";
+  ASSERT_EQ(run(train("--resume 2>" + err.string())), 0) << slurp(err);
+  EXPECT_NE(slurp(err).find("resumed from"), std::string::npos) << slurp(err);
+  EXPECT_EQ(slurp(run_dir / "notes.txt"), "my notes\n");
 }
 
 // --resume without train_state.pt beside checkpoint.pt cannot continue; it used to start again

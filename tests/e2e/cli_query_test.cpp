@@ -311,6 +311,14 @@ TEST_F(Cli, AFailedWriteToStandardOutputIsAnError) {
   }
   Result r = jslds("query --campaign reach-v1" + db(), dir_);
   EXPECT_EQ(r.exit_code, 0) << r.err;
+  // A dry run's plan is its result too (a sweep's progress lines only get a warning).
+  std::ofstream(dir_ / "spec.toml") << "[campaign]\nname = \"plan\"\n[base.data]\nsimulate = \"oscillator\"\n"
+                                       "[parameters]\n\"model.latent_dim\" = { values = [4, 8] }\n";
+  r = jslds("sweep '" + (dir_ / "spec.toml").string() + "' --dry-run --db '" + (dir_ / "plan.sqlite").string() +
+                "' >/dev/full",
+            dir_);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("error: writing to standard output failed"), std::string::npos) << r.err;
 }
 
 // --curve-steps, --points and --modes 0 list none (the curve used to be printed whole), and a

@@ -167,6 +167,9 @@ TEST(Config, Overrides) {
       EXPECT_NE(e.detail().find(message), std::string::npos) << e.detail();
     }
   }
+  // A text key takes such a word as text.
+  jslds::apply_override(c, "data.condition_field=1.");
+  EXPECT_EQ(c.data.condition_field, "1.");
   EXPECT_EQ(c.model.latent_dim, 32);  // failed overrides change nothing
 }
 

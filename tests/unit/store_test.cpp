@@ -191,7 +191,7 @@ TEST(Schema, RefusesAForeignDatabaseWhoseVersionLooksLikeOurs) {
     SCOPED_TRACE(version);
     const std::string path = (dir / ("other" + std::to_string(version + 1) + ".sqlite")).string();
     {
-      Database db(path);
+      Database db(path, {.journal = JournalMode::kRollback});
       db.exec("CREATE TABLE mine (x)");
       db.exec("PRAGMA user_version = " + std::to_string(version));
     }
@@ -205,7 +205,12 @@ TEST(Schema, RefusesAForeignDatabaseWhoseVersionLooksLikeOurs) {
                   std::string::npos) << e.what();
       }
     }
-    Database db(path);
+    {
+      // Its journal mode too is as it was (a writer used to switch it to WAL first).
+      Database db(path, {.read_only = true});
+      EXPECT_EQ(db.journal_mode(), "delete");
+    }
+    Database db(path, {.journal = JournalMode::kRollback});
     Statement st(db, "SELECT count(*) FROM sqlite_master");
     st.step();
     EXPECT_EQ(st.column_int64(0), 1) << "nothing was added";
