@@ -36,14 +36,25 @@ bool is_database_command(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   if (!is_database_command(argc, argv)) {
+    // jslds-full beside this program's file (symbolic links resolved). Without /proc, from
+    // argv[0] only when it names a path: a bare name would look in the current directory.
     std::error_code ec;
-    const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-    const std::filesystem::path full = (ec ? std::filesystem::path(argv[0]) : self).parent_path() / "jslds-full";
+    std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (ec && argc > 0 && std::string_view(argv[0]).find('/') != std::string_view::npos)
+      self = std::filesystem::canonical(argv[0], ec);
+    if (ec || self.empty()) {
+      std::cerr << "error: cannot find jslds-full, which runs every command but status, query, best, show and "
+                   "export: this program's own path is unknown (/proc/self/exe is unreadable); run it by its "
+                   "path, e.g. /opt/jslds/bin/jslds\n";
+      return 127;
+    }
+    const std::filesystem::path full = self.parent_path() / "jslds-full";
     ::execv(full.c_str(), argv);
-    std::cerr << fmt::format("error: cannot run {} ({}): it holds every command but status, query, "
-                             "best, show and export; build it with the rest of jslds\n",
-                             full.string(), std::strerror(errno));
-    return 1;
+    const int error = errno;
+    std::cerr << fmt::format("error: cannot run {} ({}): it runs every command but status, query, best, show and "
+                             "export; keep it beside {} (copy or link the two together)\n",
+                             full.string(), std::strerror(error), self.string());
+    return error == EACCES ? 126 : 127;  // the shell's codes for a program that cannot be run
   }
   const auto top = jslds::cli::make_top_level_app();
   CLI::App& app = *top;

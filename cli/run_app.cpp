@@ -72,7 +72,7 @@ std::unique_ptr<CLI::App> make_top_level_app() {
       "co-trained with a parameter-tied switching linear system (JSLDS), run sweeps of them\n"
       "over MPI, and keep every result in an SQLite experiment database.",
       "jslds");
-  app->set_version_flag("--version", std::string("jslds ") + JSLDS_VERSION + "\n");
+  app->set_version_flag("--version", std::string("jslds ") + JSLDS_VERSION);
   app->require_subcommand(1);
   app->fallthrough(false);
   app->formatter(std::make_shared<OneLineCommandList>());  // before the commands inherit it

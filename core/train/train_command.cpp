@@ -213,6 +213,14 @@ bool is_run_directory_entry(const std::string& name) {
   return false;
 }
 
+// Files an operating system, a network filesystem or an editor leaves in any folder: hidden
+// files (.nfs*, .DS_Store, swap files), backups (name~), autosaves (#name#), Thumbs.db,
+// desktop.ini. They say nothing about whose folder it is.
+bool is_system_or_editor_file(const std::string& name) {
+  return name.starts_with(".") || name.ends_with("~") || (name.size() > 1 && name.front() == '#' && name.back() == '#') ||
+         name == "Thumbs.db" || name == "desktop.ini";
+}
+
 // Whether `file`, one of the names a training writes, may be replaced by it: absent, empty
 // (a crash before its data reached the disk), the configuration being trained, or written by
 // jslds (recognised by content for the generic names a user's own files may have).
@@ -222,9 +230,13 @@ bool replaceable_by_training(const fs::path& file, const fs::path& config_file) 
   const std::string name = file.filename().string();
   if (name == "config.toml") {
     if (fs::equivalent(file, config_file, ec)) return true;
+    // jslds writes the canonical text of a run configuration there; a user's file (notes, or a
+    // hand-written configuration with its comments) is anything else.
     try {
-      (void)load_config(file);  // a run configuration (what jslds writes there), not the user's notes
-      return true;
+      std::ifstream in(file);
+      std::stringstream text;
+      text << in.rdbuf();
+      return text.str() == to_toml(load_config(file));
     } catch (const std::exception&) {
       return false;
     }
@@ -242,9 +254,8 @@ bool replaceable_by_training(const fs::path& file, const fs::path& config_file) 
 
 // Makes the run directory, or checks an existing one. A training must not overwrite or mix with
 // a user's own files (a mistyped --run-dir, a data folder): when the folder holds no training
-// yet, every entry must be one a training writes, or left by an earlier attempt (hidden files
-// such as .nfs* or editor swap files aside), and config.toml, result.json and analysis.h5 must
-// be jslds's. A folder that holds a training (checkpoint.pt or train_state.pt) is a run
+// yet, every entry must be one a training writes, or left by an earlier attempt (system and
+// editor files aside), and config.toml, result.json and analysis.h5 must be jslds's. A folder that holds a training (checkpoint.pt or train_state.pt) is a run
 // directory; so is one a sweep worker hands over (`checks_folder` false: its coordinator made
 // it, under a root its campaign owns). Throws TrainUsageError naming what is in the way.
 void prepare_run_directory(const fs::path& run_dir, const fs::path& config_file, bool checks_folder) {
@@ -260,7 +271,7 @@ void prepare_run_directory(const fs::path& run_dir, const fs::path& config_file,
     std::vector<std::string> foreign;
     for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
       const std::string name = entry.path().filename().string();
-      if (name.starts_with(".") || fs::equivalent(entry.path(), config_file, ec)) continue;
+      if (is_system_or_editor_file(name) || fs::equivalent(entry.path(), config_file, ec)) continue;
       if (!is_run_directory_entry(name) || !replaceable_by_training(entry.path(), config_file)) foreign.push_back(name);
     }
     std::sort(foreign.begin(), foreign.end());

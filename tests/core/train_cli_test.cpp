@@ -414,6 +414,15 @@ TEST_F(TrainCli, AFolderThatIsNotARunDirectoryIsRefusedUntouched) {
   EXPECT_EQ(slurp(mine / "result.json"), "{\"mine\": 1}\n");
   EXPECT_FALSE(fs::exists(mine / "log.txt"));
   EXPECT_FALSE(fs::exists(mine / "run.lock"));
+  // A hand-written run configuration (comments, another run) is the user's too: a training
+  // writes its canonical text there.
+  const fs::path own = dir_ / "own";
+  fs::create_directories(own);
+  const std::string hand_written = "# my settings for session 7\n" + slurp(dir_ / "run.toml");
+  std::ofstream(own / "config.toml") << hand_written;
+  EXPECT_EQ(train_into(own), 2);
+  EXPECT_NE(slurp(err).find("holds config.toml, which a training does not write"), std::string::npos) << slurp(err);
+  EXPECT_EQ(slurp(own / "config.toml"), hand_written);
   // Any other file: a recording, notes.
   const fs::path data = dir_ / "data";
   fs::create_directories(data);
@@ -431,13 +440,15 @@ TEST_F(TrainCli, AFolderThatIsNotARunDirectoryIsRefusedUntouched) {
   // temporary file) trains; its old history is not appended to.
   const fs::path earlier = dir_ / "earlier";
   fs::create_directories(earlier);
-  fs::copy_file(dir_ / "run.toml", earlier / "config.toml");
+  std::ofstream(earlier / "config.toml") << to_toml(load_config(dir_ / "run.toml"));  // as jslds writes it
   std::ofstream(earlier / "metrics.jsonl") << R"({"step":999,"metrics":{"train_loss":1}})" << "\n";
   std::ofstream(earlier / "checkpoint.pt.previous") << "old";
   std::ofstream(earlier / "result.json.tmp.12345") << "";
   std::ofstream(earlier / "log.txt") << "attempt 1\n";
   std::ofstream(earlier / "result.json");                            // empty: a crash before it reached the disk
-  std::ofstream(earlier / ".nfs000000000000abcd00000001") << "x";  // hidden files are not looked at
+  std::ofstream(earlier / ".nfs000000000000abcd00000001") << "x";  // system and editor files are not
+  std::ofstream(earlier / "Thumbs.db") << "x";                      // looked at
+  std::ofstream(earlier / "config.toml~") << "x";
   ASSERT_EQ(train_into(earlier, "--set train.batch_size=1000"), 0) << slurp(err);
   EXPECT_EQ(slurp(earlier / "metrics.jsonl").find("\"step\":999"), std::string::npos) << slurp(earlier / "metrics.jsonl");
   EXPECT_TRUE(fs::exists(earlier / "checkpoint.pt"));

@@ -365,6 +365,24 @@ TEST_F(Cli, DatabaseCommandsRunWithoutLibTorchAndTheOthersInJsldsFull) {
   r = jslds("status" + db(), dir_);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("campaign reach-v1"), std::string::npos) << r.out;
+  // A copy of jslds alone runs the database commands and says what is missing for the others,
+  // with the shell's status for a program that cannot be run (127), not a failure's 1.
+  fs::create_directories(dir_ / "alone");
+  fs::copy_file(JSLDS_EXE, dir_ / "alone" / "jslds");
+  const std::string alone = (dir_ / "alone" / "jslds").string();
+  {
+    const std::string command = alone + " config defaults >/dev/null 2>'" + (dir_ / "e.txt").string() + "'";
+    const int status = std::system(command.c_str());
+    EXPECT_EQ(WEXITSTATUS(status), 127);
+    std::ifstream e(dir_ / "e.txt");
+    std::stringstream ss;
+    ss << e.rdbuf();
+    EXPECT_NE(ss.str().find("error: cannot run " + (dir_ / "alone" / "jslds-full").string() +
+                            " (No such file or directory)"),
+              std::string::npos) << ss.str();
+    EXPECT_NE(ss.str().find("keep it beside " + alone), std::string::npos) << ss.str();
+  }
+  EXPECT_EQ(std::system((alone + " status" + db() + " >/dev/null").c_str()), 0);
 }
 
 TEST_F(Cli, ExportWritesTheWideTable) {
