@@ -32,19 +32,17 @@ std::string human_bytes(int64_t bytes) {
   return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", v, units[u]);
 }
 
-/// Where a run's directory is now, when its stored path is gone but the campaign folder was
+/// Where a run's directory is now, its stored path being gone, when the campaign folder was
 /// moved together with the database (docs/sweeps.md, "moved together with its database"): the
 /// same directory under jslds-runs/CAMPAIGN/ beside the database, the folder a launch with the
 /// default --artifacts looks in, when that folder's campaign.json names this campaign (name and
 /// creation time) and the directory exists. Only the next launch records the new place in the
-/// database; until then `show` reads it from there. nullopt when the stored path exists, or
-/// when no moved copy is found.
+/// database; until then `show` reads it from there. nullopt when no moved copy is found.
 std::optional<std::filesystem::path> moved_run_dir(const std::string& db_path,
                                                    const store::CampaignRow& campaign,
                                                    const std::string& run_dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (run_dir.empty() || fs::exists(run_dir, ec) || ec) return std::nullopt;
   const fs::path root =
       fs::weakly_canonical(fs::absolute(db_path, ec), ec).parent_path() / "jslds-runs" / campaign.name;
   if (ec) return std::nullopt;
@@ -152,21 +150,22 @@ void show(store::ExperimentStore& store, const std::string& db_path, const store
                      duration_s ? fmt::format("{:.1f}", *duration_s) : std::string("-"),
                      duration_label);
   // A moved campaign folder (or a deleted run directory) is said, not listed as if present.
-  const auto moved = moved_run_dir(db_path, campaign, run.run_dir);
   std::error_code dir_ec;
-  if (moved) {
+  const bool present = run.run_dir.empty() || std::filesystem::exists(run.run_dir, dir_ec) || dir_ec;
+  const auto moved = present ? std::nullopt : moved_run_dir(db_path, campaign, run.run_dir);
+  if (present) {
+    out << fmt::format("  run dir     {}\n", run.run_dir);
+  } else if (moved) {
     out << fmt::format("  run dir     {} (recorded as {}, which no longer exists: the campaign "
                        "folder was moved with the database; the next launch of the campaign "
                        "records the new place)\n",
                        moved->string(), run.run_dir);
-  } else if (run.attempts == 0 && !std::filesystem::exists(run.run_dir, dir_ec)) {
+  } else if (run.attempts == 0) {
     out << fmt::format("  run dir     {} (created when the run first starts)\n", run.run_dir);
-  } else if (!run.run_dir.empty() && !std::filesystem::exists(run.run_dir, dir_ec) && !dir_ec) {
+  } else {
     out << fmt::format("  run dir     {} (not found: deleted, or moved somewhere other than "
                        "jslds-runs/{}/ beside the database)\n",
                        run.run_dir, campaign.name);
-  } else {
-    out << fmt::format("  run dir     {}\n", run.run_dir);
   }
   if (run.error) out << fmt::format("  error       {}\n", *run.error);
 

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -28,18 +29,23 @@ inline void add_db_option(CLI::App& command, std::string& path) {
       ->default_val("jslds.sqlite");
 }
 
+/// `text` as a whole number, when all of it is one that fits int64 (the checks below).
+inline std::optional<int64_t> whole_number(const std::string& text) {
+  int64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc() || ptr != end) return std::nullopt;
+  return value;
+}
+
 /// A CLI11 check for a whole number of at least `min` (counts, limits), with a plain message
 /// ("--limit: must be a whole number >= 0, got -1") instead of CLI11's range text with
 /// 300-digit bounds.
 inline CLI::Validator whole_number_at_least(int64_t min) {
   return CLI::Validator(
       [min](std::string& text) -> std::string {
-        int64_t value = 0;
-        const char* end = text.data() + text.size();
-        auto [ptr, ec] = std::from_chars(text.data(), end, value);
-        if (ec != std::errc() || ptr != end || value < min) {
-          return fmt::format("must be a whole number >= {}, got '{}'", min, text);
-        }
+        const auto value = whole_number(text);
+        if (!value || *value < min) return fmt::format("must be a whole number >= {}, got '{}'", min, text);
         return std::string();
       },
       min == 0 ? std::string("NONNEGATIVE") : fmt::format("AT LEAST {}", min));
@@ -49,12 +55,9 @@ inline CLI::Validator whole_number_at_least(int64_t min) {
 inline CLI::Validator whole_number_between(int64_t min, int64_t max) {
   return CLI::Validator(
       [min, max](std::string& text) -> std::string {
-        int64_t value = 0;
-        const char* end = text.data() + text.size();
-        auto [ptr, ec] = std::from_chars(text.data(), end, value);
-        if (ec != std::errc() || ptr != end || value < min || value > max) {
+        const auto value = whole_number(text);
+        if (!value || *value < min || *value > max)
           return fmt::format("must be a whole number from {} to {}, got '{}'", min, max, text);
-        }
         return std::string();
       },
       fmt::format("{} TO {}", min, max));

@@ -6,7 +6,6 @@
 // same arguments, same exit status.
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
 #include <cstring>
 #include <exception>
@@ -20,22 +19,14 @@
 #include "cli/commands.h"
 #include "cli/run_app.h"
 
-namespace {
-
-constexpr std::array<std::string_view, 5> kDatabaseCommands = {"status", "query", "best", "show",
-                                                              "export"};
-
-bool is_database_command(int argc, char** argv) {
-  if (argc < 2) return false;
-  for (const auto name : kDatabaseCommands)
-    if (argv[1] == name) return true;
-  return false;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  if (!is_database_command(argc, argv)) {
+  const auto top = jslds::cli::make_top_level_app();
+  CLI::App& app = *top;
+  jslds::cli::register_database_commands(app);
+  // A command line that does not start with one of those goes to jslds-full.
+  const bool database_command =
+      argc >= 2 && !app.get_subcommands([&](const CLI::App* sub) { return sub->get_name() == argv[1]; }).empty();
+  if (!database_command) {
     // jslds-full beside this program's file (symbolic links resolved). Without /proc, from
     // argv[0] only when it names a path: a bare name would look in the current directory.
     std::error_code ec;
@@ -56,9 +47,6 @@ int main(int argc, char** argv) {
                              full.string(), std::strerror(error), self.string());
     return error == EACCES ? 126 : 127;  // the shell's codes for a program that cannot be run
   }
-  const auto top = jslds::cli::make_top_level_app();
-  CLI::App& app = *top;
-  jslds::cli::register_database_commands(app);
   return jslds::cli::run_command_line(
       app, argc, argv, [](const std::exception&) { return false; },
       [](const CLI::App&) { return false; });

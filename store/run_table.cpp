@@ -14,6 +14,14 @@
 namespace jslds::store {
 namespace {
 
+// `v` without the spaces and tabs around it: the layout of comma-separated lists
+// (--columns, --pareto).
+std::string_view trim_blanks(std::string_view v) {
+  const std::size_t first = v.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return std::string_view();
+  return v.substr(first, v.find_last_not_of(" \t") - first + 1);
+}
+
 // Below this many rows, param/summary cells are filled by primary-key probes; above it by one
 // index scan per column (cheaper than 100,000 probes).
 constexpr std::size_t kProbeLimit = 2000;
@@ -81,9 +89,7 @@ std::vector<ColumnPlan> plan_columns(const std::vector<std::string>& requested,
     if (seen.insert(plan.header).second) plans.push_back(std::move(plan));
   };
   for (const std::string& raw : requested) {
-    std::string name = raw;
-    name.erase(0, name.find_first_not_of(" \t"));
-    name.erase(name.find_last_not_of(" \t") + 1);
+    const std::string name(trim_blanks(raw));
     if (name == "params.*") {
       for (const auto& p : known.params) add({"params." + p, ColumnPlan::Source::kParam, "", p});
       continue;
@@ -414,24 +420,19 @@ std::vector<Objective> parse_objectives(std::string_view text) {
     if (end == std::string_view::npos) end = text.size();
     std::string_view item = text.substr(start, end - start);
     // Spaces around an item or its parts are the list's layout ("val_bps:max, x:min").
-    const auto trim = [](std::string_view v) {
-      const std::size_t first = v.find_first_not_of(" \t");
-      if (first == std::string_view::npos) return std::string_view();
-      return v.substr(first, v.find_last_not_of(" \t") - first + 1);
-    };
     const std::size_t lead = item.find_first_not_of(" \t");
-    item = trim(item);
+    item = trim_blanks(item);
     int column = static_cast<int>(start + (lead == std::string_view::npos ? 0 : lead)) + 1;
     std::size_t colon = item.find(':');
     if (item.empty() || colon == std::string_view::npos || colon == 0) {
       throw QueryError("--pareto", text, column,
                        fmt::format("expected METRIC:max or METRIC:min, found '{}'", item));
     }
-    std::string goal(trim(item.substr(colon + 1)));
+    std::string goal(trim_blanks(item.substr(colon + 1)));
     std::transform(goal.begin(), goal.end(), goal.begin(),
                    [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
     Objective o;
-    o.metric = bare_metric(trim(item.substr(0, colon)));
+    o.metric = bare_metric(trim_blanks(item.substr(0, colon)));
     o.source = "--pareto";
     o.source_text = std::string(text);
     o.column = column;

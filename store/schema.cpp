@@ -209,7 +209,7 @@ int schema_version(Database& db) {
   return static_cast<int>(st.column_int64(0));
 }
 
-void refuse_foreign_database(Database& db) {
+int refuse_foreign_database(Database& db) {
   const int version = schema_version(db);
   if (version > kSchemaVersion) throw_newer(db, version);
   if (version < 0 || (version > 0 && !has_jslds_tables(db))) throw_not_ours(db, version);
@@ -219,33 +219,26 @@ void refuse_foreign_database(Database& db) {
         "no jslds schema version); give another --db file",
         db.path()));
   }
+  return version;
 }
 
 void apply_schema(Database& db) {
   Transaction transaction(db);  // IMMEDIATE: two writers cannot both migrate
-  int version = schema_version(db);
-  if (version > kSchemaVersion) throw_newer(db, version);
-  if (version < 0 || (version > 0 && !has_jslds_tables(db))) throw_not_ours(db, version);
+  // Checked again under the lock: the file may have changed since the writer opened it.
+  const int version = refuse_foreign_database(db);
   if (version == kSchemaVersion) return;  // rolled back (nothing written)
-  if (version == 0 && user_table_count(db) > 0) {
-    throw StoreError(fmt::format(
-        "'{}' is an SQLite database but not a jslds experiment database (it has tables but "
-        "no jslds schema version); give another --db file",
-        db.path()));
-  }
   for (int v = version + 1; v <= kSchemaVersion; ++v) db.exec(kMigrations[v - 1]);
   db.exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion));
   transaction.commit();
 }
 
 void check_schema(Database& db) {
-  int version = schema_version(db);
-  if (version > kSchemaVersion) throw_newer(db, version);
-  if (version == 0) {
+  // Readers refuse any file without a schema version, empty or not: there is nothing to read.
+  if (schema_version(db) == 0) {
     throw StoreError(fmt::format(
         "'{}' is not a jslds experiment database (no schema version; is it empty?)", db.path()));
   }
-  if (version < 0 || !has_jslds_tables(db)) throw_not_ours(db, version);
+  refuse_foreign_database(db);
   // Older versions are readable: migrations only add, and readers never migrate.
 }
 

@@ -22,8 +22,9 @@ int schema_version(Database& db);
 
 /// Throws StoreError, before anything in the file changes, when it is not a database a
 /// writer may open: another program's (tables without jslds's schema version, or a version
-/// without jslds's tables) or a newer jslds's. An empty file passes.
-void refuse_foreign_database(Database& db);
+/// without jslds's tables) or a newer jslds's. An empty file passes. Returns the schema
+/// version (0 for an empty file).
+int refuse_foreign_database(Database& db);
 
 /// Brings a writable database to kSchemaVersion: creates every table and view on an empty
 /// database and runs the pending migrations on an older one, in one transaction.

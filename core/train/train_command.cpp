@@ -221,6 +221,11 @@ bool is_system_or_editor_file(const std::string& name) {
          name == "Thumbs.db" || name == "desktop.ini";
 }
 
+std::string whole_file(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 // Whether `file`, one of the names a training writes, may be replaced by it: absent, empty
 // (a crash before its data reached the disk), the configuration being trained, or written by
 // jslds (recognised by content for the generic names a user's own files may have).
@@ -233,20 +238,15 @@ bool replaceable_by_training(const fs::path& file, const fs::path& config_file) 
     // jslds writes the canonical text of a run configuration there; a user's file (notes, or a
     // hand-written configuration with its comments) is anything else.
     try {
-      std::ifstream in(file);
-      std::stringstream text;
-      text << in.rdbuf();
-      return text.str() == to_toml(load_config(file));
+      const std::string text = whole_file(file);
+      return text == to_toml(parse_config(text, file.string()));
     } catch (const std::exception&) {
       return false;
     }
   }
   if (name == "analysis.h5") return hdf5_root_attribute_starts_with(file, "format", "jslds-analysis");
   if (name == "result.json") {
-    std::ifstream in(file);
-    std::stringstream all;
-    all << in.rdbuf();
-    const json j = json::parse(all.str(), nullptr, false);
+    const json j = json::parse(whole_file(file), nullptr, false);
     return j.is_object() && j.value("event", std::string()) == "result";
   }
   return true;
