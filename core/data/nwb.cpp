@@ -98,6 +98,7 @@ Dataset read_nwb(const std::filesystem::path& file, const DataOptions& options) 
   std::vector<double> starts, stops;
   std::vector<std::string> labels;
   std::string object, source;
+  int64_t last_unit = -1;  // continuous session: the unit holding the latest spike
   if (!table.empty()) {
     if (f.kind(table) != h5::ObjectKind::kGroup)
       throw DataError(name, table,
@@ -145,8 +146,12 @@ Dataset read_nwb(const std::filesystem::path& file, const DataOptions& options) 
                                                  : fmt::format("{}", fmt::join(tables, ", "))));
     double last = 0;
     int64_t before_zero = 0;
-    for (const auto& v : unit_times) {
-      if (!v.empty()) last = std::max(last, v.back());
+    for (size_t u = 0; u < unit_times.size(); ++u) {
+      const auto& v = unit_times[u];
+      if (!v.empty() && v.back() > last) {
+        last = v.back();
+        last_unit = static_cast<int64_t>(u);
+      }
       before_zero += std::lower_bound(v.begin(), v.end(), 0.0) - v.begin();
     }
     starts = {0.0};
@@ -162,7 +167,19 @@ Dataset read_nwb(const std::filesystem::path& file, const DataOptions& options) 
   std::vector<int64_t> trial_bins;
   for (size_t i = 0; i < starts.size(); ++i)
     trial_bins.push_back(whole_bins(stops[i] - starts[i], bin_s));
-  WindowPlan plan = plan_windows(trial_bins, options.window_bins, options.bin_ms, N, name, object);
+  WindowPlan plan;
+  try {
+    plan = plan_windows(trial_bins, options.window_bins, options.bin_ms, N, name, object);
+  } catch (const DataError& e) {
+    if (last_unit < 0 || trial_bins.front() <= options.window_bins) throw;
+    // A continuous session lasts until its latest spike: one wrong time (a corrupt file, a
+    // clock in another unit) makes it look huge. Say which time set the length.
+    throw DataError(name, object,
+                    fmt::format("{}; the continuous session runs from 0 s to the latest spike time, {:.6g} s "
+                                "(unit {}, id {}): if that time is wrong, the file's spike times are",
+                                e.detail(), stops.back(), last_unit, ids[static_cast<size_t>(last_unit)]) +
+                        " corrupt or not in seconds");
+  }
   if (!plan.note.empty()) log_data(fmt::format("{}: {}", name, plan.note));
 
   const auto B = static_cast<int64_t>(plan.windows.size());

@@ -492,6 +492,25 @@ TEST_F(DataFiles, BinnedTensorLargerThanMemoryIsRejectedBeforeAllocating) {
   expect_data_error(o, {"of memory"});
 }
 
+// Found by a tester: one corrupt spike time (1e12 s) in a continuous session made the size
+// refusal advise a larger bin width; it now names the spike time that set the session's length.
+TEST_F(DataFiles, ContinuousSessionStretchedByOneLateSpikeNamesIt) {
+  {
+    auto f = h5::File::create(path("late.nwb"));
+    f.create_group("/units");
+    std::vector<double> t = {0.5, 1.5, 0.2, 1e12};
+    std::vector<int64_t> idx = {2, 4};
+    f.write("/units/spike_times", {4}, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, t.data());
+    f.write("/units/spike_times_index", {2}, H5T_NATIVE_INT64, H5T_STD_I64LE, idx.data());
+  }
+  DataOptions o;
+  o.path = path("late.nwb").string();
+  o.window_bins = 25;
+  expect_data_error(o, {"/units/spike_times", "of memory",
+                        "the continuous session runs from 0 s to the latest spike time, 1e+12 s (unit 1, id 1)",
+                        "corrupt or not in seconds"});
+}
+
 TEST_F(DataFiles, InconsistentShapesAreRejected) {
   write_mat(path("rows.mat"), {constant_trial(3, 40, 1.0), constant_trial(2, 40, 1.0)});
   expect_data_error(mat_options(path("rows.mat")),
