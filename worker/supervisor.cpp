@@ -36,7 +36,7 @@ constexpr int kReportFd = 3;
 constexpr size_t kLogTailBytes = 600;
 
 // The last `bytes` of a file but nothing before offset `start` (where this attempt's part of
-// the log begins), starting at a line boundary when possible.
+// the log begins), starting at a line boundary when possible, else with "…".
 std::string file_tail(const fs::path& file, size_t bytes, size_t start) {
   std::ifstream in(file, std::ios::binary);
   if (!in) return "";
@@ -48,8 +48,12 @@ std::string file_tail(const fs::path& file, size_t bytes, size_t start) {
   std::string tail(size - from, '\0');
   in.read(tail.data(), static_cast<std::streamsize>(tail.size()));
   if (from > start) {
+    // Cut at a line boundary; a line longer than the tail is shown from "…" on.
     auto nl = tail.find('\n');
-    if (nl != std::string::npos && nl + 1 < tail.size()) tail.erase(0, nl + 1);
+    if (nl != std::string::npos && nl + 1 < tail.size())
+      tail.erase(0, nl + 1);
+    else if (in.seekg(static_cast<std::streamoff>(from - 1)); in.get() != '\n')
+      tail.insert(0, "…");
   }
   while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r')) tail.pop_back();
   return tail;

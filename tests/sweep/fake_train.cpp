@@ -11,7 +11,8 @@
 //
 // FAKE_TRAIN_STEPS=N trains N steps whatever train.steps says (0: a no-op child).
 // FAKE_TRAIN_FAIL="3:abort,5:segv,6:exit7,8:diverge" makes the runs whose directory is named
-// 3, 5, … abort, segfault, exit with status 7 or diverge halfway through.
+// 3, 5, … abort, segfault, exit with status 7 or diverge halfway through ("longline": print one
+// 2000-character line, then exit with status 3).
 // FAKE_TRAIN_STOP_CHECKPOINT_MS delays the checkpoint written on SIGTERM (a large model's
 // checkpoint that outlasts mpirun's 1 s between SIGTERM and SIGKILL for the ranks). Like the
 // real trainer, every checkpoint is staged as checkpoint.pt.next and published through its
@@ -154,6 +155,10 @@ int main(int argc, char** argv) {
       if (failure == "abort") std::abort();
       if (failure == "segv") std::raise(SIGSEGV);
       if (failure.rfind("exit", 0) == 0) return std::atoi(failure.c_str() + 4);
+      if (failure == "longline") {  // a last line longer than the log tail the supervisor quotes
+        std::fprintf(stderr, "start of a long line %s end of the long line\n", std::string(2000, 'x').c_str());
+        return 3;
+      }
       if (failure == "diverge") {
         json r = {{"event", "result"},       {"status", "diverged"},
                   {"step", step},            {"message", "train_loss is nan at step " + std::to_string(step)},

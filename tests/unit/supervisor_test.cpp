@@ -196,6 +196,23 @@ TEST_F(SupervisorTest, CheckpointWithAnotherHashIsNeverLoaded) {
 }
 
 // A fresh start in a directory that holds an earlier attempt's checkpoint pair (a failed
+
+// The quoted end of log.txt starts at a line boundary; a line longer than the quote is
+// marked as cut with "…" rather than shown from the middle of a word as if whole.
+TEST_F(SupervisorTest, ALogTailInsideOneLongLineStartsWithAnEllipsis) {
+  ::setenv("FAKE_TRAIN_FAIL", "11:longline", 1);
+  Supervisor s = make_supervisor();
+  s.start(make_task(11, 40));
+  Result r = run_to_end(s);
+  ::unsetenv("FAKE_TRAIN_FAIL");
+  EXPECT_EQ(r.outcome, RunOutcome::kFailed) << r.message;
+  const size_t marker = r.message.find("; end of log.txt:\n");
+  ASSERT_NE(marker, std::string::npos) << r.message;
+  const std::string tail = r.message.substr(marker + std::string("; end of log.txt:\n").size());
+  EXPECT_EQ(tail.rfind("…xxx", 0), 0u) << tail;
+  EXPECT_TRUE(tail.ends_with("xxx end of the long line")) << tail;
+  EXPECT_EQ(tail.find("start of a long line"), std::string::npos);
+}
 // attempt before --retry-failed, or a resume whose checkpoint.pt could not be verified, as
 // when a kill fell between the checkpoint and its receipt): `jslds train` refuses to start
 // afresh over them, so the supervisor keeps both under another name and the run starts.
