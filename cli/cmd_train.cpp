@@ -13,7 +13,8 @@ void register_train(CLI::App& app) {
   train->footer(
       "Trains the model of docs/model.md (nonlinear generator co-trained with its Jacobian switching linear system), "
       "then analyses its fixed points and eigenmodes when analysis.enabled.\n"
-      "Writes the run directory: config.toml (canonical; `jslds train RUN_DIR/config.toml` reproduces the run), "
+      "Writes the run directory: config.toml (canonical; `jslds train RUN_DIR/config.toml` reproduces the run; when CONFIG is "
+      "RUN_DIR/config.toml itself, its own text is kept as config.toml~), "
       "checkpoint.pt (torch.load-able: parameter name -> tensor plus \"config\"), train_state.pt (optimiser and RNG "
       "state for --resume), checkpoint.json (the checkpoint's receipt: step and sha256s), metrics.jsonl (one line per "
       "evaluation), result.json (status and final summaries), analysis.h5 and log.txt.\n"

@@ -5,7 +5,7 @@
 # and prints the best run and every run's results.
 #
 #   bash scripts/demo.sh                 # under 2 minutes on an idle 2-core machine once built,
-#                                        # up to about 10 on a busy one (sweeps/demo.toml)
+#                                        # 5 to 11 on a busy one (sweeps/demo.toml)
 #   JSLDS_DEMO_DIR=/scratch/demo bash scripts/demo.sh
 #
 # Everything goes to demo-output/ (or $JSLDS_DEMO_DIR): the experiment database

@@ -52,6 +52,10 @@ reproduces the run from anywhere. Sweep specs follow the same rule: a relative p
 from the directory of the file holding it (the spec, or its `base = "…"` file), one given with
 `--set base.data.path=…` from the current directory (docs/sweeps.md).
 
+A configuration written straight into its run directory (`jslds train ring1/config.toml
+--run-dir ring1`) is replaced there by the canonical form below; its own text, with its
+comments, is kept as `ring1/config.toml~`.
+
 The canonical form (`jslds config check` output, and `config.toml` in every run directory)
 writes every key in this order; its sha256 identifies a run configuration in the database, so
 key order and explicitly written defaults do not change it.

@@ -226,6 +226,15 @@ std::string whole_file(const fs::path& file) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+// Whether `text` is the canonical form of a run configuration, as jslds writes it.
+bool is_canonical_config_text(const std::string& text, const fs::path& file) {
+  try {
+    return text == to_toml(parse_config(text, file.string()));
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 // Whether `file`, one of the names a training writes, may be replaced by it: absent, empty
 // (a crash before its data reached the disk), the configuration being trained, or written by
 // jslds (recognised by content for the generic names a user's own files may have).
@@ -237,12 +246,7 @@ bool replaceable_by_training(const fs::path& file, const fs::path& config_file) 
     if (fs::equivalent(file, config_file, ec)) return true;
     // jslds writes the canonical text of a run configuration there; a user's file (notes, or a
     // hand-written configuration with its comments) is anything else.
-    try {
-      const std::string text = whole_file(file);
-      return text == to_toml(parse_config(text, file.string()));
-    } catch (const std::exception&) {
-      return false;
-    }
+    return is_canonical_config_text(whole_file(file), file);
   }
   if (name == "analysis.h5") return hdf5_root_attribute_starts_with(file, "format", "jslds-analysis");
   if (name == "result.json") {
@@ -432,7 +436,24 @@ int run_train_command(const TrainCommandOptions& options) {
     fs::remove(metrics_file, ignored);
   }
 
-  write_file_atomically(run_dir / "config.toml", to_toml(config));
+  {
+    // config.toml is the resolved configuration, every key (`jslds train RUN_DIR/config.toml`
+    // reproduces the run). When it was also the file given and not in that form, the user's
+    // own text (comments, a shorter form) is kept beside it instead of being lost.
+    const fs::path config_toml = run_dir / "config.toml";
+    const std::string canonical = to_toml(config);
+    std::error_code ec;
+    if (fs::equivalent(config_toml, options.config_file, ec)) {
+      const std::string given = whole_file(config_toml);
+      if (given != canonical && !is_canonical_config_text(given, config_toml)) {
+        write_file_atomically(run_dir / "config.toml~", given);
+        log.line(fmt::format("note: {} was the configuration given; it now holds the resolved configuration "
+                             "(every key) and your text is kept as config.toml~",
+                             config_toml.string()));
+      }
+    }
+    write_file_atomically(config_toml, canonical);
+  }
   std::ofstream metrics_out(metrics_file, std::ios::app);
   TrainHooks hooks;
   hooks.stop_requested = [] { return StopSignals::requested(); };

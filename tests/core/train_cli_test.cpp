@@ -536,5 +536,34 @@ TEST_F(TrainCli, RelativeDataPathIsTakenFromTheConfigFilesDirectory) {
       << text();
 }
 
+// Found by a tester: a configuration written straight into its run directory lost its
+// comments when the training replaced it with the canonical form. Its text is kept beside it.
+TEST_F(TrainCli, AConfigurationGivenAsTheRunDirectorysOwnIsKeptAsABackup) {
+  const fs::path run_dir = dir_ / "own";
+  fs::create_directories(run_dir);
+  const std::string mine =
+      "# my notes: short run\n[data]\nsimulate = \"oscillator\"\nsim_trials = 12\n[model]\nlatent_dim = 8\n"
+      "factors_dim = 4\nencoder_dim = 8\n[train]\nsteps = 2\nbatch_size = 4\neval_every = 2\n"
+      "[analysis]\nenabled = false\n[runtime]\nthreads = 1\n";
+  std::ofstream(run_dir / "config.toml") << mine;
+  const fs::path err = dir_ / "own_err.txt";
+  ASSERT_EQ(run(std::string(JSLDS_EXE) + " train " + (run_dir / "config.toml").string() + " --run-dir " +
+                run_dir.string() + " > /dev/null 2>" + err.string()),
+            0)
+      << slurp(err);
+  EXPECT_EQ(slurp(run_dir / "config.toml~"), mine);
+  const RunConfig trained = load_config(run_dir / "config.toml");
+  EXPECT_EQ(slurp(run_dir / "config.toml"), to_toml(trained));
+  EXPECT_EQ(trained.train.steps, 2);
+  EXPECT_NE(slurp(err).find("your text is kept as config.toml~"), std::string::npos) << slurp(err);
+  // Resuming from the canonical file leaves the backup alone.
+  ASSERT_EQ(run(std::string(JSLDS_EXE) + " train " + (run_dir / "config.toml").string() + " --run-dir " +
+                run_dir.string() + " --resume --set train.steps=4 > /dev/null 2>" + err.string()),
+            0)
+      << slurp(err);
+  EXPECT_EQ(load_config(run_dir / "config.toml").train.steps, 4);
+  EXPECT_EQ(slurp(run_dir / "config.toml~"), mine);
+}
+
 }  // namespace
 }  // namespace jslds
