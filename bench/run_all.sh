@@ -36,6 +36,17 @@ command -v python3 >/dev/null || apt-get install -y python3 >&2
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 
+# The OpenBLAS kernels `jslds` runs with (core/blas_core.h): on a CPU Debian's OpenBLAS does not
+# know, jslds sets OPENBLAS_CORETYPE; every benchmark here, the reference's too, gets the same.
+cmake --build "$BUILD" --target blas_core >&2
+BLAS_CORE_JSON=$("$BUILD/bench/blas_core" 2>/dev/null || echo '{}')
+BLAS_FORCED=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("forced", ""))' "$BLAS_CORE_JSON")
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ -n "$BLAS_FORCED" ]; then
+  export OPENBLAS_CORETYPE=$BLAS_FORCED
+  echo "run_all.sh: OPENBLAS_CORETYPE=$BLAS_FORCED for every benchmark (as jslds sets it on this CPU)" >&2
+fi
+export BLAS_CORE_JSON
+
 # name | CMake target | command (relative to the repository root)
 BENCHES=(
   "data_load|data_load|$BUILD/bench/data_load"
@@ -134,6 +145,8 @@ machine = {
     "kernel": platform.release(),
     "libtorch": sh("dpkg-query -W -f='${Version}' libtorch-dev"),
     "blas": sh("update-alternatives --query libblas.so.3-x86_64-linux-gnu | awk '/^Value:/{print $2}'"),
+    "openblas_core": json.loads(os.environ.get("BLAS_CORE_JSON") or "{}"),
+    "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""),
     "openmpi": sh("dpkg-query -W -f='${Version}' openmpi-bin"),
     "sqlite": sh("dpkg-query -W -f='${Version}' libsqlite3-dev"),
     "compiler": sh("c++ --version | head -1"),
@@ -172,7 +185,8 @@ def leaves(obj, prefix=""):
         yield prefix, obj
     elif isinstance(obj, str) and prefix.endswith("error"):
         yield prefix, obj
-print(f"machine: {machine['cores']} cores, {machine['cpu_model']}, LibTorch {machine['libtorch']}, BLAS {machine['blas']}")
+print(f"machine: {machine['cores']} cores, {machine['cpu_model']}, LibTorch {machine['libtorch']}, BLAS {machine['blas']}"
+      + (f", OPENBLAS_CORETYPE={machine['openblas_coretype']}" if machine['openblas_coretype'] else ""))
 for name, r in results.items():
     print(f"\n{name}")
     for k, v in list(leaves(r))[:40]:

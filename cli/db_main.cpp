@@ -3,7 +3,8 @@
 // ~0.6 s of CPU LibTorch's initialisation costs (it matters for `watch jslds status` beside a
 // sweep on a small machine). Every other command line (train, sweep, analyze, --help, …) is
 // handed, unchanged, to jslds-full beside this program (cli/main.cpp), by exec: same process,
-// same arguments, same exit status.
+// same arguments, same exit status, with OPENBLAS_CORETYPE set first where Debian's OpenBLAS
+// does not know the CPU (core/blas_core.h).
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,6 +19,7 @@
 
 #include "cli/commands.h"
 #include "cli/run_app.h"
+#include "core/blas_core.h"
 
 int main(int argc, char** argv) {
   const auto top = jslds::cli::make_top_level_app();
@@ -40,6 +42,8 @@ int main(int argc, char** argv) {
       return 127;
     }
     const std::filesystem::path full = self.parent_path() / "jslds-full";
+    // Before LibTorch loads OpenBLAS: its kernels for this CPU (core/blas_core.h).
+    jslds::set_blas_core_for_children();
     ::execv(full.c_str(), argv);
     const int error = errno;
     std::cerr << fmt::format("error: cannot run {} ({}): it runs every command but status, query, best, show and "

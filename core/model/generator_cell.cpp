@@ -178,10 +178,18 @@ struct GruCoStepFunction : public torch::autograd::Function<GruCoStepFunction> {
         T* ge = RZE + b * 2 * n;
         T* dp = DP + b * 2 * n;
         for (int64_t j = 0; j < 2 * n; ++j) {
-          gh[j] = T(1) / (T(1) + std::exp(-(rh[j] + ah[j])));
-          ge[j] = T(1) / (T(1) + std::exp(-(re[j] + ae[j])));
+          gh[j] = rh[j] + ah[j];  // before σ
+          ge[j] = re[j] + ae[j];
           dp[j] = ad != nullptr ? rd[j] + ad[j] : rd[j];
         }
+      }
+      // ATen's vectorised σ over whole (B,2n) blocks (scalar libm calls cost several times more).
+      rz_h.sigmoid_();
+      rz_e.sigmoid_();
+      for (int64_t b = 0; b < B; ++b) {
+        const T* gh = RZH + b * 2 * n;
+        const T* ge = RZE + b * 2 * n;
+        const T* dp = DP + b * 2 * n;
         const T* hb = H + b * n;
         const T* eb = E + b * n;
         const T* db = D + b * n;
@@ -220,18 +228,25 @@ struct GruCoStepFunction : public torch::autograd::Function<GruCoStepFunction> {
       for (int64_t b = 0; b < B; ++b) {
         const T* ah = vh.row(b) + 2 * n;
         const T* ae = ve.row(b) + 2 * n;
+        for (int64_t j = 0; j < n; ++j) {
+          const int64_t i = b * n + j;
+          CH[i] = C[i] + ah[j];  // before tanh
+          CE[i] = C[B * n + i] + ae[j];
+        }
+      }
+      c_h.tanh_();  // vectorised, as σ above
+      c_e.tanh_();
+      for (int64_t b = 0; b < B; ++b) {
         const T* ad = vd.row(b) != nullptr ? vd.row(b) + 2 * n : nullptr;
         for (int64_t j = 0; j < n; ++j) {
           const int64_t i = b * n + j;
           const T z_h = RZH[b * 2 * n + n + j];
           const T z_e = RZE[b * 2 * n + n + j];
           const T dz = z_e * (T(1) - z_e) * DP[b * 2 * n + n + j];
-          const T ch = std::tanh(C[i] + ah[j]);
-          const T ce = std::tanh(C[B * n + i] + ae[j]);
+          const T ch = CH[i];
+          const T ce = CE[i];
           const T k = ad != nullptr ? C[2 * B * n + i] + ad[j] : C[2 * B * n + i];
           const T dc = (T(1) - ce * ce) * k;
-          CH[i] = ch;
-          CE[i] = ce;
           K[i] = k;
           FH[i] = z_h * H[i] + (T(1) - z_h) * ch;
           FE[i] = z_e * E[i] + (T(1) - z_e) * ce;

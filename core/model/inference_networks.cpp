@@ -24,39 +24,51 @@ struct GruSequenceFunction : public torch::autograd::Function<GruSequenceFunctio
     const int64_t B = xi.size(0), T = xi.size(1), E = w_hh.size(1);
     const at::Tensor w_hh_t = w_hh.t();
     at::Tensor out = at::empty({B, T, E}, xi.options());
-    at::Tensor gates = at::empty({T, B, 4 * E}, xi.options());  // r, z, c, hh_n per step (processing order)
+    // Per step, four (B,E) planes: r, z, c and hh_n (processing order). The gate
+    // nonlinearities run as ATen's vectorised sigmoid_/tanh_ over whole planes: the scalar
+    // libm calls they replace took about a tenth of a training step.
+    at::Tensor gates = at::empty({T, 4, B, E}, xi.options());
     at::Tensor h_prev = at::zeros({T, B, E}, xi.options());      // state before each step
     at::Tensor h = at::zeros({B, E}, xi.options());
     at::Tensor hh = at::empty({B, 3 * E}, xi.options());
+    const int64_t BE = B * E;
     for (int64_t s = 0; s < T; ++s) {
       const int64_t t = reverse ? T - 1 - s : s;
       at::addmm_out(hh, b_hh, h, w_hh_t);
+      const at::Tensor planes = gates.select(0, s);
       AT_DISPATCH_FLOATING_TYPES(xi.scalar_type(), "gru_sequence_forward", [&] {
         using S = scalar_t;
         const S* X = xi.data_ptr<S>();
         const S* HH = hh.data_ptr<S>();
         S* H = h.data_ptr<S>();
-        S* G = gates.data_ptr<S>() + s * B * 4 * E;
-        S* HP = h_prev.data_ptr<S>() + s * B * E;
+        S* G = planes.data_ptr<S>();
+        S* HP = h_prev.data_ptr<S>() + s * BE;
         S* O = out.data_ptr<S>();
         for (int64_t b = 0; b < B; ++b) {
           const S* x = X + (b * T + t) * 3 * E;
           const S* hr = HH + b * 3 * E;
-          S* g = G + b * 4 * E;
           for (int64_t j = 0; j < E; ++j) {
-            const S hp = H[b * E + j];
-            const S r = S(1) / (S(1) + std::exp(-(x[j] + hr[j])));
-            const S z = S(1) / (S(1) + std::exp(-(x[E + j] + hr[E + j])));
-            const S c = std::tanh(x[2 * E + j] + r * hr[2 * E + j]);
-            const S hn = (S(1) - z) * c + z * hp;
-            g[j] = r;
-            g[E + j] = z;
-            g[2 * E + j] = c;
-            g[3 * E + j] = hr[2 * E + j];
-            HP[b * E + j] = hp;
-            H[b * E + j] = hn;
-            O[(b * T + t) * E + j] = hn;
+            G[b * E + j] = x[j] + hr[j];               // r before σ
+            G[BE + b * E + j] = x[E + j] + hr[E + j];  // z before σ
           }
+        }
+        planes.narrow(0, 0, 2).sigmoid_();
+        for (int64_t b = 0; b < B; ++b) {
+          const S* x = X + (b * T + t) * 3 * E;
+          const S* hr = HH + b * 3 * E;
+          for (int64_t j = 0; j < E; ++j) {
+            G[2 * BE + b * E + j] = x[2 * E + j] + G[b * E + j] * hr[2 * E + j];  // c before tanh
+            G[3 * BE + b * E + j] = hr[2 * E + j];
+          }
+        }
+        planes.select(0, 2).tanh_();
+        for (int64_t i = 0; i < BE; ++i) {
+          const S hp = H[i], z = G[BE + i], c = G[2 * BE + i];
+          const S hn = (S(1) - z) * c + z * hp;
+          HP[i] = hp;
+          H[i] = hn;
+          const int64_t b = i / E, j = i % E;
+          O[(b * T + t) * E + j] = hn;
         }
       });
     }
@@ -85,17 +97,17 @@ struct GruSequenceFunction : public torch::autograd::Function<GruSequenceFunctio
       AT_DISPATCH_FLOATING_TYPES(g_out.scalar_type(), "gru_sequence_backward", [&] {
         using S = scalar_t;
         const S* GO = g_out.data_ptr<S>();
-        const S* G = gates.data_ptr<S>() + s * B * 4 * E;
+        const S* G = gates.data_ptr<S>() + s * 4 * B * E;  // planes r, z, c, hh_n
         const S* HP = h_prev.data_ptr<S>() + s * B * E;
         S* GH = g_h.data_ptr<S>();
         S* GX = g_xi.data_ptr<S>();
         S* GHH = g_hh_all.data_ptr<S>() + s * B * 3 * E;
         for (int64_t b = 0; b < B; ++b) {
-          const S* g = G + b * 4 * E;
           S* gx = GX + (b * T + t) * 3 * E;
           S* ghh = GHH + b * 3 * E;
           for (int64_t j = 0; j < E; ++j) {
-            const S r = g[j], z = g[E + j], c = g[2 * E + j], hn = g[3 * E + j];
+            const int64_t i = b * E + j;
+            const S r = G[i], z = G[B * E + i], c = G[2 * B * E + i], hn = G[3 * B * E + i];
             const S gh = GO[(b * T + t) * E + j] + GH[b * E + j];
             const S g_cpre = gh * (S(1) - z) * (S(1) - c * c);
             const S g_rpre = g_cpre * hn * r * (S(1) - r);

@@ -25,8 +25,10 @@ int configure_threads(int64_t requested);
 /// else the CPU.
 c10::Device select_device(const std::string& spec);
 
-/// One line naming the BLAS library mapped into this process (e.g. "openblas-openmp") and
-/// whether the allocator was tuned, for logs and benchmark JSON.
+/// One line naming the BLAS library mapped into this process (e.g. "openblas-openmp (PATH)"),
+/// OpenBLAS's kernel set ("core SkylakeX") and, when OpenBLAS fell back to its slow Prescott
+/// kernels on a CPU that supports more, the OPENBLAS_CORETYPE to set (core/blas_core.h); for
+/// logs and benchmark JSON.
 std::string blas_library();
 
 }  // namespace jslds

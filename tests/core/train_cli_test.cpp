@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "core/blas_core.h"
 #include "core/checkpoint_receipt.h"
 #include "core/config.h"
 #include "core/summary_names.h"
@@ -563,6 +564,35 @@ TEST_F(TrainCli, AConfigurationGivenAsTheRunDirectorysOwnIsKeptAsABackup) {
       << slurp(err);
   EXPECT_EQ(load_config(run_dir / "config.toml").train.steps, 4);
   EXPECT_EQ(slurp(run_dir / "config.toml~"), mine);
+}
+
+// Debian 12's OpenBLAS falls back to its slow SSE3 kernels ("Prescott") on CPUs newer than it;
+// `jslds` then sets OPENBLAS_CORETYPE for jslds-full (core/blas_core.h). The log names the
+// kernel set either way, and a user's own OPENBLAS_CORETYPE is kept.
+TEST_F(TrainCli, TheLogNamesOpenBlasKernelsWhichTheFrontEndChoosesForCpusOpenBlasDoesNotKnow) {
+  ::unsetenv("OPENBLAS_CORETYPE");
+  const BlasCoreChoice choice = choose_blas_core();
+  if (choice.detected.empty()) GTEST_SKIP() << "the BLAS LibTorch uses here is not OpenBLAS";
+  ASSERT_EQ(run("env -u OPENBLAS_CORETYPE " + train("--set train.steps=2 --set analysis.enabled=false > /dev/null 2>&1")),
+            0);
+  const std::string log = slurp(dir_ / "run" / "log.txt");
+  if (choice.forced.empty())
+    EXPECT_NE(log.find(", core " + choice.detected + ", malloc"), std::string::npos) << log;
+  else
+    EXPECT_NE(log.find(", core " + choice.forced + " (set by OPENBLAS_CORETYPE), malloc"), std::string::npos) << log;
+
+  // The user's choice wins; then nothing is advised.
+  fs::remove_all(dir_ / "run");
+  ASSERT_EQ(run("OPENBLAS_CORETYPE=Prescott " +
+                train("--set train.steps=2 --set analysis.enabled=false > /dev/null 2>&1")),
+            0);
+  const std::string own = slurp(dir_ / "run" / "log.txt");
+  EXPECT_NE(own.find(", core Prescott (set by OPENBLAS_CORETYPE), malloc"), std::string::npos) << own;
+
+  // With the variable set, choose_blas_core leaves OpenBLAS's choice alone.
+  ::setenv("OPENBLAS_CORETYPE", "Prescott", 1);
+  EXPECT_EQ(choose_blas_core().forced, "");
+  ::unsetenv("OPENBLAS_CORETYPE");
 }
 
 }  // namespace
