@@ -57,8 +57,10 @@ SweepSpec load_spec(const SweepArgs& a) {
 // Every run's data work: a wrong data.path, a missing trial table, a variable that is not in
 // the file or a split that cannot be made is refused before anything runs (and by --dry-run),
 // not found once per run by failing trainings. Each distinct [data] section is loaded and
-// split once, as `jslds train` would (core/data/data_check.h). Throws UsageError.
-void check_data(const SweepSpec& spec, const std::vector<ExpandedRun>& runs) {
+// split once, as `jslds train` would (core/data/data_check.h). Returns the fingerprint of each
+// run's data (dataset_sha256) by config_sha256, for CoordinatorOptions::data_sha256. Throws
+// UsageError.
+std::map<std::string, std::string> check_data(const SweepSpec& spec, const std::vector<ExpandedRun>& runs) {
   auto run_list = [](const std::vector<int64_t>& numbers) {
     return fmt::format("run{} {}{}", numbers.size() > 1 ? "s" : "", numbers.front(),
                        numbers.size() > 1 ? fmt::format(" and {} more", numbers.size() - 1) : "");
@@ -78,6 +80,7 @@ void check_data(const SweepSpec& spec, const std::vector<ExpandedRun>& runs) {
   // [data] section and model.mode (as JSON) → the run configuration that first uses them and
   // the runs that do, in run order.
   std::map<std::string, std::pair<const RunConfig*, std::vector<int64_t>>> sections;
+  std::map<std::string, std::vector<std::string>> section_configs;  // key → config_sha256 of its runs
   std::vector<std::string> order;
   for (const auto& r : runs) {
     const nlohmann::json j = nlohmann::json::parse(to_json(r.config));
@@ -85,14 +88,18 @@ void check_data(const SweepSpec& spec, const std::vector<ExpandedRun>& runs) {
     auto [it, added] = sections.try_emplace(key, &r.config, std::vector<int64_t>{});
     if (added) order.push_back(key);
     it->second.second.push_back(r.number);
+    section_configs[key].push_back(r.config_sha256);
   }
+  std::map<std::string, std::string> fingerprints;
   // Many sections (a sweep over data.split_seed, say) get one summary line, not one each.
   constexpr size_t kListedSections = 8;
   for (size_t i = 0; i < order.size(); ++i) {
     const auto& [config, numbers] = sections.at(order[i]);
     std::string summary;
     try {
-      summary = check_data_options(config->data, config->model);
+      DataCheck checked = check_data_options(config->data, config->model);
+      summary = std::move(checked.summary);
+      for (const auto& sha : section_configs.at(order[i])) fingerprints[sha] = checked.data_sha256;
     } catch (const DataCheckError& e) {
       throw UsageError(fmt::format(
           "{}: the data of {} cannot be used: {} ({}fix the data keys or model.mode in the spec's "
@@ -110,6 +117,7 @@ void check_data(const SweepSpec& spec, const std::vector<ExpandedRun>& runs) {
   if (order.size() > kListedSections)
     std::cerr << fmt::format("data: {} distinct data sections loaded and split, all usable\n",
                              order.size());
+  return fingerprints;
 }
 
 void print_dry_run(const SweepSpec& spec, const std::vector<ExpandedRun>& runs) {
@@ -219,6 +227,8 @@ void coordinate(const SweepArgs& a, const CoordinatorOptions& o, const SweepSpec
     s = coordinator.run();
   } catch (const SpecMismatch& e) {
     throw UsageError(e.what());
+  } catch (const DataChanged& e) {
+    throw UsageError(e.what());
   } catch (const ArtifactsConflict& e) {
     throw UsageError(e.what());
   }
@@ -255,10 +265,10 @@ std::exception_ptr run_under_mpi(const SweepArgs& a) {
   };
   SweepSpec spec;
   try {
-    const CoordinatorOptions o = coordinator_options(a);  // before the data are loaded
+    CoordinatorOptions o = coordinator_options(a);  // before the data are loaded
     spec = load_spec(a);
     const auto runs = expand(spec);
-    check_data(spec, runs);  // every run is valid before any worker starts
+    o.data_sha256 = check_data(spec, runs);  // every run is valid before any worker starts
     coordinate(a, o, spec, runs, *pool);
   } catch (const ConfigError&) {
     release_workers();
@@ -279,10 +289,10 @@ void run_sweep(const SweepArgs& a) {
     const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
     if (rank && std::string(rank) != "0") return;  // one table per mpirun, from rank 0
     if (a.jobs < 1) throw UsageError(fmt::format("--jobs {}: expected at least 1", a.jobs));
-    const CoordinatorOptions o = coordinator_options(a);  // the same option checks as a launch
+    CoordinatorOptions o = coordinator_options(a);  // the same option checks as a launch
     SweepSpec spec = load_spec(a);
     const auto runs = expand(spec);
-    check_data(spec, runs);
+    o.data_sha256 = check_data(spec, runs);
     print_dry_run(spec, runs);
     // What a launch would find: the database read-only (never created here), the folders.
     // A predicted refusal ends the dry run with exit status 2, as the launch would.
@@ -320,10 +330,10 @@ void run_sweep(const SweepArgs& a) {
   if (a.jobs < 1) throw UsageError(fmt::format("--jobs {}: expected at least 1", a.jobs));
   StopSignals signals;
   if (!mpi) {
-    const CoordinatorOptions o = coordinator_options(a);  // before the data are loaded
+    CoordinatorOptions o = coordinator_options(a);  // before the data are loaded
     SweepSpec spec = load_spec(a);
     const auto runs = expand(spec);
-    check_data(spec, runs);  // every run is valid before any worker starts
+    o.data_sha256 = check_data(spec, runs);  // every run is valid before any worker starts
     LocalPool pool(a.jobs, WorkerLoopOptions{});
     coordinate(a, o, spec, runs, pool);
     return;

@@ -11,6 +11,8 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include <sys/resource.h>
@@ -230,6 +232,44 @@ std::string missing_run_folders(const std::vector<store::RunRow>& stored,
       campaign, fmt::join(parts, "; "), campaign);
 }
 
+// Why a resume of a campaign whose runs were launched with other data must be refused, or ""
+// when the data are the same (or were not recorded). `stored` are runs.data_sha256 by run
+// number, `now` the fingerprints of the data as they are, by config_sha256.
+std::string changed_data(const std::string& campaign, const std::vector<store::RunRow>& rows,
+                         const std::map<int64_t, std::string>& stored, const std::vector<ExpandedRun>& runs,
+                         const std::map<std::string, std::string>& now) {
+  std::map<std::string, const ExpandedRun*> by_sha;
+  for (const auto& r : runs) by_sha.emplace(r.config_sha256, &r);
+  // (data source, launched with, now) → run numbers
+  std::map<std::tuple<std::string, std::string, std::string>, std::vector<int64_t>> changed;
+  for (const auto& row : rows) {
+    const auto was = stored.find(row.number);
+    const auto is = now.find(row.config_sha256);
+    const auto run = by_sha.find(row.config_sha256);
+    if (was == stored.end() || is == now.end() || run == by_sha.end() || was->second == is->second) continue;
+    const DataOptions& data = run->second->config.data;
+    const std::string source = data.path.empty() ? fmt::format("data.simulate = \"{}\"", data.simulate)
+                                                 : fmt::format("data.path {}", data.path);
+    changed[{source, was->second, is->second}].push_back(row.number);
+  }
+  if (changed.empty()) return "";
+  std::vector<std::string> parts;
+  for (const auto& [key, numbers] : changed) {
+    const auto& [source, was, is] = key;
+    const size_t shown = std::min<size_t>(numbers.size(), 8);
+    parts.push_back(fmt::format("run{} {}{} ({}) were launched with data of fingerprint {}, which now gives {}",
+                                numbers.size() > 1 ? "s" : "", fmt::join(numbers.begin(), numbers.begin() + shown, ", "),
+                                numbers.size() > shown ? fmt::format(" and {} more", numbers.size() - shown) : "",
+                                source, was.substr(0, 12), is.substr(0, 12)));
+  }
+  return fmt::format(
+      "campaign '{}': the data changed since its runs were launched: {}. Resuming would train the remaining "
+      "runs on other data than the finished ones and rank them together. Put the original data back (the "
+      "fingerprint covers the binned counts, the trial selection and the bin width, not the file's name or "
+      "format), or launch the new data as a new campaign (another [campaign] name)",
+      campaign, fmt::join(parts, "; "));
+}
+
 }  // namespace
 
 struct Coordinator::State {
@@ -288,6 +328,12 @@ LaunchSummary Coordinator::run() {
               number, spec_.name));
     }
   }
+  // The data must be those the runs were launched with (nothing changed yet).
+  if (existing && !options_.data_sha256.empty())
+    if (std::string why = changed_data(spec_.name, stored_rows, store_.data_fingerprints(existing->id), runs,
+                                       options_.data_sha256);
+        !why.empty())
+      throw DataChanged(why);
   // Every folder that holds or will hold this campaign's run directories must be this
   // campaign's: checked before the database or any run directory changes.
   // The folders are locked (in path order: no deadlock between launches) until the marker is
@@ -362,6 +408,8 @@ LaunchSummary Coordinator::run() {
     n.repeat = r.repeat;
     n.config_json = to_json(r.config);
     n.config_sha256 = r.config_sha256;
+    if (const auto f = options_.data_sha256.find(r.config_sha256); f != options_.data_sha256.end())
+      n.data_sha256 = f->second;
     // A run keeps the directory it was created with (its checkpoint is there), whatever
     // --artifacts says now; --artifacts places new runs only.
     auto dir = stored_dirs.find(n.number);
@@ -385,6 +433,13 @@ LaunchSummary Coordinator::run() {
     rows.push_back(std::move(n));
   }
   auto inserted = store_.insert_runs(st.campaign.id, rows);
+  {
+    // Runs launched before the database recorded fingerprints (schema version 3) get theirs now.
+    std::map<int64_t, std::string> fingerprints;
+    for (const auto& n : rows)
+      if (!n.data_sha256.empty()) fingerprints[n.number] = n.data_sha256;
+    if (existing && !fingerprints.empty()) store_.record_data_fingerprints(st.campaign.id, fingerprints);
+  }
   for (size_t i = 0; i < inserted.size(); ++i) {
     st.expanded[inserted[i].id] = &runs[i];
     st.run_dirs[inserted[i].id] = rows[i].run_dir;
@@ -851,6 +906,13 @@ std::vector<std::string> preview_launch(store::ExperimentStore* store, const Swe
                                 "run(s)",
                                 new_runs));
     }
+    if (!options.data_sha256.empty())
+      if (std::string why = changed_data(spec.name, stored_rows, store->data_fingerprints(existing->id), runs,
+                                         options.data_sha256);
+          !why.empty()) {
+        out.push_back(std::string(kRefusedPrefix) + why);
+        return out;
+      }
     std::vector<std::string> states;
     for (const auto& [state, count] : by_state)
       states.push_back(fmt::format("{} {}", count, store::to_string(state)));

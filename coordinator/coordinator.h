@@ -57,6 +57,19 @@ struct CoordinatorOptions {
   std::chrono::milliseconds commit_interval{250};
   /// One line per finished run and per state change of the campaign; nullptr = quiet.
   std::ostream* log = nullptr;
+  /// The fingerprint (dataset_sha256, core/data/dataset.h) of each run's data as it is now,
+  /// by the run's config_sha256 (`jslds sweep` loads every distinct [data] section before a
+  /// launch). Stored with new runs; a resume whose runs were launched with other data is
+  /// refused (DataChanged). Empty: neither stored nor checked.
+  std::map<std::string, std::string> data_sha256;
+};
+
+/// The data at a resumed campaign's data.path (or its simulator) differ from those its runs
+/// were launched with: resuming would rank runs trained on different data together. A usage
+/// error: exit status 2.
+class DataChanged : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 /// What one launch did.

@@ -280,7 +280,7 @@ std::vector<InsertedRun> ExperimentStore::insert_runs(int64_t campaign_id,
                     "SELECT config_sha256, repeat FROM runs WHERE campaign_id = ? AND number = ?");
     Statement insert(db_,
                      "INSERT INTO runs (campaign_id, number, repeat, config_json, config_sha256, "
-                     "run_dir) VALUES (?, ?, ?, ?, ?, ?)");
+                     "run_dir, data_sha256) VALUES (?, ?, ?, ?, ?, ?, ?)");
     Statement param(db_,
                     "INSERT INTO params (run_id, name, value_real, value_text) VALUES (?, ?, ?, ?)");
     std::vector<InsertedRun> out;
@@ -307,8 +307,12 @@ std::vector<InsertedRun> ExperimentStore::insert_runs(int64_t campaign_id,
           .bind(3, run.repeat)
           .bind(4, run.config_json)
           .bind(5, run.config_sha256)
-          .bind(6, run.run_dir)
-          .run();
+          .bind(6, run.run_dir);
+      if (run.data_sha256.empty())
+        insert.bind(7, nullptr);
+      else
+        insert.bind(7, run.data_sha256);
+      insert.run();
       int64_t run_id = db_.last_insert_rowid();
       for (const ParamValue& p : run.params) {
         param.reset();
@@ -686,6 +690,27 @@ int64_t ExperimentStore::relocate_run_dirs(int64_t campaign_id, const std::strin
                              paths_under);
     files.bind(1, from_root).bind(2, to_root).bind(3, campaign_id).run();
     return moved;
+  });
+}
+
+std::map<int64_t, std::string> ExperimentStore::data_fingerprints(int64_t campaign_id) {
+  std::map<int64_t, std::string> out;
+  if (schema_version(db_) < 3) return out;  // a reader of an older file: no such column
+  Statement st(db_, "SELECT number, data_sha256 FROM runs WHERE campaign_id = ? AND data_sha256 IS NOT NULL");
+  st.bind(1, campaign_id);
+  while (st.step()) out[st.column_int64(0)] = st.column_text(1);
+  return out;
+}
+
+void ExperimentStore::record_data_fingerprints(int64_t campaign_id,
+                                               const std::map<int64_t, std::string>& by_number) {
+  batch([&] {
+    Statement st(db_, "UPDATE runs SET data_sha256 = ? WHERE campaign_id = ? AND number = ? AND data_sha256 IS NULL");
+    for (const auto& [number, sha] : by_number) {
+      st.reset();
+      st.bind(1, sha).bind(2, campaign_id).bind(3, number).run();
+    }
+    return 0;
   });
 }
 

@@ -108,6 +108,7 @@ struct NewRun {
   std::string config_sha256;   // its canonical sha256 (core/config.h config_sha256)
   std::string run_dir;         // ARTIFACTS/<campaign>/<number>
   std::vector<ParamValue> params;
+  std::string data_sha256;     // dataset_sha256 of its data at launch; "" = not known (NULL)
 };
 
 /// Result of insert_runs, one per NewRun in the same order.
@@ -315,6 +316,13 @@ class ExperimentStore {
   /// Returns how many runs moved.
   int64_t relocate_run_dirs(int64_t campaign_id, const std::string& from_root,
                             const std::string& to_root);
+  /// runs.data_sha256 of the campaign's runs that have one, by run number: the fingerprint of
+  /// each run's data (core/data/dataset.h dataset_sha256) when it was first launched. Empty
+  /// for a database older than schema version 3 (read as it is).
+  std::map<int64_t, std::string> data_fingerprints(int64_t campaign_id);
+  /// Sets runs.data_sha256 of the campaign's runs numbered in `by_number` where it is NULL
+  /// (runs created before schema version 3). One transaction.
+  void record_data_fingerprints(int64_t campaign_id, const std::map<int64_t, std::string>& by_number);
   /// Appends to the campaign log. `level` is "info", "warning" or "error".
   void record_event(int64_t campaign_id, std::optional<int64_t> run_id, std::string_view level,
                     std::string_view message);

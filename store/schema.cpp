@@ -166,8 +166,14 @@ constexpr std::string_view kSchemaV2 = R"sql(
 ALTER TABLE fixed_points ADD COLUMN refined INTEGER CHECK (refined IN (0, 1));
 )sql";
 
+// Version 3: the fingerprint (dataset_sha256, core/data/dataset.h) of each run's data when its
+// campaign was launched; a resume whose data changed is refused. NULL for older rows.
+constexpr std::string_view kSchemaV3 = R"sql(
+ALTER TABLE runs ADD COLUMN data_sha256 TEXT;
+)sql";
+
 // migrations[v - 1] takes a database from version v - 1 to v.
-constexpr std::string_view kMigrations[] = {kSchemaV1, kSchemaV2};
+constexpr std::string_view kMigrations[] = {kSchemaV1, kSchemaV2, kSchemaV3};
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
 int64_t user_table_count(Database& db) {

@@ -15,7 +15,7 @@
 namespace jslds::store {
 
 /// The schema version this build writes and reads.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 /// PRAGMA user_version of the open database (0 for a new, empty file).
 int schema_version(Database& db);

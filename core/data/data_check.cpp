@@ -10,13 +10,14 @@
 
 namespace jslds {
 
-std::string check_data_options(const DataOptions& options, const ModelOptions& model) {
+DataCheck check_data_options(const DataOptions& options, const ModelOptions& model) {
   try {
     const Dataset data = load_dataset(options);
     const Split split = make_split(data, options);
     model_dims(model, data, split);
-    return fmt::format("{}; {} training and {} validation trials", data.provenance,
-                       split.train_trials.size(), split.valid_trials.size());
+    return {fmt::format("{}; {} training and {} validation trials", data.provenance, split.train_trials.size(),
+                        split.valid_trials.size()),
+            dataset_sha256(data)};
   } catch (const DataError& e) {
     throw DataCheckError(e.what());
   } catch (const std::invalid_argument& e) {  // model_dims: the mode does not fit the data

@@ -19,11 +19,16 @@ class DataCheckError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// What check_data_options found.
+struct DataCheck {
+  std::string summary;      // the provenance (source and shape); "; b training and v validation trials"
+  std::string data_sha256;  // dataset_sha256 of the data (core/data/dataset.h), as checkpoints record it
+};
+
 /// Loads the data `data` names (load_dataset), splits it (make_split) and checks that `model`'s
 /// mode fits it (spike counts for poisson, inputs and targets for task), as `jslds train` does
-/// before it builds a model, then drops them. Returns one line: the provenance (which names
-/// the source and the shape), then "; b training and v validation trials". Throws
-/// DataCheckError for everything those refuse, and when the data do not fit in memory.
-std::string check_data_options(const DataOptions& data, const ModelOptions& model);
+/// before it builds a model, then drops them. Throws DataCheckError for everything those
+/// refuse, and when the data do not fit in memory.
+DataCheck check_data_options(const DataOptions& data, const ModelOptions& model);
 
 }  // namespace jslds

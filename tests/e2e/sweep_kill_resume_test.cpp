@@ -1,6 +1,8 @@
 // Kill and resume at the CLI level (issue 6): SIGKILL to every process of an
 // `mpirun -np 3 jslds sweep` job in the middle of a 6-run campaign, then the same command
 // again. Children are the stand-in trainer (tests/sweep/fake_train.cpp).
+#include <cstdlib>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -256,6 +258,50 @@ TEST(SweepDataCheck, DataThatCannotBeLoadedIsRefusedBeforeAnyRunAndByDryRun) {
             std::string::npos)
       << slurp(dir / "task.log");
   fs::remove_all(dir);
+}
+
+// Found by a tester: another recording copied to a campaign's data.path between two launches
+// was trained on by the pending runs, and `jslds best` ranked them with the runs trained on
+// the first one. The resume is refused (exit status 2, nothing started) until the data the
+// runs were launched with are back; a dry run says so too.
+TEST(SweepKillResume, AResumeAfterTheRecordingWasReplacedIsRefused) {
+  fs::path dir = test_directory("data_changed");
+  auto simulate = [&](int seed) {
+    const std::string command = std::string(JSLDS_EXE) + " simulate oscillator -o " + (dir / "session.h5").string() +
+                                " --set data.sim_trials=12 --seed " + std::to_string(seed) + " > /dev/null 2>&1";
+    return std::system(command.c_str());
+  };
+  ASSERT_EQ(simulate(1), 0);
+  std::ofstream(dir / "spec.toml") << "[campaign]\nname = \"swap\"\n[base]\ndata.path = \"session.h5\"\n"
+                                      "train.steps = 20\ntrain.eval_every = 10\ntrain.checkpoint_every = 10\n"
+                                      "[parameters]\n\"model.latent_dim\" = { values = [8, 16] }\n";
+  const fs::path db = dir / "jslds.sqlite";
+  auto argv = sweep_command(0, {(dir / "spec.toml").string(), "--db", db.string(), "--jobs", "1"});
+  std::map<std::string, std::string> env = {{"JSLDS_TRAIN_EXE", JSLDS_FAKE_TRAIN_EXE}};
+  auto launch = [&](const std::vector<std::string>& command, const std::string& log) {
+    ChildProcess job = start(command, dir / log, env);
+    auto end = wait_for(job, std::chrono::seconds(120));
+    return end ? exit_code(*end) : -1;
+  };
+  ASSERT_EQ(launch(argv, "first.log"), 0) << slurp(dir / "first.log");
+
+  ASSERT_EQ(simulate(2), 0);  // another session at the same path
+  EXPECT_EQ(launch(argv, "second.log"), 2) << slurp(dir / "second.log");
+  const std::string expected = "campaign 'swap': the data changed since its runs were launched: runs 1, 2 (data.path " +
+                               (dir / "session.h5").string() + ") were launched with data of fingerprint ";
+  EXPECT_NE(slurp(dir / "second.log").find(expected), std::string::npos) << slurp(dir / "second.log");
+  std::vector<std::string> dry = argv;
+  dry.push_back("--dry-run");
+  EXPECT_EQ(launch(dry, "dry.log"), 2) << slurp(dir / "dry.log");
+  EXPECT_NE(slurp(dir / "dry.log").find("a launch would be refused: " + expected), std::string::npos)
+      << slurp(dir / "dry.log");
+  read_db(db, [](store::ExperimentStore& s) {
+    EXPECT_EQ(s.get_campaign(s.find_campaign("swap")->id).epoch, 1);  // the refusals changed nothing
+    return true;
+  });
+
+  ASSERT_EQ(simulate(1), 0);  // the original data back: the campaign resumes
+  EXPECT_EQ(launch(argv, "third.log"), 0) << slurp(dir / "third.log");
 }
 
 }  // namespace

@@ -824,6 +824,57 @@ TEST_F(CoordinatorTest, ChangedSpecIsRefusedUnlessForcedAndMayOnlyGrow) {
   EXPECT_THROW(launch(db, spec("[8, 16]"), o), SpecMismatch);
 }
 
+// Found by a tester: a campaign resumed after another recording was copied to its data.path
+// trained its pending runs on the new data, and `best` ranked them with the old ones. The
+// launch records each run's data fingerprint; a resume with other data is refused, unchanged.
+TEST_F(CoordinatorTest, AResumeWithOtherDataIsRefusedAndChangesNothing) {
+  store::ExperimentStore db(":memory:");
+  const SweepSpec s = spec("[8, 16]");
+  const auto runs = expand(s);
+  auto with = [&](const std::string& fingerprint) {
+    CoordinatorOptions o = options();
+    for (const auto& r : runs) o.data_sha256[r.config_sha256] = fingerprint;
+    return o;
+  };
+  const std::string a(64, 'a'), b(64, 'b');
+  StopSignals::request();  // created, then stopped before any run starts
+  launch(db, s, with(a));
+  StopSignals::reset();
+  const auto id = db.find_campaign("unit")->id;
+  const auto stored = db.data_fingerprints(id);
+  ASSERT_EQ(stored.size(), 4u);
+  EXPECT_EQ(stored.at(1), a);
+  const int64_t epoch = db.get_campaign(id).epoch;
+
+  try {
+    launch(db, s, with(b));
+    ADD_FAILURE() << "a resume with other data was accepted";
+  } catch (const DataChanged& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("campaign 'unit': the data changed since its runs were launched: runs 1, 2, 3, 4 "
+                        "(data.simulate = \"oscillator\") were launched with data of fingerprint aaaaaaaaaaaa, "
+                        "which now gives bbbbbbbbbbbb"),
+              std::string::npos)
+        << what;
+    EXPECT_NE(what.find("launch the new data as a new campaign"), std::string::npos) << what;
+  }
+  EXPECT_EQ(db.get_campaign(id).epoch, epoch);  // nothing changed
+  for (const auto& row : db.list_runs(id)) EXPECT_NE(row.status, RunStatus::kDone);
+  // The dry run says the same.
+  const auto preview = preview_launch(&db, s, runs, with(b));
+  ASSERT_FALSE(preview.empty());
+  EXPECT_EQ(preview.back().rfind(std::string(kRefusedPrefix) + "campaign 'unit': the data changed", 0), 0u)
+      << preview.back();
+
+  // The same data resume; runs recorded without a fingerprint (before schema version 3) get one.
+  db.database().exec("UPDATE runs SET data_sha256 = NULL WHERE number = 2");
+  LaunchSummary resumed = launch(db, s, with(a));
+  EXPECT_EQ(resumed.counts[RunStatus::kDone], 4);
+  EXPECT_EQ(db.data_fingerprints(id).at(2), a);
+  // Without fingerprints (a caller that loads no data) nothing is checked.
+  EXPECT_NO_THROW(launch(db, s, options()));
+}
+
 TEST_F(CoordinatorTest, NoRunStartsWhenTheTimeLimitLeavesNoRoom) {
   store::ExperimentStore db(":memory:");
   auto o = options();

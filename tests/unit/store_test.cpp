@@ -79,7 +79,7 @@ class TempDir {
 TEST(Schema, CreatesEveryTableAndViewAtTheCurrentVersion) {
   ExperimentStore store(":memory:");
   Database& db = store.database();
-  EXPECT_EQ(schema_version(db), 2);
+  EXPECT_EQ(schema_version(db), 3);
   std::set<std::string> names;
   Statement st(db, "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')");
   while (st.step()) names.insert(st.column_text(0));
@@ -88,14 +88,15 @@ TEST(Schema, CreatesEveryTableAndViewAtTheCurrentVersion) {
                                "run_params", "run_summaries"}) {
     EXPECT_TRUE(names.count(expected)) << "missing " << expected;
   }
-  // DESIGN §5 columns of runs, in order.
+  // DESIGN §5 columns of runs, in order, then version 3's data_sha256.
   std::vector<std::string> columns;
   Statement info(db, "SELECT name FROM pragma_table_info('runs')");
   while (info.step()) columns.push_back(info.column_text(0));
   EXPECT_EQ(columns, (std::vector<std::string>{
                          "id", "campaign_id", "number", "repeat", "config_json", "config_sha256",
                          "status", "attempts", "epoch", "worker", "device", "run_dir",
-                         "steps_done", "started_at", "finished_at", "error"}));
+                         "steps_done", "started_at", "finished_at", "error",
+                         "data_sha256"}));
 }
 
 TEST(Schema, ReopeningOnDiskKeepsDataAndVersion) {
@@ -127,6 +128,7 @@ TEST(Schema, Version1DatabaseIsReadAsIsAndMigratedByTheWriter) {
                                       {0, "numerical", 1e-9, "stable", 0, 0.9, {1.0, 2.0}, true}});
     // Back to version 1's layout, as a jslds of that version wrote it.
     store.database().exec("ALTER TABLE fixed_points DROP COLUMN refined");
+    store.database().exec("ALTER TABLE runs DROP COLUMN data_sha256");
     store.database().exec("PRAGMA user_version = 1");
   }
   {
@@ -138,7 +140,13 @@ TEST(Schema, Version1DatabaseIsReadAsIsAndMigratedByTheWriter) {
     EXPECT_FALSE(points[0].refined);
   }
   ExperimentStore writer(path);
-  EXPECT_EQ(schema_version(writer.database()), 2);
+  EXPECT_EQ(schema_version(writer.database()), kSchemaVersion);
+  const auto campaign = writer.find_campaign(demo_spec().name)->id;
+  EXPECT_TRUE(writer.data_fingerprints(campaign).empty());  // runs.data_sha256 added, NULL
+  writer.record_data_fingerprints(campaign, {{1, std::string(64, 'f')}});
+  EXPECT_EQ(writer.data_fingerprints(campaign).at(1), std::string(64, 'f'));
+  writer.record_data_fingerprints(campaign, {{1, std::string(64, 'e')}});  // only where NULL
+  EXPECT_EQ(writer.data_fingerprints(campaign).at(1), std::string(64, 'f'));
   auto points = writer.fixed_points(id);
   ASSERT_EQ(points.size(), 1u);
   EXPECT_FALSE(points[0].refined);  // written before the column existed: NULL
