@@ -227,7 +227,13 @@ DataFileReport inspect_data_file(const std::filesystem::path& file, const DataOp
     r.binned_shape = {d.n_trials(), d.n_bins(), d.n_neurons()};
     r.bin_ms = d.bin_ms;
     r.binned_provenance = d.provenance;
-    if (d.spikes_btn.defined()) r.binned_spikes = d.spikes_btn.sum(torch::kFloat64).item<double>();
+    if (d.spikes_btn.defined()) {
+      // Summed in float64 one trial at a time: a float64 copy of the whole tensor would
+      // triple the memory the counts take, past the loader's limit (check_memory).
+      double total = 0;
+      for (int64_t b = 0; b < d.n_trials(); ++b) total += d.spikes_btn[b].sum(torch::kFloat64).item<double>();
+      r.binned_spikes = total;
+    }
     r.binned_inputs = d.n_inputs();
     r.binned_targets = d.targets_bto.defined() ? d.targets_bto.size(2) : 0;
     std::map<std::string, int64_t> counts;

@@ -158,6 +158,11 @@ Dataset read_nwb(const std::filesystem::path& file, const DataOptions& options) 
     stops = {last};
     object = "/units/spike_times";
     source = fmt::format(fmt::runtime(last < 1e9 ? "continuous 0–{:.3f} s" : "continuous 0–{:.6g} s"), last);
+    if (!options.condition_field.empty())
+      log_data(fmt::format("{}: data.condition_field = '{}' not used: a continuous session (no trials table) has "
+                           "no per-trial conditions, so the validation split is not stratified; set data.trials "
+                           "to the intervals table that holds that column ({})",
+                           name, options.condition_field, table_list));
     if (before_zero > 0)
       log_data(fmt::format("{}: /units/spike_times: {} spike times before 0 s lie outside the continuous session "
                            "(0 s to the latest spike) and are left out",

@@ -7,6 +7,7 @@
 #include <string>
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 namespace fs = std::filesystem;
@@ -186,3 +187,21 @@ TEST(DataCli, InspectOnTheSharedNwbFile) {
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "binned:   90 trials × 343 bins × 35 neurons at 20 ms")) << r.output;
 }
+
+// Found by a tester: `data inspect` at a fine bin width was killed by the kernel's OOM killer
+// although the binned counts were under the loader's limit (half of the memory): it summed
+// them through a float64 copy of the whole tensor, three times their size at the peak.
+TEST(DataCli, InspectNeedsLittleMoreMemoryThanTheBinnedCounts) {
+  const fs::path nwb = fs::path(JSLDS_SHARED_DATA_DIR) / "human_mtl_zheng2022_sub4.nwb";
+  if (!fs::exists(nwb)) GTEST_SKIP() << nwb << " is absent (see ../shared/data/README.md)";
+  auto r = run("data inspect " + nwb.string() + " --set data.trials=encoding_table --set data.bin_ms=0.08");
+  ASSERT_EQ(r.code, 0) << r.output;
+  ASSERT_TRUE(contains(r.output, "binned:   90 trials × 85888 bins × 35 neurons at 0.08 ms")) << r.output;
+  const double counts_bytes = 90.0 * 85888 * 35 * 4;  // float32: 1.08 GB
+  struct rusage usage {};
+  ASSERT_EQ(::getrusage(RUSAGE_CHILDREN, &usage), 0);
+  const double peak_bytes = static_cast<double>(usage.ru_maxrss) * 1024;  // the largest child's
+  // LibTorch and the rest of the program take a few hundred MB besides the counts.
+  EXPECT_LT(peak_bytes, counts_bytes + 700e6) << "peak resident " << peak_bytes / 1e9 << " GB";
+}
+

@@ -477,6 +477,16 @@ TEST_F(DataFiles, WindowLongerThanEveryTrialIsRejected) {
            std::string::npos;
   });
   EXPECT_TRUE(said) << ::testing::PrintToString(log.lines());
+  // A condition column cannot stratify a continuous session: said, not ignored silently.
+  c.condition_field = "stimCategory";
+  data_detail::LogCapture log2;
+  d = load_dataset(c);
+  EXPECT_TRUE(d.conditions.empty());
+  const bool noted = std::any_of(log2.lines().begin(), log2.lines().end(), [](const std::string& line) {
+    return line.find("data.condition_field = 'stimCategory' not used: a continuous session (no trials table) has "
+                     "no per-trial conditions") != std::string::npos;
+  });
+  EXPECT_TRUE(noted) << ::testing::PrintToString(log2.lines());
 }
 
 // Found by a tester: a 0.001 ms bin width asked Torch for 86 GB and died with its stack
