@@ -20,7 +20,11 @@ std::atomic<bool> g_installed{false};
 std::atomic<pid_t> g_groups[kMaxGroups];
 struct sigaction g_previous[sizeof(kSignals) / sizeof(kSignals[0])];
 
-// Async-signal-safe: atomics, kill and _exit only.
+constexpr char kSecondSignal[] =
+    "\njslds: a second stop signal: exiting now; the running trainings were killed. Run the same command again to "
+    "resume: each run continues from its last checkpoint\n";
+
+// Async-signal-safe: atomics, kill, write and _exit only.
 extern "C" void jslds_coordinator_on_stop_signal(int sig) {
   int seen = g_count.fetch_add(1);
   if (seen == 0) {
@@ -31,6 +35,7 @@ extern "C" void jslds_coordinator_on_stop_signal(int sig) {
     pid_t pgid = g.load();
     if (pgid > 0) ::kill(-pgid, SIGKILL);
   }
+  if (seen == 1) [[maybe_unused]] ssize_t ignored = ::write(STDERR_FILENO, kSecondSignal, sizeof kSecondSignal - 1);
   ::_exit(128 + sig);
 }
 

@@ -120,6 +120,31 @@ TEST_F(SweepSignals, SigTermToTheRanksStopsGracefullyWithin60Seconds) {
   expect_clean_stop_then_resume();
 }
 
+// Found by a tester: a second Ctrl-C ended the sweep without a word after "stopping: …".
+// It says what happened and how to go on, and the campaign resumes.
+TEST_F(SweepSignals, ASecondSignalExitsAtOnceAndSaysHowToResume) {
+  argv_ = sweep_command(0, {(dir_ / "spec.toml").string(), "--db", db_.string(), "--jobs", "2"});
+  env_["FAKE_TRAIN_STOP_CHECKPOINT_MS"] = "10000";  // a slow stop, for the second signal to cut short
+  ChildProcess job = start(argv_, dir_ / "first.log", env_);
+  wait_for_running_checkpoint(job);
+  ASSERT_EQ(::kill(job.pid(), SIGINT), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ::kill(job.pid(), SIGINT);
+  auto status = wait_for(job, std::chrono::seconds(30));
+  ASSERT_TRUE(status) << slurp(dir_ / "first.log");
+  EXPECT_EQ(exit_code(*status), 130) << slurp(dir_ / "first.log");
+  EXPECT_NE(slurp(dir_ / "first.log").find("jslds: a second stop signal: exiting now; the running trainings were killed. "
+                                           "Run the same command again to resume"),
+            std::string::npos)
+      << slurp(dir_ / "first.log");
+  env_["FAKE_TRAIN_STEP_MS"] = "0";
+  env_.erase("FAKE_TRAIN_STOP_CHECKPOINT_MS");
+  ChildProcess resume = start(argv_, dir_ / "second.log", env_);
+  auto resumed = wait_for(resume, std::chrono::seconds(120));
+  ASSERT_TRUE(resumed) << slurp(dir_ / "second.log");
+  EXPECT_EQ(exit_code(*resumed), 0) << slurp(dir_ / "second.log");
+}
+
 // Plain SIGTERM to mpirun: Open MPI forwards it to the ranks and SIGKILLs them about a second
 // later, before a slow stop checkpoint (3 s here, like a large model's) is written, so the
 // database never hears of it. Resumed at once, the supervisors stop any trainer still running
