@@ -66,18 +66,21 @@ void print_status(const store::CampaignStatus& s, std::optional<bool> launch_ali
   const std::string length = s.recent_window_h >= 1.0 - 1e-9
                                  ? std::string("hour")
                                  : fmt::format("{:.0f} min", std::floor(s.recent_window_h * 60.0));
+  const int64_t left = s.counts.at(store::RunStatus::kPending) + s.counts.at(store::RunStatus::kRunning) +
+                       s.counts.at(store::RunStatus::kInterrupted);
   if (s.recent_window_h < 1.0 / 60.0) {
-    out << fmt::format("  throughput  {} finished in the campaign's first {:.0f} s: too early for a rate\n",
-                       s.recent_finished, s.recent_window_h * 3600.0);
+    out << (s.total > 0 && left == 0
+                ? fmt::format("  throughput  {} finished within {:.0f} s of the campaign's creation: too short for a "
+                              "rate\n",
+                              s.recent_finished, s.recent_window_h * 3600.0)
+                : fmt::format("  throughput  {} finished in the campaign's first {:.0f} s: too early for a rate\n",
+                              s.recent_finished, s.recent_window_h * 3600.0));
   } else {
     out << fmt::format("  throughput  {:.1f} runs/h over {}, {:.1f} runs/h since the campaign was created\n",
                        s.runs_per_hour_recent,
                        s.recent_window_ends_now ? "the last " + length : "the " + length + " before the last finish",
                        s.runs_per_hour_overall);
   }
-  int64_t left = s.counts.at(store::RunStatus::kPending) +
-                 s.counts.at(store::RunStatus::kRunning) +
-                 s.counts.at(store::RunStatus::kInterrupted);
   if (s.total == 0) {
     out << "  remaining   nothing: the campaign has no runs yet\n";
   } else if (left == 0) {

@@ -132,7 +132,7 @@ std::vector<Section> sections(RunConfig& c) {
       f_real("source_bin_ms", d.source_bin_ms, "MAT: bin width of those matrices (ms)",
              kBinMs),
       f_str("condition_field", d.condition_field,
-            "MAT: optional per-trial condition label field"),
+            "optional per-trial condition label: a MAT struct field or an NWB trials-table column; stratifies the validation split"),
       f_real("valid_fraction", d.valid_fraction,
              "fraction of trials held out for validation (stratified by condition)", kFraction),
       f_real("heldout_neurons", d.heldout_neurons,

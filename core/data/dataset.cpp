@@ -63,7 +63,7 @@ void check_binned_size(double trials, int64_t bins, int64_t neurons, double bin_
                object,
                fmt::format("binning at {} ms: {} trials × {} bins × {} neurons", bin_ms, trials,
                            bins, neurons),
-               "a larger data.bin_ms or a smaller data.window_bins");
+               "a larger data.bin_ms");
 }
 
 }  // namespace
@@ -184,10 +184,15 @@ WindowPlan plan_windows(const std::vector<int64_t>& trial_bins, int64_t window_b
   if (window_bins <= 0) {
     if (shortest <= 0)
       throw DataError(file, object,
-                      fmt::format("trial {} is shorter than one bin of {} ms: expected every "
-                                  "trial to hold at least one bin (or set data.window_bins to "
-                                  "drop short trials)",
-                                  (min_it - trial_bins.begin()) + first_trial_number, bin_ms));
+                      longest <= 0
+                          ? fmt::format("every trial is shorter than one bin of {} ms: expected a smaller "
+                                        "data.bin_ms (or, for a MAT file, data.source_bin_ms giving the "
+                                        "matrices' own bin width)",
+                                        bin_ms)
+                          : fmt::format("trial {} is shorter than one bin of {} ms: expected every "
+                                        "trial to hold at least one bin (or set data.window_bins to "
+                                        "drop short trials)",
+                                        (min_it - trial_bins.begin()) + first_trial_number, bin_ms));
     check_binned_size(static_cast<double>(trial_bins.size()), shortest, neurons, bin_ms, file,
                       object);
     plan.bins = shortest;

@@ -432,6 +432,17 @@ TEST_F(DataFiles, ZeroNeuronsOrTrialsAreRejected) {
   expect_data_error(o, {"/spikes", "zero neurons"});
 }
 
+// Found by a tester: when every trial is shorter than one bin, the refusal advised
+// data.window_bins, which cannot help; it now advises a smaller bin width.
+TEST_F(DataFiles, EveryTrialShorterThanOneBinAsksForASmallerBinWidth) {
+  write_mat(path("short.mat"), {constant_trial(2, 10, 0.0), constant_trial(2, 10, 1.0)});  // 10 ms each
+  DataOptions o = mat_options(path("short.mat"));
+  o.bin_ms = 20;
+  expect_data_error(o, {"D.data", "every trial is shorter than one bin of 20 ms: expected a smaller data.bin_ms"});
+  write_mat(path("one.mat"), {constant_trial(2, 40, 0.0), constant_trial(2, 10, 1.0)});
+  expect_data_error(mat_options(path("one.mat")), {"trial 2 is shorter than one bin of 20 ms", "data.window_bins"});
+}
+
 TEST_F(DataFiles, WindowLongerThanEveryTrialIsRejected) {
   write_mat(path("w.mat"), {constant_trial(2, 400, 0.0), constant_trial(2, 300, 0.0)});
   DataOptions o = mat_options(path("w.mat"));

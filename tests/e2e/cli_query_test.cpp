@@ -523,6 +523,10 @@ TEST_F(Cli, StatusOfAFinishedCampaignWithAMultiLineError) {
   EXPECT_NE(r.out.find("remaining   none: complete, all 4 runs finished (3 done)"),
             std::string::npos)
       << r.out;
+  // Found by a tester: a campaign finished within its first minute is not "too early" for a rate.
+  EXPECT_NE(r.out.find("finished within "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" s of the campaign's creation: too short for a rate\n"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("too early"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("child exited with status 1 | last lines: | bad config\n"),
             std::string::npos)
       << r.out;
