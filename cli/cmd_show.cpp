@@ -118,6 +118,7 @@ void show(store::ExperimentStore& store, const std::string& db_path, const store
     out << fmt::format("  worker      {}, device {}\n", run.worker.value_or("-"),
                        run.device.value_or("-"));
   }
+  if (const auto build = store.run_build(run.id)) out << fmt::format("  jslds       {}\n", *build);
   // started_at is the last attempt's (DESIGN §5); say so when there were several.
   out << fmt::format("  started     {}{}\n  finished    {}\n", run.started_at.value_or("-"),
                      run.attempts > 1 && run.started_at

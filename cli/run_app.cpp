@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "core/build_id.h"
 #include "core/config.h"
 #include "core/did_you_mean.h"
 
@@ -72,7 +73,7 @@ std::unique_ptr<CLI::App> make_top_level_app() {
       "co-trained with a parameter-tied switching linear system (JSLDS), run sweeps of them\n"
       "over MPI, and keep every result in an SQLite experiment database.",
       "jslds");
-  app->set_version_flag("--version", std::string("jslds ") + JSLDS_VERSION);
+  app->set_version_flag("--version", "jslds " + build_id());
   app->require_subcommand(1);
   app->fallthrough(false);
   app->formatter(std::make_shared<OneLineCommandList>());  // before the commands inherit it

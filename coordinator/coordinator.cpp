@@ -60,6 +60,8 @@ double number_or_nan(const json& v) {
 void record_report(store::ExperimentStore& db, int64_t run_id, const std::string& report_json) {
   json r = json::parse(report_json, nullptr, /*allow_exceptions=*/false);
   if (!r.is_object()) return;
+  if (auto it = r.find("jslds_build"); it != r.end() && it->is_string() && !it->get<std::string>().empty())
+    db.record_run_build(run_id, it->get<std::string>());
   if (r.contains("summary") && r["summary"].is_object()) {
     std::map<std::string, double> summary;
     for (const auto& [k, v] : r["summary"].items())

@@ -714,6 +714,19 @@ void ExperimentStore::record_data_fingerprints(int64_t campaign_id,
   });
 }
 
+void ExperimentStore::record_run_build(int64_t run_id, const std::string& builds) {
+  Statement st(db_, "UPDATE runs SET jslds_build = ? WHERE id = ?");
+  st.bind(1, builds).bind(2, run_id).run();
+}
+
+std::optional<std::string> ExperimentStore::run_build(int64_t run_id) {
+  if (schema_version(db_) < 3) return std::nullopt;
+  Statement st(db_, "SELECT jslds_build FROM runs WHERE id = ? AND jslds_build IS NOT NULL");
+  st.bind(1, run_id);
+  if (!st.step()) return std::nullopt;
+  return st.column_text(0);
+}
+
 std::vector<ArtifactRecord> ExperimentStore::artifacts(int64_t run_id) {
   Statement st(db_,
                "SELECT kind, path, step, bytes, sha256, created_at FROM artifacts WHERE run_id = "

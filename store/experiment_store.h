@@ -323,6 +323,11 @@ class ExperimentStore {
   /// Sets runs.data_sha256 of the campaign's runs numbered in `by_number` where it is NULL
   /// (runs created before schema version 3). One transaction.
   void record_data_fingerprints(int64_t campaign_id, const std::map<int64_t, std::string>& by_number);
+  /// Sets runs.jslds_build: the jslds builds that trained the run, as its result reports them
+  /// ("0.1.0 (git 85f23ed1a2b3)", or "B1; from step 40: B2" when resumed by another build).
+  void record_run_build(int64_t run_id, const std::string& builds);
+  /// runs.jslds_build of a run; nullopt when not recorded (or a database older than version 3).
+  std::optional<std::string> run_build(int64_t run_id);
   /// Appends to the campaign log. `level` is "info", "warning" or "error".
   void record_event(int64_t campaign_id, std::optional<int64_t> run_id, std::string_view level,
                     std::string_view message);

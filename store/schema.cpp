@@ -167,9 +167,11 @@ ALTER TABLE fixed_points ADD COLUMN refined INTEGER CHECK (refined IN (0, 1));
 )sql";
 
 // Version 3: the fingerprint (dataset_sha256, core/data/dataset.h) of each run's data when its
-// campaign was launched; a resume whose data changed is refused. NULL for older rows.
+// campaign was launched, for refusing a resume whose data changed; and the jslds builds that
+// trained it (core/build_id.h), from its result. NULL for older rows.
 constexpr std::string_view kSchemaV3 = R"sql(
 ALTER TABLE runs ADD COLUMN data_sha256 TEXT;
+ALTER TABLE runs ADD COLUMN jslds_build TEXT;
 )sql";
 
 // migrations[v - 1] takes a database from version v - 1 to v.

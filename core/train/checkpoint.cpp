@@ -225,6 +225,7 @@ FileDigest save_train_state(const std::filesystem::path& file, const TrainState&
   entries["step"] = state.step;
   entries["config_sha256"] = state.config_sha256;
   if (!state.data_sha256.empty()) entries["data_sha256"] = state.data_sha256;
+  if (!state.builds.empty()) entries["jslds_builds"] = state.builds;
   // Whole microseconds: the content hash covers ints, strings and tensors, not floats.
   entries["train_microseconds"] = static_cast<int64_t>(std::llround(state.train_seconds * 1e6));
   entries["optimizer"] = state.optimizer_archive;
@@ -242,6 +243,7 @@ TrainState load_train_state(const std::filesystem::path& file) {
   state.global_rng_state = require_tensor(entries, "rng.global_cpu", file);
   state.batch_rng_state = require_tensor(entries, "rng.batches", file);
   state.data_sha256 = optional_string(entries, "data_sha256");
+  state.builds = optional_string(entries, "jslds_builds");
   if (auto it = entries.find("train_microseconds"); it != entries.end() && it->second.isInt()) {
     state.train_seconds = static_cast<double>(it->second.toInt()) * 1e-6;
     state.has_train_seconds = true;

@@ -79,6 +79,9 @@ struct TrainState {
   double train_seconds = 0.0;       // wall seconds in optimiser steps for steps 1..step, summed
                                     // over every attempt; 0 in files written before it was kept
   bool has_train_seconds = false;   // false: an older file without that entry
+  std::string builds;               // the jslds builds (core/build_id.h) that trained steps 1..step:
+                                    // "B", or "B1; from step 40: B2" after a resume by another
+                                    // build; empty in files written before it was kept
 };
 
 /// Saves train_state.pt (same archive format and content hash as checkpoint.pt).

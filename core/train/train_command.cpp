@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "core/build_id.h"
 #include "core/checkpoint_receipt.h"
 #include "core/run_lock.h"
 #include "core/config.h"
@@ -382,7 +383,7 @@ int run_train_command(const TrainCommandOptions& options) {
   if (!recovery_note.empty()) log.line(recovery_note);
 
   log.line(fmt::format("jslds train {}: run directory {}, device {}, {} intra-op thread(s), BLAS {}, malloc {}",
-                       JSLDS_VERSION, run_dir.string(), device.str(), threads, blas_library(),
+                       build_id(), run_dir.string(), device.str(), threads, blas_library(),
                        malloc_tuned ? "tuned" : "default"));
   log.line(fmt::format("data: {}; {} training and {} validation trials{}", data.provenance, split.train_trials.size(),
                        split.valid_trials.size(),
@@ -428,6 +429,11 @@ int run_train_command(const TrainCommandOptions& options) {
       log.line(fmt::format("note: train_state.pt was written before jslds kept the training time; train_seconds "
                            "counts only the steps from {} on",
                            trainer->step()));
+    if (!trainer->resumed_from_other_build().empty())
+      log.line(fmt::format("note: steps up to {} were trained by another build of jslds ({}) and this one ({}) "
+                           "continues them: the result will not be bit-identical to an uninterrupted run of either "
+                           "(result.json and the database record both as jslds_build)",
+                           trainer->step(), trainer->resumed_from_other_build(), build_id()));
   } else {
     if (options.resume) log.line("--resume: no training in the run directory yet; starting from step 0");
     // A fresh start's history must not follow an earlier attempt's (a sweep's retry of a
@@ -495,6 +501,7 @@ int run_train_command(const TrainCommandOptions& options) {
                  {"status", outcome.status},
                  {"step", outcome.step},
                  {"message", outcome.message},
+                 {"jslds_build", trainer->builds()},
                  {"summary", summary},
                  {"fixed_points", json::array()},
                  {"modes", json::array()}};

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "core/build_id.h"
 #include "core/checkpoint_receipt.h"
 #include "core/train/metrics.h"
 
@@ -82,6 +83,7 @@ Trainer::Trainer(const RunConfig& config, const Dataset& data, const Split& spli
   batch_generator_ = at::detail::createCPUGenerator(static_cast<uint64_t>(config_.train.seed) + 1);
   dims_ = model_dims(config_.model, data, split);
   data_sha256_ = dataset_sha256(data);
+  builds_ = build_id();
   if (split.train_trials.empty()) throw std::invalid_argument("the split has no training trials");
   const bool poisson = config_.model.mode == "poisson";
 
@@ -338,6 +340,7 @@ FileDigest Trainer::save(const std::filesystem::path& run_dir) {
   state.config_sha256 = state_config_sha256();
   state.data_sha256 = data_sha256_;
   state.train_seconds = train_seconds_;
+  state.builds = builds_;
   torch::serialize::OutputArchive archive;
   optimizer_->save(archive);
   std::ostringstream bytes;
@@ -440,6 +443,18 @@ void Trainer::resume(const std::filesystem::path& run_dir) {
   step_ = state.step;
   train_seconds_ = state.train_seconds;
   resumed_without_train_seconds_ = !state.has_train_seconds;
+  // The last build named in the list ("B" or "…; from step K: B") against this one.
+  const size_t later = state.builds.rfind("; from step ");
+  const std::string last = state.builds.empty()       ? std::string("not recorded")
+                           : later == std::string::npos ? state.builds
+                                                        : state.builds.substr(state.builds.find(": ", later) + 2);
+  resumed_from_other_build_.clear();
+  builds_ = state.builds.empty() ? "not recorded" : state.builds;
+  if (last != build_id()) {
+    resumed_from_other_build_ = last;
+    if (step_ > 0) builds_ += fmt::format("; from step {}: {}", step_, build_id());
+    else builds_ = build_id();
+  }
 }
 
 }  // namespace jslds

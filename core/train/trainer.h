@@ -129,6 +129,13 @@ class Trainer {
   /// After resume(): the keys that may change on resume and did, as "key: before -> now",
   /// against the configuration checkpoint.pt holds (e.g. "train.steps: 600 -> 1000").
   const std::vector<std::string>& resumed_with_changes() const { return resumed_with_changes_; }
+  /// The jslds builds (core/build_id.h) that trained this run: this build's id, or after a
+  /// resume the stored list, extended ("…; from step N: B") when this build differs from the
+  /// last one. Saved in train_state.pt; reported in the result event.
+  const std::string& builds() const { return builds_; }
+  /// After resume(): the build that trained the steps before it when that is not this build
+  /// ("" otherwise; "not recorded" for train_state.pt files written before builds were kept).
+  const std::string& resumed_from_other_build() const { return resumed_from_other_build_; }
   /// Per-neuron mean training rate (N) (counts per bin): the bits-per-spike null model.
   const at::Tensor& null_rate() const { return null_rate_n_; }
 
@@ -153,6 +160,8 @@ class Trainer {
   double train_seconds_ = 0.0;  // seconds in train_step for steps 1..step_, over every attempt
   bool resumed_without_train_seconds_ = false;
   std::vector<std::string> resumed_with_changes_;
+  std::string builds_;
+  std::string resumed_from_other_build_;
   std::string data_sha256_;  // dataset_sha256 of the data given to the constructor
 };
 

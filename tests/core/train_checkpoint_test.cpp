@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "core/build_id.h"
 #include "core/train/checkpoint.h"
 #include "core/train/trainer.h"
 #include "core/data/loaders.h"
@@ -158,6 +159,48 @@ TEST(Training, ResumedRunReproducesTheUninterruptedLosses) {
   c.loss.w_fp = 1.0;
   Trainer mismatched(c, d.data, d.split);
   EXPECT_THROW(mismatched.resume(dir.path()), CheckpointError);
+}
+
+// Found by a tester: a run trained partly by one build and resumed by another gave figures
+// that neither build reproduces, and nothing said so. train_state.pt keeps the builds.
+TEST(Training, TheBuildsThatTrainedARunAreKeptAcrossResumes) {
+  at::set_num_threads(1);
+  TinyPoisson d;
+  TempDir dir;
+  RunConfig c = tiny_poisson_config();
+  c.train.steps = 4;
+  c.train.eval_every = 4;
+  {
+    Trainer first(c, d.data, d.split);
+    EXPECT_EQ(first.builds(), build_id());
+    ASSERT_EQ(first.run(dir.path()).status, "done");
+  }
+  EXPECT_EQ(load_train_state(dir.path() / "train_state.pt").builds, build_id());
+  c.train.steps = 8;
+  {
+    Trainer same(c, d.data, d.split);  // the same build: nothing to say, the list unchanged
+    same.resume(dir.path());
+    EXPECT_EQ(same.builds(), build_id());
+    EXPECT_EQ(same.resumed_from_other_build(), "");
+  }
+  // As if an older build had written the pair.
+  TrainState state = load_train_state(dir.path() / "train_state.pt");
+  state.builds = "0.0.9 (git 0123456789ab)";
+  save_train_state(dir.path() / "train_state.pt", state);
+  Trainer other(c, d.data, d.split);
+  other.resume(dir.path());
+  EXPECT_EQ(other.resumed_from_other_build(), "0.0.9 (git 0123456789ab)");
+  EXPECT_EQ(other.builds(), "0.0.9 (git 0123456789ab); from step 4: " + build_id());
+  ASSERT_EQ(other.run(dir.path()).status, "done");
+  EXPECT_EQ(load_train_state(dir.path() / "train_state.pt").builds, other.builds());
+  // A file from before builds were kept.
+  state = load_train_state(dir.path() / "train_state.pt");
+  state.builds.clear();
+  save_train_state(dir.path() / "train_state.pt", state);
+  Trainer unknown(c, d.data, d.split);
+  unknown.resume(dir.path());
+  EXPECT_EQ(unknown.resumed_from_other_build(), "not recorded");
+  EXPECT_EQ(unknown.builds(), "not recorded; from step 8: " + build_id());
 }
 
 TEST(Training, HugeLearningRateEndsDivergedWithTheStep) {

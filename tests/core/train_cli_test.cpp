@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/blas_core.h"
+#include "core/build_id.h"
 #include "core/checkpoint_receipt.h"
 #include "core/config.h"
 #include "core/summary_names.h"
@@ -102,6 +103,7 @@ TEST_F(TrainCli, ReportStreamAndResultJsonFollowTheReportFormat) {
   EXPECT_EQ(result["event"], "result");
   EXPECT_EQ(result["status"], "done");
   EXPECT_EQ(result["step"], 20);
+  EXPECT_EQ(result["jslds_build"], build_id());  // the build that trained it
   EXPECT_TRUE(result["summary"]["val_mse"].is_number());
   for (const auto& [name, value] : result["summary"].items())  // what a sweep objective may name
     EXPECT_TRUE(is_summary_name(name)) << name << " is missing from core/summary_names.h";

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
+#include "core/build_id.h"
 #include "tests/sweep/job.h"
 
 namespace jslds {
@@ -180,6 +181,9 @@ TEST_F(ReachCampaign, FourRealTrainingsUnderMpirunAreRecordedWithAnalysisAndChec
       expect_complete_run(s, r);
       // The run's configuration is the recording given with --set, not a default.
       EXPECT_EQ(nlohmann::json::parse(r.config_json)["data"]["path"], kRecording.string());
+      // The build that trained it and the data's fingerprint are recorded with it.
+      EXPECT_EQ(s.run_build(r.id).value_or(""), build_id());
+      EXPECT_EQ(s.data_fingerprints(c->id).count(r.number), 1u);
     }
     EXPECT_EQ(configs.size(), 4u);
     EXPECT_EQ(workers.size(), 2u) << "both worker ranks ran trainings";

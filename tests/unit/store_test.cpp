@@ -96,7 +96,7 @@ TEST(Schema, CreatesEveryTableAndViewAtTheCurrentVersion) {
                          "id", "campaign_id", "number", "repeat", "config_json", "config_sha256",
                          "status", "attempts", "epoch", "worker", "device", "run_dir",
                          "steps_done", "started_at", "finished_at", "error",
-                         "data_sha256"}));
+                         "data_sha256", "jslds_build"}));
 }
 
 TEST(Schema, ReopeningOnDiskKeepsDataAndVersion) {
@@ -129,6 +129,7 @@ TEST(Schema, Version1DatabaseIsReadAsIsAndMigratedByTheWriter) {
     // Back to version 1's layout, as a jslds of that version wrote it.
     store.database().exec("ALTER TABLE fixed_points DROP COLUMN refined");
     store.database().exec("ALTER TABLE runs DROP COLUMN data_sha256");
+    store.database().exec("ALTER TABLE runs DROP COLUMN jslds_build");
     store.database().exec("PRAGMA user_version = 1");
   }
   {
