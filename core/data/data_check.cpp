@@ -6,17 +6,27 @@
 #include <fmt/format.h>
 
 #include "core/data/loaders.h"
+#include "core/data/readers.h"
 #include "core/train/trainer.h"
 
 namespace jslds {
 
 DataCheck check_data_options(const DataOptions& options, const ModelOptions& model) {
   try {
+    // The loader's notes go into the one summary line, not before it (the window note is in
+    // the provenance already).
+    data_detail::LogCapture log;
     const Dataset data = load_dataset(options);
     const Split split = make_split(data, options);
     model_dims(model, data, split);
-    return {fmt::format("{}; {} training and {} validation trials", data.provenance, split.train_trials.size(),
-                        split.valid_trials.size()),
+    std::string notes;
+    const std::string prefix = options.path + ": ";
+    for (const std::string& line : log.lines()) {
+      const std::string note = line.rfind(prefix, 0) == 0 ? line.substr(prefix.size()) : line;
+      if (data.provenance.find(note) == std::string::npos) notes += "; " + note;
+    }
+    return {fmt::format("{}; {} training and {} validation trials{}", data.provenance, split.train_trials.size(),
+                        split.valid_trials.size(), notes),
             dataset_sha256(data)};
   } catch (const DataError& e) {
     throw DataCheckError(e.what());

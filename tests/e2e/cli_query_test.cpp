@@ -321,6 +321,25 @@ TEST_F(Cli, AFailedWriteToStandardOutputIsAnError) {
   EXPECT_NE(r.err.find("error: writing to standard output failed"), std::string::npos) << r.err;
 }
 
+// Found by a tester: a sweep's data check printed the loader's window note twice, once on its
+// own "data:" line and again inside the summary of the data section.
+TEST_F(Cli, ASweepsDataCheckGivesEachDataSectionOneLine) {
+  const fs::path nwb = fs::path(JSLDS_SHARED_DATA_DIR) / "human_mtl_zheng2022_sub4.nwb";
+  if (!fs::exists(nwb)) GTEST_SKIP() << nwb << " is absent (see ../shared/data/README.md)";
+  std::ofstream(dir_ / "windows.toml") << "[campaign]\nname = \"windows\"\n[base.data]\npath = \"" << nwb.string()
+                                       << "\"\ntrials = \"encoding_table\"\nbin_ms = 25.0\nwindow_bins = 80\n"
+                                          "[parameters]\n\"model.latent_dim\" = { values = [4, 8] }\n";
+  Result r = jslds("sweep '" + (dir_ / "windows.toml").string() + "' --dry-run --db '" +
+                       (dir_ / "windows.sqlite").string() + "'",
+                   dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string note = "90 trial(s) split into 325 window(s) of 80 bins (2000 ms)";
+  const size_t first = r.err.find(note);
+  ASSERT_NE(first, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(note, first + 1), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.rfind("data 1/1 (runs 1 and 1 more): nwb ", first), 0u) << r.err;
+}
+
 // --curve-steps, --points and --modes 0 list none (the curve used to be printed whole), and a
 // run that never started says so instead of calling its directory missing.
 TEST_F(Cli, ShowListsNoneForZeroAndSaysWhenARunHasNotStarted) {
