@@ -23,6 +23,7 @@
 #include "coordinator/signals.h"
 #include "coordinator/sweep_spec.h"
 #include "core/data/data_check.h"
+#include "core/train/checkpoint.h"
 #include "store/experiment_store.h"
 #include "worker/local_pool.h"
 #include "worker/mpi_worker.h"
@@ -198,6 +199,44 @@ CoordinatorOptions coordinator_options(const SweepArgs& a) {
   return o;
 }
 
+// The fingerprint of the data a started run was trained on, from its own files (train_state.pt,
+// else checkpoint.pt); nullopt when neither can be read or records one.
+std::optional<std::string> recorded_data_sha256(const fs::path& run_dir) {
+  std::error_code ec;
+  try {
+    if (fs::exists(run_dir / "train_state.pt", ec))
+      if (const TrainState s = load_train_state(run_dir / "train_state.pt"); !s.data_sha256.empty())
+        return s.data_sha256;
+  } catch (const std::exception&) {
+  }
+  try {
+    if (fs::exists(run_dir / "checkpoint.pt", ec))
+      if (const LoadedModel m = load_checkpoint(run_dir / "checkpoint.pt"); !m.data_sha256.empty())
+        return m.data_sha256;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
+// What every launch (and --dry-run) starts from: the options (checked before the data are
+// loaded, so that option errors come first), the spec and its runs, every distinct data
+// section loaded and checked, and the fingerprints the coordinator stores and compares.
+struct Launch {
+  CoordinatorOptions options;
+  SweepSpec spec;
+  std::vector<ExpandedRun> runs;
+};
+
+Launch prepare_launch(const SweepArgs& a) {
+  Launch l;
+  l.options = coordinator_options(a);
+  l.spec = load_spec(a);
+  l.runs = expand(l.spec);
+  l.options.data_sha256 = check_data(l.spec, l.runs);
+  l.options.recorded_data_sha256 = recorded_data_sha256;
+  return l;
+}
+
 // Rank 0 or the local process: the whole campaign. A changed spec is a usage error.
 // `o` comes from coordinator_options(a), computed before the data check so that option errors
 // come first; `runs` is the spec's expansion, already checked by check_data.
@@ -211,6 +250,7 @@ void coordinate(const SweepArgs& a, const CoordinatorOptions& o, const SweepSpec
       if (line.rfind(kRefusedPrefix, 0) == 0) throw UsageError(line.substr(std::string(kRefusedPrefix).size()));
   store::OpenOptions open;
   open.journal = journal_mode(a.journal);
+  open.defer_migration = true;  // a refused launch leaves an older file readable by older jslds
   store::ExperimentStore store(a.db, open);
   // Before the coordinator bumps the epoch: a second live launch must be refused, not
   // allowed to take the first one's running runs for stale ones (coordinator/launch_lock.h).
@@ -263,13 +303,9 @@ std::exception_ptr run_under_mpi(const SweepArgs& a) {
     for (int w = 0; w < mpi_pool->size(); ++w) mpi_pool->send(w, Shutdown{});
     mpi_pool->flush(5.0);
   };
-  SweepSpec spec;
   try {
-    CoordinatorOptions o = coordinator_options(a);  // before the data are loaded
-    spec = load_spec(a);
-    const auto runs = expand(spec);
-    o.data_sha256 = check_data(spec, runs);  // every run is valid before any worker starts
-    coordinate(a, o, spec, runs, *pool);
+    const Launch launch = prepare_launch(a);  // every run is valid before any worker starts
+    coordinate(a, launch.options, launch.spec, launch.runs, *pool);
   } catch (const ConfigError&) {
     release_workers();
     return std::current_exception();
@@ -289,10 +325,10 @@ void run_sweep(const SweepArgs& a) {
     const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
     if (rank && std::string(rank) != "0") return;  // one table per mpirun, from rank 0
     if (a.jobs < 1) throw UsageError(fmt::format("--jobs {}: expected at least 1", a.jobs));
-    CoordinatorOptions o = coordinator_options(a);  // the same option checks as a launch
-    SweepSpec spec = load_spec(a);
-    const auto runs = expand(spec);
-    o.data_sha256 = check_data(spec, runs);
+    const Launch launch = prepare_launch(a);  // the same checks as a launch
+    const CoordinatorOptions& o = launch.options;
+    const SweepSpec& spec = launch.spec;
+    const std::vector<ExpandedRun>& runs = launch.runs;
     print_dry_run(spec, runs);
     // What a launch would find: the database read-only (never created here), the folders.
     // A predicted refusal ends the dry run with exit status 2, as the launch would.
@@ -330,12 +366,9 @@ void run_sweep(const SweepArgs& a) {
   if (a.jobs < 1) throw UsageError(fmt::format("--jobs {}: expected at least 1", a.jobs));
   StopSignals signals;
   if (!mpi) {
-    CoordinatorOptions o = coordinator_options(a);  // before the data are loaded
-    SweepSpec spec = load_spec(a);
-    const auto runs = expand(spec);
-    o.data_sha256 = check_data(spec, runs);  // every run is valid before any worker starts
+    const Launch launch = prepare_launch(a);  // every run is valid before any worker starts
     LocalPool pool(a.jobs, WorkerLoopOptions{});
-    coordinate(a, o, spec, runs, pool);
+    coordinate(a, launch.options, launch.spec, launch.runs, pool);
     return;
   }
 

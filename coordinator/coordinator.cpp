@@ -62,6 +62,9 @@ void record_report(store::ExperimentStore& db, int64_t run_id, const std::string
   if (!r.is_object()) return;
   if (auto it = r.find("jslds_build"); it != r.end() && it->is_string() && !it->get<std::string>().empty())
     db.record_run_build(run_id, it->get<std::string>());
+  // The data the run was trained on, as the trainer fingerprinted them (authoritative).
+  if (auto it = r.find("data_sha256"); it != r.end() && it->is_string() && !it->get<std::string>().empty())
+    db.record_run_data_fingerprint(run_id, it->get<std::string>());
   if (r.contains("summary") && r["summary"].is_object()) {
     std::map<std::string, double> summary;
     for (const auto& [k, v] : r["summary"].items())
@@ -234,6 +237,17 @@ std::string missing_run_folders(const std::vector<store::RunRow>& stored,
       campaign, fmt::join(parts, "; "), campaign);
 }
 
+// The data fingerprint a finished run's result.json records ("data_sha256"), if any.
+std::optional<std::string> result_data_sha256(const fs::path& result_json) {
+  std::ifstream in(result_json, std::ios::binary);
+  if (!in) return std::nullopt;
+  const json r = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!r.is_object()) return std::nullopt;
+  const auto it = r.find("data_sha256");
+  if (it == r.end() || !it->is_string() || it->get<std::string>().empty()) return std::nullopt;
+  return it->get<std::string>();
+}
+
 // Why a resume of a campaign whose runs were launched with other data must be refused, or ""
 // when the data are the same (or were not recorded). `stored` are runs.data_sha256 by run
 // number, `now` the fingerprints of the data as they are, by config_sha256.
@@ -330,12 +344,6 @@ LaunchSummary Coordinator::run() {
               number, spec_.name));
     }
   }
-  // The data must be those the runs were launched with (nothing changed yet).
-  if (existing && !options_.data_sha256.empty())
-    if (std::string why = changed_data(spec_.name, stored_rows, store_.data_fingerprints(existing->id), runs,
-                                       options_.data_sha256);
-        !why.empty())
-      throw DataChanged(why);
   // Every folder that holds or will hold this campaign's run directories must be this
   // campaign's: checked before the database or any run directory changes.
   // The folders are locked (in path order: no deadlock between launches) until the marker is
@@ -353,6 +361,34 @@ LaunchSummary Coordinator::run() {
     for (auto& [number, dir] : stored_dirs)
       if (relocated.count(fs::path(dir).parent_path()))
         dir = (root / fs::path(dir).filename()).string();
+  }
+  // The data must be those the runs were launched with (nothing changed yet). A run recorded
+  // without a fingerprint (schema version < 3) that has started is compared by the one its own
+  // files hold; one that has not started is given the current data's.
+  std::map<int64_t, std::string> fingerprints_to_record;  // number → fingerprint, for NULL rows
+  std::vector<int64_t> fingerprint_unknown;
+  if (existing && !options_.data_sha256.empty()) {
+    std::map<int64_t, std::string> stored = store_.data_fingerprints(existing->id);
+    for (const auto& row : stored_rows) {
+      if (stored.count(row.number)) continue;
+      std::optional<std::string> recorded;
+      if (row.attempts == 0) {
+        if (const auto now = options_.data_sha256.find(row.config_sha256); now != options_.data_sha256.end())
+          fingerprints_to_record[row.number] = now->second;
+        continue;
+      }
+      const fs::path dir = stored_dirs.count(row.number) ? fs::path(stored_dirs.at(row.number)) : fs::path(row.run_dir);
+      recorded = result_data_sha256(dir / "result.json");
+      if (!recorded && options_.recorded_data_sha256) recorded = options_.recorded_data_sha256(dir);
+      if (recorded) {
+        stored[row.number] = *recorded;
+        fingerprints_to_record[row.number] = *recorded;
+      } else {
+        fingerprint_unknown.push_back(row.number);
+      }
+    }
+    if (std::string why = changed_data(spec_.name, stored_rows, stored, runs, options_.data_sha256); !why.empty())
+      throw DataChanged(why);
   }
   std::set<fs::path> stored_roots;
   for (const auto& [number, dir] : stored_dirs) stored_roots.insert(fs::path(dir).parent_path());
@@ -435,12 +471,20 @@ LaunchSummary Coordinator::run() {
     rows.push_back(std::move(n));
   }
   auto inserted = store_.insert_runs(st.campaign.id, rows);
-  {
-    // Runs launched before the database recorded fingerprints (schema version 3) get theirs now.
-    std::map<int64_t, std::string> fingerprints;
-    for (const auto& n : rows)
-      if (!n.data_sha256.empty()) fingerprints[n.number] = n.data_sha256;
-    if (existing && !fingerprints.empty()) store_.record_data_fingerprints(st.campaign.id, fingerprints);
+  // Runs launched before the database recorded fingerprints (schema version 3) get theirs now:
+  // from their own files when they have started, else the current data's.
+  if (!fingerprints_to_record.empty()) store_.record_data_fingerprints(st.campaign.id, fingerprints_to_record);
+  if (!fingerprint_unknown.empty()) {
+    const size_t shown = std::min<size_t>(fingerprint_unknown.size(), 8);
+    const std::string line = fmt::format(
+        "run{} {}{} of campaign '{}' started before jslds recorded data fingerprints and neither the database "
+        "nor {} files record one: whether the data changed since cannot be checked for {}",
+        fingerprint_unknown.size() > 1 ? "s" : "",
+        fmt::join(fingerprint_unknown.begin(), fingerprint_unknown.begin() + shown, ", "),
+        fingerprint_unknown.size() > shown ? fmt::format(" and {} more", fingerprint_unknown.size() - shown) : "",
+        spec_.name, fingerprint_unknown.size() > 1 ? "their" : "its", fingerprint_unknown.size() > 1 ? "them" : "it");
+    store_.record_event(st.campaign.id, std::nullopt, "warning", line);
+    say("warning: " + line);
   }
   for (size_t i = 0; i < inserted.size(); ++i) {
     st.expanded[inserted[i].id] = &runs[i];
@@ -908,9 +952,18 @@ std::vector<std::string> preview_launch(store::ExperimentStore* store, const Swe
                                 "run(s)",
                                 new_runs));
     }
+    std::map<int64_t, std::string> stored_fingerprints;
+    if (!options.data_sha256.empty()) {
+      stored_fingerprints = store->data_fingerprints(existing->id);
+      for (const auto& row : stored_rows) {  // as a launch completes them (Coordinator::run)
+        if (stored_fingerprints.count(row.number) || row.attempts == 0) continue;
+        std::optional<std::string> recorded = result_data_sha256(fs::path(row.run_dir) / "result.json");
+        if (!recorded && options.recorded_data_sha256) recorded = options.recorded_data_sha256(row.run_dir);
+        if (recorded) stored_fingerprints[row.number] = *recorded;
+      }
+    }
     if (!options.data_sha256.empty())
-      if (std::string why = changed_data(spec.name, stored_rows, store->data_fingerprints(existing->id), runs,
-                                         options.data_sha256);
+      if (std::string why = changed_data(spec.name, stored_rows, stored_fingerprints, runs, options.data_sha256);
           !why.empty()) {
         out.push_back(std::string(kRefusedPrefix) + why);
         return out;

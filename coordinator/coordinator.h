@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <iosfwd>
 #include <map>
 #include <optional>
@@ -62,6 +63,10 @@ struct CoordinatorOptions {
   /// launch). Stored with new runs; a resume whose runs were launched with other data is
   /// refused (DataChanged). Empty: neither stored nor checked.
   std::map<std::string, std::string> data_sha256;
+  /// The fingerprint a started run's own files record (`jslds sweep` reads train_state.pt or
+  /// checkpoint.pt, which need LibTorch); consulted for runs the database has none for (created
+  /// before schema version 3) after their result.json. nullopt: not recorded there.
+  std::function<std::optional<std::string>(const std::filesystem::path& run_dir)> recorded_data_sha256;
 };
 
 /// The data at a resumed campaign's data.path (or its simulator) differ from those its runs

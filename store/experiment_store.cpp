@@ -178,14 +178,15 @@ ExperimentStore::ExperimentStore(const std::string& path, const OpenOptions& opt
     check_schema(db_);
   } else {
     // Another program's database is refused before its journal mode is changed.
-    refuse_foreign_database(db_);
+    const int version = refuse_foreign_database(db_);
     db_.apply_journal_policy();
-    apply_schema(db_);
+    if (!options.defer_migration || version == 0) apply_schema(db_);
   }
 }
 
 CampaignHandle ExperimentStore::create_or_load_campaign(const CampaignSpec& spec) {
   validate_campaign_spec(spec);
+  apply_schema(db_);  // a migration deferred by OpenOptions::defer_migration (no-op when current)
   return batch([&] {
     CampaignHandle handle;
     if (auto existing = find_campaign(spec.name)) {
@@ -717,6 +718,11 @@ void ExperimentStore::record_data_fingerprints(int64_t campaign_id,
 void ExperimentStore::record_run_build(int64_t run_id, const std::string& builds) {
   Statement st(db_, "UPDATE runs SET jslds_build = ? WHERE id = ?");
   st.bind(1, builds).bind(2, run_id).run();
+}
+
+void ExperimentStore::record_run_data_fingerprint(int64_t run_id, const std::string& data_sha256) {
+  Statement st(db_, "UPDATE runs SET data_sha256 = ? WHERE id = ?");
+  st.bind(1, data_sha256).bind(2, run_id).run();
 }
 
 std::optional<std::string> ExperimentStore::run_build(int64_t run_id) {

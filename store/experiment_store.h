@@ -326,6 +326,8 @@ class ExperimentStore {
   /// Sets runs.jslds_build: the jslds builds that trained the run, as its result reports them
   /// ("0.1.0 (git 85f23ed1a2b3)", or "B1; from step 40: B2" when resumed by another build).
   void record_run_build(int64_t run_id, const std::string& builds);
+  /// Sets runs.data_sha256 of one run (its result's fingerprint of the data it trained on).
+  void record_run_data_fingerprint(int64_t run_id, const std::string& data_sha256);
   /// runs.jslds_build of a run; nullopt when not recorded (or a database older than version 3).
   std::optional<std::string> run_build(int64_t run_id);
   /// Appends to the campaign log. `level` is "info", "warning" or "error".

@@ -74,6 +74,11 @@ struct OpenOptions {
   /// Writers: leave the journal mode as the file has it until apply_journal_policy() (a
   /// caller that must first check the file is its own, without changing a foreign one).
   bool defer_journal_policy = false;
+  /// Writers (ExperimentStore): bring a file of an older schema version up to date only at
+  /// the first write of a launch (create_or_load_campaign), so that a launch refused after
+  /// reading it (another spec, changed data) leaves the file as an older jslds can read it.
+  /// A new or empty file gets its tables at once.
+  bool defer_migration = false;
 };
 
 /// The SQLite library version in use, e.g. "3.40.1".

@@ -502,6 +502,7 @@ int run_train_command(const TrainCommandOptions& options) {
                  {"step", outcome.step},
                  {"message", outcome.message},
                  {"jslds_build", trainer->builds()},
+                 {"data_sha256", trainer->data_sha256()},
                  {"summary", summary},
                  {"fixed_points", json::array()},
                  {"modes", json::array()}};

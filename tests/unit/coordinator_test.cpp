@@ -14,6 +14,7 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "coordinator/artifacts_owner.h"
 #include "coordinator/launch_lock.h"
@@ -873,6 +874,49 @@ TEST_F(CoordinatorTest, AResumeWithOtherDataIsRefusedAndChangesNothing) {
   EXPECT_EQ(db.data_fingerprints(id).at(2), a);
   // Without fingerprints (a caller that loads no data) nothing is checked.
   EXPECT_NO_THROW(launch(db, s, options()));
+}
+
+// Found by testers: runs recorded before the database kept fingerprints (schema version < 3)
+// were stamped with the current data's at the next launch, though they had been trained on
+// other data. A started run is compared by what its own files record (result.json, then
+// train_state.pt/checkpoint.pt through recorded_data_sha256); one that records none is named.
+TEST_F(CoordinatorTest, RunsRecordedBeforeFingerprintsAreComparedByTheirOwnFiles) {
+  store::ExperimentStore db(":memory:");
+  const SweepSpec s = spec("[8, 16]");
+  const auto runs = expand(s);
+  auto with = [&](const std::string& fingerprint) {
+    CoordinatorOptions o = options();
+    for (const auto& r : runs) o.data_sha256[r.config_sha256] = fingerprint;
+    return o;
+  };
+  const std::string a(64, 'a'), b(64, 'b');
+  launch(db, s, with(a));
+  const auto id = db.find_campaign("unit")->id;
+  db.database().exec("UPDATE runs SET data_sha256 = NULL");  // as an older jslds left them
+  {
+    const fs::path result = fs::path(db.find_run(id, 1)->run_dir) / "result.json";
+    nlohmann::json r = nlohmann::json::parse(slurp(result));
+    r["data_sha256"] = a;  // what the trainer records
+    std::ofstream(result) << r.dump();
+  }
+  EXPECT_THROW(launch(db, s, with(b)), DataChanged);  // run 1 was trained on a
+  EXPECT_TRUE(db.data_fingerprints(id).empty());       // and nothing was stamped
+
+  std::ostringstream log;
+  CoordinatorOptions o = with(a);
+  o.log = &log;
+  launch(db, s, o);
+  auto stored = db.data_fingerprints(id);
+  EXPECT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored.at(1), a);
+  EXPECT_NE(log.str().find("warning: runs 2, 3, 4 of campaign 'unit' started before jslds recorded data "
+                           "fingerprints"),
+            std::string::npos)
+      << log.str();
+
+  o.recorded_data_sha256 = [&](const fs::path&) { return std::optional<std::string>(a); };  // train_state.pt's
+  launch(db, s, o);
+  EXPECT_EQ(db.data_fingerprints(id).size(), 4u);
 }
 
 TEST_F(CoordinatorTest, NoRunStartsWhenTheTimeLimitLeavesNoRoom) {

@@ -162,6 +162,39 @@ TEST(Schema, Version1DatabaseIsReadAsIsAndMigratedByTheWriter) {
   EXPECT_THROW(writer.database().exec("UPDATE fixed_points SET refined = 2"), std::exception);
 }
 
+// Found by a tester: a sweep launch refused after reading an older file (another spec, changed
+// data) had already migrated it, so the older jslds that made it could no longer read it. With
+// defer_migration (jslds sweep) the file is migrated at the launch's first write only.
+TEST(Schema, ADeferredMigrationWaitsForTheFirstWriteOfALaunch) {
+  TempDir dir;
+  const std::string path = (dir / "v2.sqlite").string();
+  {
+    ExperimentStore store(path);
+    auto c = store.create_or_load_campaign(demo_spec());
+    store.insert_runs(c.id, demo_runs(2));
+    store.database().exec("ALTER TABLE runs DROP COLUMN data_sha256");
+    store.database().exec("ALTER TABLE runs DROP COLUMN jslds_build");
+    store.database().exec("PRAGMA user_version = 2");
+  }
+  OpenOptions deferred;
+  deferred.defer_migration = true;
+  {
+    ExperimentStore launch(path, deferred);  // reads as a refused launch would
+    EXPECT_EQ(launch.list_runs(launch.find_campaign(demo_spec().name)->id).size(), 2u);
+    EXPECT_TRUE(launch.data_fingerprints(1).empty());
+  }
+  {
+    ExperimentStore reader(path, {.read_only = true});
+    EXPECT_EQ(schema_version(reader.database()), 2);
+  }
+  ExperimentStore launch(path, deferred);
+  launch.create_or_load_campaign(demo_spec());  // the first write
+  EXPECT_EQ(schema_version(launch.database()), kSchemaVersion);
+  // A new file gets its tables at once.
+  ExperimentStore fresh((dir / "new.sqlite").string(), deferred);
+  EXPECT_EQ(schema_version(fresh.database()), kSchemaVersion);
+}
+
 TEST(Schema, RefusesADatabaseFromANewerVersion) {
   TempDir dir;
   std::string path = (dir / "future.sqlite").string();
