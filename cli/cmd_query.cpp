@@ -294,7 +294,7 @@ void register_export(CLI::App& app) {
       ->check(CLI::IsMember({"csv", "json"}))
       ->default_val("csv");
   auto* out = cmd->add_option("--out", args->out,
-                              "output file (default: standard output); must not exist unless "
+                              "output file (default, or -: standard output); must not exist unless "
                               "--force; never the database itself or another SQLite file. "
                               "Written to a temporary file beside it, then renamed into place");
   cmd->add_flag("--force", args->force,
@@ -305,7 +305,7 @@ void register_export(CLI::App& app) {
     with_query_errors_as_usage([&] {
       store::Table t = store::export_campaign(store.database(), args->campaign);
       store::TableFormat format = store::parse_table_format(args->format);
-      if (args->out.empty()) {
+      if (args->out.empty() || args->out == "-") {  // "-": standard output, as for other tools
         store::write_table(std::cout, t, format);
         return;
       }

@@ -119,6 +119,8 @@ void show(store::ExperimentStore& store, const std::string& db_path, const store
                        run.device.value_or("-"));
   }
   if (const auto build = store.run_build(run.id)) out << fmt::format("  jslds       {}\n", *build);
+  if (const auto fingerprints = store.data_fingerprints(run.campaign_id); fingerprints.count(run.number))
+    out << fmt::format("  data        fingerprint {} (dataset_sha256)\n", fingerprints.at(run.number).substr(0, 12));
   // started_at is the last attempt's (DESIGN §5); say so when there were several.
   out << fmt::format("  started     {}{}\n  finished    {}\n", run.started_at.value_or("-"),
                      run.attempts > 1 && run.started_at

@@ -1,23 +1,31 @@
 # Writes OUT, a C++ source defining jslds::detail::kBuildGit: the git commit this build was made
-# from ("" outside a git checkout), with "+changes" when tracked files differed from it. Run at
-# every build (CMakeLists.txt, jslds_build_id); the file is rewritten only when the text
-# changes, so an unchanged checkout recompiles nothing.
+# from, "+changes.HASH" after it when tracked files differed from that commit (HASH: the first
+# 8 hex digits of the sha256 of `git diff HEAD`, so two differently edited builds differ),
+# "unknown" when the tree is a git checkout git cannot read, "" outside one. Run at every build
+# (CMakeLists.txt, jslds_build_id_git); it writes nothing in the source tree (no index refresh)
+# and rewrites OUT only when the text changes, so an unchanged checkout recompiles nothing.
 #   cmake -DSRC=<source dir> -DOUT=<file> -P build_id.cmake
 set(commit "")
-find_package(Git QUIET)
-if(GIT_FOUND AND EXISTS "${SRC}/.git")
-  execute_process(COMMAND "${GIT_EXECUTABLE}" -C "${SRC}" rev-parse --short=12 HEAD
-                  OUTPUT_VARIABLE commit OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET RESULT_VARIABLE rc)
-  if(NOT rc EQUAL 0)
-    set(commit "")
-  else()
-    # Stat information only (a fresh clone, a copied tree) must not count as a change.
-    execute_process(COMMAND "${GIT_EXECUTABLE}" -C "${SRC}" update-index -q --refresh
-                    OUTPUT_QUIET ERROR_QUIET)
-    execute_process(COMMAND "${GIT_EXECUTABLE}" -C "${SRC}" diff-index --quiet HEAD --
-                    RESULT_VARIABLE dirty ERROR_QUIET)
-    if(NOT dirty EQUAL 0)
-      set(commit "${commit}+changes")
+if(EXISTS "${SRC}/.git")
+  set(commit "unknown")
+  find_package(Git QUIET)
+  if(GIT_FOUND)
+    # safe.directory: a checkout owned by another user (a CI or container build) is still read.
+    set(git "${GIT_EXECUTABLE}" -c safe.directory=* -C "${SRC}")
+    execute_process(COMMAND ${git} rev-parse --short=12 HEAD
+                    OUTPUT_VARIABLE head OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET RESULT_VARIABLE rc)
+    if(rc EQUAL 0 AND NOT head STREQUAL "")
+      set(commit "${head}")
+      # `git diff` compares contents where only file times differ, without writing the index.
+      execute_process(COMMAND ${git} diff HEAD --
+                      OUTPUT_VARIABLE diff ERROR_QUIET RESULT_VARIABLE rc)
+      if(NOT rc EQUAL 0)
+        set(commit "${head}+unknown")
+      elseif(NOT diff STREQUAL "")
+        string(SHA256 hash "${diff}")
+        string(SUBSTRING "${hash}" 0 8 hash)
+        set(commit "${head}+changes.${hash}")
+      endif()
     endif()
   endif()
 endif()

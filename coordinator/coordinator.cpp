@@ -279,8 +279,8 @@ std::string changed_data(const std::string& campaign, const std::vector<store::R
                                 source, was.substr(0, 12), is.substr(0, 12)));
   }
   return fmt::format(
-      "campaign '{}': the data changed since its runs were launched: {}. Resuming would train the remaining "
-      "runs on other data than the finished ones and rank them together. Put the original data back (the "
+      "campaign '{}': the data changed since its runs were launched: {}. Resuming would train or rank runs of one "
+      "campaign on different data. Put the original data back (the "
       "fingerprint covers the binned counts, the trial selection and the bin width, not the file's name or "
       "format), or launch the new data as a new campaign (another [campaign] name)",
       campaign, fmt::join(parts, "; "));

@@ -20,22 +20,36 @@ std::atomic<bool> g_installed{false};
 std::atomic<pid_t> g_groups[kMaxGroups];
 struct sigaction g_previous[sizeof(kSignals) / sizeof(kSignals[0])];
 
-constexpr char kSecondSignal[] =
+constexpr char kSecondSignalKilled[] =
     "\njslds: a second stop signal: exiting now; the running trainings were killed. Run the same command again to "
     "resume: each run continues from its last checkpoint\n";
+constexpr char kSecondSignal[] =
+    "\njslds: a second stop signal: exiting now. Run the same command again to resume: each run continues from "
+    "its last checkpoint\n";
 
-// Async-signal-safe: atomics, kill, write and _exit only.
+// Async-signal-safe: atomics, kill, sigaction, write and _exit only.
 extern "C" void jslds_coordinator_on_stop_signal(int sig) {
   int seen = g_count.fetch_add(1);
   if (seen == 0) {
     g_first.store(sig);
     return;
   }
+  bool killed = false;
   for (auto& g : g_groups) {
     pid_t pgid = g.load();
-    if (pgid > 0) ::kill(-pgid, SIGKILL);
+    if (pgid > 0) killed |= ::kill(-pgid, SIGKILL) == 0;
   }
-  if (seen == 1) [[maybe_unused]] ssize_t ignored = ::write(STDERR_FILENO, kSecondSignal, sizeof kSecondSignal - 1);
+  if (seen == 1) {
+    // A closed pipe (`jslds sweep | tee log`, whose tee the same Ctrl-C ended) must not turn
+    // the exit status into SIGPIPE's.
+    struct sigaction ignore;
+    std::memset(&ignore, 0, sizeof ignore);
+    ignore.sa_handler = SIG_IGN;
+    ::sigaction(SIGPIPE, &ignore, nullptr);
+    const char* text = killed ? kSecondSignalKilled : kSecondSignal;
+    const size_t size = killed ? sizeof kSecondSignalKilled - 1 : sizeof kSecondSignal - 1;
+    [[maybe_unused]] ssize_t ignored = ::write(STDERR_FILENO, text, size);
+  }
   ::_exit(128 + sig);
 }
 

@@ -30,7 +30,11 @@ BlasCoreChoice choose_blas_core();
 std::string set_blas_core_for_children();
 
 /// A description of the loaded OpenBLAS's kernel set for logs, e.g. "core SkylakeX (set by
-/// OPENBLAS_CORETYPE)" or "core Prescott"; "" when no OpenBLAS is loaded in this process.
+/// OPENBLAS_CORETYPE)", "core SkylakeX (OPENBLAS_CORETYPE=Banana)" when the variable names
+/// something else, or "core Prescott"; "" when no OpenBLAS is loaded in this process.
 std::string loaded_blas_core();
+
+/// The loaded OpenBLAS's kernel set, e.g. "SkylakeX"; "" when no OpenBLAS is loaded.
+std::string loaded_blas_core_name();
 
 }  // namespace jslds

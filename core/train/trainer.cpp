@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "core/blas_core.h"
 #include "core/build_id.h"
 #include "core/checkpoint_receipt.h"
 #include "core/train/metrics.h"
@@ -20,6 +21,14 @@
 namespace jslds {
 
 namespace {
+
+// What computed the numbers: the jslds build and, on the CPU, the OpenBLAS kernel set (its
+// choice changes the last bits of every matrix product).
+std::string numerics_id() {
+  const std::string core = loaded_blas_core_name();
+  return core.empty() ? build_id() : build_id() + ", OpenBLAS " + core;
+}
+
 
 constexpr int64_t kEvalChunkTrials = 256;
 
@@ -83,7 +92,7 @@ Trainer::Trainer(const RunConfig& config, const Dataset& data, const Split& spli
   batch_generator_ = at::detail::createCPUGenerator(static_cast<uint64_t>(config_.train.seed) + 1);
   dims_ = model_dims(config_.model, data, split);
   data_sha256_ = dataset_sha256(data);
-  builds_ = build_id();
+  builds_ = numerics_id();
   if (split.train_trials.empty()) throw std::invalid_argument("the split has no training trials");
   const bool poisson = config_.model.mode == "poisson";
 
@@ -450,10 +459,12 @@ void Trainer::resume(const std::filesystem::path& run_dir) {
                                                         : state.builds.substr(state.builds.find(": ", later) + 2);
   resumed_from_other_build_.clear();
   builds_ = state.builds.empty() ? "not recorded" : state.builds;
-  if (last != build_id()) {
+  // Only steps still to train make another build part of the run's history (a finished run
+  // resumed for its analysis trains none).
+  if (last != numerics_id() && step_ < config_.train.steps) {
     resumed_from_other_build_ = last;
-    if (step_ > 0) builds_ += fmt::format("; from step {}: {}", step_, build_id());
-    else builds_ = build_id();
+    if (step_ > 0) builds_ += fmt::format("; from step {}: {}", step_, numerics_id());
+    else builds_ = numerics_id();
   }
 }
 

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "core/blas_core.h"
 #include "core/build_id.h"
 #include "core/train/checkpoint.h"
 #include "core/train/trainer.h"
@@ -165,6 +166,9 @@ TEST(Training, ResumedRunReproducesTheUninterruptedLosses) {
 // that neither build reproduces, and nothing said so. train_state.pt keeps the builds.
 TEST(Training, TheBuildsThatTrainedARunAreKeptAcrossResumes) {
   at::set_num_threads(1);
+  // The build and the OpenBLAS kernel set that compute the numbers.
+  const std::string core = loaded_blas_core_name();
+  const std::string here = core.empty() ? build_id() : build_id() + ", OpenBLAS " + core;
   TinyPoisson d;
   TempDir dir;
   RunConfig c = tiny_poisson_config();
@@ -172,15 +176,15 @@ TEST(Training, TheBuildsThatTrainedARunAreKeptAcrossResumes) {
   c.train.eval_every = 4;
   {
     Trainer first(c, d.data, d.split);
-    EXPECT_EQ(first.builds(), build_id());
+    EXPECT_EQ(first.builds(), here);
     ASSERT_EQ(first.run(dir.path()).status, "done");
   }
-  EXPECT_EQ(load_train_state(dir.path() / "train_state.pt").builds, build_id());
+  EXPECT_EQ(load_train_state(dir.path() / "train_state.pt").builds, here);
   c.train.steps = 8;
   {
     Trainer same(c, d.data, d.split);  // the same build: nothing to say, the list unchanged
     same.resume(dir.path());
-    EXPECT_EQ(same.builds(), build_id());
+    EXPECT_EQ(same.builds(), here);
     EXPECT_EQ(same.resumed_from_other_build(), "");
   }
   // As if an older build had written the pair.
@@ -190,17 +194,25 @@ TEST(Training, TheBuildsThatTrainedARunAreKeptAcrossResumes) {
   Trainer other(c, d.data, d.split);
   other.resume(dir.path());
   EXPECT_EQ(other.resumed_from_other_build(), "0.0.9 (git 0123456789ab)");
-  EXPECT_EQ(other.builds(), "0.0.9 (git 0123456789ab); from step 4: " + build_id());
+  EXPECT_EQ(other.builds(), "0.0.9 (git 0123456789ab); from step 4: " + here);
   ASSERT_EQ(other.run(dir.path()).status, "done");
   EXPECT_EQ(load_train_state(dir.path() / "train_state.pt").builds, other.builds());
-  // A file from before builds were kept.
+  // A finished run resumed (for its analysis) by another build trains nothing: no note.
   state = load_train_state(dir.path() / "train_state.pt");
+  state.builds = "0.0.9 (git 0123456789ab)";
+  save_train_state(dir.path() / "train_state.pt", state);
+  Trainer analysis_only(c, d.data, d.split);
+  analysis_only.resume(dir.path());
+  EXPECT_EQ(analysis_only.resumed_from_other_build(), "");
+  EXPECT_EQ(analysis_only.builds(), "0.0.9 (git 0123456789ab)");
+  // A file from before builds were kept.
   state.builds.clear();
   save_train_state(dir.path() / "train_state.pt", state);
+  c.train.steps = 12;
   Trainer unknown(c, d.data, d.split);
   unknown.resume(dir.path());
   EXPECT_EQ(unknown.resumed_from_other_build(), "not recorded");
-  EXPECT_EQ(unknown.builds(), "not recorded; from step 8: " + build_id());
+  EXPECT_EQ(unknown.builds(), "not recorded; from step 8: " + here);
 }
 
 TEST(Training, HugeLearningRateEndsDivergedWithTheStep) {

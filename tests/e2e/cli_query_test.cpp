@@ -417,6 +417,11 @@ TEST_F(Cli, ExportWritesTheWideTable) {
   int lines = 0;
   for (std::string line; std::getline(f, line);) ++lines;
   EXPECT_EQ(lines, 4);
+  // Found by a tester: --out - wrote a file named "-"; it means standard output.
+  r = jslds("export reach-v1 --out -" + db(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind(header, 0), 0u) << r.out;
+  EXPECT_FALSE(fs::exists(dir_ / "-"));
 }
 
 TEST_F(Cli, SortDirectionAsOneWordOrTwoInAnyCase) {
