@@ -62,17 +62,21 @@ CampaignLaunchLock::CampaignLaunchLock(const std::filesystem::path& db,
   if (error == EAGAIN || error == EACCES) {
     ::close(fd_);
     fd_ = -1;
-    throw CampaignBusy(fmt::format(
-        "campaign '{}' in {} is being run by another `jslds sweep` (it holds the launch lock in "
-        "{}); two launches of one campaign would train the same runs twice. Wait for it to end, "
-        "or stop it (SIGUSR1 or SIGTERM) and launch again; `jslds status --db {} {}` shows its "
-        "workers. A launch that was killed releases the lock at once",
-        campaign, db.string(), file.string(), db.string(), campaign));
+    throw CampaignBusy(busy_message(db, campaign));
   }
   warning_ = fmt::format(
       "could not lock {} ({}): this file system has no byte-range locks, so nothing stops a "
       "second launch of campaign '{}' while this one runs",
       file.string(), std::strerror(error), campaign);
+}
+
+std::string CampaignLaunchLock::busy_message(const std::filesystem::path& db, const std::string& campaign) {
+  return fmt::format(
+      "campaign '{}' in {} is being run by another `jslds sweep` (it holds the launch lock in "
+      "{}); two launches of one campaign would train the same runs twice. Wait for it to end, "
+      "or stop it (SIGUSR1 or SIGTERM) and launch again; `jslds status --db {} {}` shows its "
+      "workers. A launch that was killed releases the lock at once",
+      campaign, db.string(), lock_file(db).string(), db.string(), campaign);
 }
 
 std::optional<bool> CampaignLaunchLock::held_by_a_launch(const std::filesystem::path& db,

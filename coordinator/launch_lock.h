@@ -45,6 +45,10 @@ class CampaignLaunchLock {
   /// `jslds status` uses it to tell a live campaign from one whose coordinator died.
   static std::optional<bool> held_by_a_launch(const std::filesystem::path& db, const std::string& campaign);
 
+  /// Why a launch of `campaign` in `db` is refused while another holds the lock (CampaignBusy's
+  /// message; `jslds sweep --dry-run` says the same).
+  static std::string busy_message(const std::filesystem::path& db, const std::string& campaign);
+
   /// The database's real path (symlinks resolved) + ".lock".
   static std::filesystem::path lock_file(const std::filesystem::path& db);
 

@@ -202,6 +202,10 @@ Database::Database(const std::string& path, const OpenOptions& options)
     const std::string companion = path + suffix;
     std::error_code companion_ec;
     if (std::filesystem::exists(companion, companion_ec) && ::access(companion.c_str(), W_OK) != 0) {
+      if (errno == EROFS)  // no owner can help there (found by a tester: it advised chown)
+        throw StoreError(fmt::format("cannot write database '{}': it lies on a read-only file system; give a --db "
+                                     "on a writable one (reading commands such as `jslds status` work here)",
+                                     path));
       struct stat st {};
       const std::string owner =
           ::stat(companion.c_str(), &st) == 0 ? fmt::format("user id {}", st.st_uid) : "another user";

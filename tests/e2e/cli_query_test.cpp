@@ -340,6 +340,17 @@ TEST_F(Cli, ASweepsDataCheckGivesEachDataSectionOneLine) {
   EXPECT_EQ(r.err.rfind("data 1/1 (runs 1 and 1 more): nwb ", first), 0u) << r.err;
 }
 
+// Found by a tester: a dry run took the campaign's launch lock, creating DB.lock beside the
+// database, so it failed where that folder is read-only. It only tests the lock now.
+TEST_F(Cli, ADryRunCreatesNoLockFile) {
+  std::ofstream(dir_ / "plan.toml") << "[campaign]\nname = \"plan\"\n[base.data]\nsimulate = \"oscillator\"\n"
+                                       "[parameters]\n\"model.latent_dim\" = { values = [4, 8] }\n";
+  Result r = jslds("sweep '" + (dir_ / "plan.toml").string() + "' --dry-run" + db(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("a launch creates campaign 'plan'"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(db_ + ".lock"));
+}
+
 // --curve-steps, --points and --modes 0 list none (the curve used to be printed whole), and a
 // run that never started says so instead of calling its directory missing.
 TEST_F(Cli, ShowListsNoneForZeroAndSaysWhenARunHasNotStarted) {
