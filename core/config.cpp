@@ -135,6 +135,10 @@ std::vector<Section> sections(RunConfig& c) {
             "optional per-trial condition label: a MAT struct field or an NWB trials-table column; stratifies the validation split"),
       f_real("valid_fraction", d.valid_fraction,
              "fraction of trials held out for validation (stratified by condition)", kFraction),
+      f_str("split_by", d.split_by,
+            "with window_bins: what the validation split draws; window = each window on its own, trial = every "
+            "window of a recorded trial on the same side (validation windows come from trials training never saw)",
+            {"window", "trial"}),
       f_real("heldout_neurons", d.heldout_neurons,
              "fraction of neurons held out for co-smoothing (val_cobps); poisson mode only", kFraction),
       f_int("split_seed", d.split_seed, "seed of the trial and neuron splits"),

@@ -48,6 +48,7 @@ struct DataOptions {
   std::string field = "data";       // MAT: field with one neurons×time count matrix per trial
   double source_bin_ms = 1.0;       // MAT: bin width of those matrices (ms)
   std::string condition_field = ""; // MAT field / NWB trials-table column of per-trial labels
+  std::string split_by = "window";  // with window_bins: window | trial (see make_split)
   double valid_fraction = 0.2;      // fraction of trials held out for validation, [0, 1)
   double heldout_neurons = 0.0;     // fraction of neurons held out for co-smoothing, [0, 1)
   int64_t split_seed = 0;           // seed of the train/validation and neuron splits

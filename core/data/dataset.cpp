@@ -315,16 +315,41 @@ Split make_split(const Dataset& data, const DataOptions& options) {
     throw DataError(data.provenance, "conditions",
                     fmt::format("{} labels for {} trials", data.conditions.size(), n_trials));
 
+  // The units the split draws: the trials, or with data.split_by = "trial" the recorded trials
+  // the windows were cut from, so that every window of one trial falls on the same side.
+  const bool by_source = options.split_by == "trial" && static_cast<int64_t>(data.source_trial.size()) == n_trials;
+  std::vector<int64_t> unit_of(static_cast<size_t>(n_trials));
+  std::vector<std::string> unit_label;
+  {
+    std::map<int64_t, int64_t> unit_of_source;
+    for (int64_t i = 0; i < n_trials; ++i) {
+      const std::string label = data.conditions.empty() ? std::string() : data.conditions[static_cast<size_t>(i)];
+      if (!by_source) {
+        unit_of[static_cast<size_t>(i)] = i;
+        unit_label.push_back(label);
+        continue;
+      }
+      const auto [it, added] = unit_of_source.try_emplace(data.source_trial[static_cast<size_t>(i)],
+                                                          static_cast<int64_t>(unit_of_source.size()));
+      unit_of[static_cast<size_t>(i)] = it->second;
+      if (added) unit_label.push_back(label);
+    }
+  }
+  const auto n_units = static_cast<int64_t>(unit_label.size());
+  if (by_source && n_units < 2 && options.valid_fraction > 0)
+    throw DataError(data.provenance, "data.split_by",
+                    fmt::format("\"trial\": the {} windows come from {} recorded trial (a continuous session): no "
+                                "trial is left for validation; expected split_by = \"window\"",
+                                n_trials, n_units));
+
   Split split;
   std::seed_seq trial_seed{static_cast<uint64_t>(options.split_seed), uint64_t{1}};
   std::mt19937_64 rng(trial_seed);
 
-  // Group trials by condition (one group without labels), in label order.
+  // Group units by condition (one group without labels), in label order.
   std::map<std::string, std::vector<int64_t>> groups;
-  for (int64_t i = 0; i < n_trials; ++i)
-    groups[data.conditions.empty() ? std::string() : data.conditions[static_cast<size_t>(i)]]
-        .push_back(i);
-  // Conditions of a single trial cannot give a validation trial and keep a training one, so
+  for (int64_t u = 0; u < n_units; ++u) groups[unit_label[static_cast<size_t>(u)]].push_back(u);
+  // Conditions of a single unit cannot give a validation unit and keep a training one, so
   // they are split together, as one pool: with every label unique (e.g. one clip per trial)
   // the split is then simply random instead of leaving no validation trial at all.
   std::vector<int64_t> singletons;
@@ -337,18 +362,21 @@ Split make_split(const Dataset& data, const DataOptions& options) {
     }
   }
   std::vector<std::vector<int64_t>*> pools;
-  for (auto& [label, trials] : groups) pools.push_back(&trials);
+  for (auto& [label, units] : groups) pools.push_back(&units);
   if (!singletons.empty()) pools.push_back(&singletons);
+  std::vector<bool> valid_unit(static_cast<size_t>(n_units), false);
   for (std::vector<int64_t>* pool : pools) {
-    std::vector<int64_t>& trials = *pool;
-    shuffle(trials, rng);
-    const auto n = static_cast<int64_t>(trials.size());
+    std::vector<int64_t>& units = *pool;
+    shuffle(units, rng);
+    const auto n = static_cast<int64_t>(units.size());
     int64_t n_valid = rounded_count(options.valid_fraction, n);
     if (options.valid_fraction > 0 && n >= 2) n_valid = std::max<int64_t>(n_valid, 1);
-    n_valid = std::min(n_valid, n - 1);  // every condition keeps a training trial
-    split.valid_trials.insert(split.valid_trials.end(), trials.begin(), trials.begin() + n_valid);
-    split.train_trials.insert(split.train_trials.end(), trials.begin() + n_valid, trials.end());
+    n_valid = std::min(n_valid, n - 1);  // every condition keeps a training unit
+    for (int64_t k = 0; k < n_valid; ++k) valid_unit[static_cast<size_t>(units[static_cast<size_t>(k)])] = true;
   }
+  for (int64_t i = 0; i < n_trials; ++i)
+    (valid_unit[static_cast<size_t>(unit_of[static_cast<size_t>(i)])] ? split.valid_trials : split.train_trials)
+        .push_back(i);
   std::sort(split.train_trials.begin(), split.train_trials.end());
   std::sort(split.valid_trials.begin(), split.valid_trials.end());
 

@@ -21,6 +21,8 @@ struct Dataset {
   at::Tensor targets_bto;              // task targets (B,T,O); undefined in poisson data
   at::Tensor mask_bt;                  // 1 where targets count (B,T); undefined = all ones
   std::vector<std::string> conditions; // per-trial condition labels (size B) or empty
+  std::vector<int64_t> source_trial;   // with data.window_bins: the recorded trial (0-based) each
+                                       // window was cut from (size B); empty otherwise
   std::vector<std::string> neuron_ids; // size N (empty for task data)
   double bin_ms = 0.0;                 // bin width (ms)
   std::string provenance;              // one line: file or simulator, options, shape

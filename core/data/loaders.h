@@ -54,7 +54,10 @@ Dataset load_dataset(const DataOptions& options);
 /// when valid_fraction > 0 and the condition has ≥ 2 trials). Without labels
 /// round(valid_fraction · B) trials validate. round(heldout_neurons · N) neurons are held out
 /// (none for task data). Every index list is sorted ascending; at least one trial always
-/// trains. Throws DataError when the dataset has no trials.
+/// trains. With options.split_by = "trial" and windows (data.source_trial), the units drawn
+/// are the recorded trials the windows were cut from: all windows of one trial go to the
+/// same side, counted and stratified as trials. Throws DataError when the dataset has no
+/// trials, or when split_by = "trial" leaves fewer than two recorded trials to draw.
 Split make_split(const Dataset& data, const DataOptions& options);
 
 /// Simulates a session with known ground truth in `Dataset::truth` (docs/data.md gives every

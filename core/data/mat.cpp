@@ -161,6 +161,8 @@ Dataset read_mat(const std::filesystem::path& file, const DataOptions& options) 
   for (int64_t n = 0; n < N; ++n) d.neuron_ids.push_back(std::to_string(n + 1));
   if (!labels.empty())
     for (const auto& w : plan.windows) d.conditions.push_back(labels[static_cast<size_t>(w.trial)]);
+  if (options.window_bins > 0)
+    for (const auto& w : plan.windows) d.source_trial.push_back(w.trial);
   d.provenance = fmt::format("mat {} (v{}, {}.{}, {} ms → {} ms): {} trials × {} bins × {} "
                              "neurons{}",
                              name, f.version(), variable, options.field, options.source_bin_ms,

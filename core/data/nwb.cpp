@@ -210,6 +210,8 @@ Dataset read_nwb(const std::filesystem::path& file, const DataOptions& options) 
   d.neuron_ids = std::move(ids);
   if (!labels.empty())
     for (const auto& w : plan.windows) d.conditions.push_back(labels[static_cast<size_t>(w.trial)]);
+  if (options.window_bins > 0)
+    for (const auto& w : plan.windows) d.source_trial.push_back(w.trial);
   d.provenance = fmt::format("nwb {} ({}) at {} ms: {} trials × {} bins × {} neurons{}", name,
                              source, options.bin_ms, B, T, N,
                              plan.note.empty() ? "" : "; " + plan.note);

@@ -567,6 +567,8 @@ TEST_F(DataFiles, MatTrialsOfUnequalLengthAreCroppedOrSplit) {
   ASSERT_EQ(split.spikes_btn.sizes(), (std::vector<int64_t>{7, 5, 2}));  // 4 + 3 windows
   EXPECT_EQ(split.conditions,
             (std::vector<std::string>{"left", "left", "left", "left", "right", "right", "right"}));
+  EXPECT_EQ(split.source_trial, (std::vector<int64_t>{0, 0, 0, 0, 1, 1, 1}));  // for data.split_by
+  EXPECT_TRUE(crop.source_trial.empty());
   o.bin_ms = 2.5;  // 2.5 source bins of 1 ms
   expect_data_error(o, {"not a whole multiple of data.source_bin_ms"});
 }
@@ -658,6 +660,51 @@ TEST(Split, ConditionsOfOneTrialAreSplitTogether) {
   one.spikes_btn = torch::zeros({1, 4, 5});
   one.conditions = {"only"};
   EXPECT_TRUE(make_split(one, o).valid_trials.empty());
+}
+
+// Found by a tester: with data.window_bins the split drew windows, so consecutive windows of one
+// trial validated and trained. data.split_by = "trial" draws the recorded trials instead.
+TEST(Split, ByTrialKeepsEveryWindowOfARecordedTrialOnOneSide) {
+  Dataset d;
+  d.spikes_btn = torch::zeros({40, 4, 5});  // 10 recorded trials × 4 windows, 2 conditions
+  for (int w = 0; w < 40; ++w) {
+    d.source_trial.push_back(w / 4);
+    d.conditions.push_back(w / 4 < 5 ? "face" : "place");
+  }
+  DataOptions o;
+  o.valid_fraction = 0.2;
+  const Split by_window = make_split(d, o);  // the default: windows on their own
+  EXPECT_EQ(by_window.valid_trials.size(), 8u);
+  o.split_by = "trial";
+  const Split s = make_split(d, o);
+  std::set<int64_t> valid_sources, train_sources;
+  for (int64_t w : s.valid_trials) valid_sources.insert(d.source_trial[static_cast<size_t>(w)]);
+  for (int64_t w : s.train_trials) train_sources.insert(d.source_trial[static_cast<size_t>(w)]);
+  EXPECT_EQ(valid_sources.size(), 2u);  // one recorded trial per condition: round(0.2 · 5)
+  EXPECT_EQ(s.valid_trials.size(), 8u);  // with all their windows
+  for (int64_t t : valid_sources) EXPECT_FALSE(train_sources.count(t)) << "trial " << t << " on both sides";
+  std::set<std::string> valid_conditions;
+  for (int64_t w : s.valid_trials) valid_conditions.insert(d.conditions[static_cast<size_t>(w)]);
+  EXPECT_EQ(valid_conditions, (std::set<std::string>{"face", "place"}));
+  EXPECT_EQ(s.train_trials.size() + s.valid_trials.size(), 40u);
+  // Without windows (no source_trial) it is the same as the default.
+  Dataset whole;
+  whole.spikes_btn = torch::zeros({10, 4, 5});
+  DataOptions by_trial = o, by_default;
+  by_default.valid_fraction = 0.2;
+  EXPECT_EQ(make_split(whole, by_trial).valid_trials, make_split(whole, by_default).valid_trials);
+  // Windows of one continuous session: no recorded trial is left for validation.
+  Dataset session;
+  session.spikes_btn = torch::zeros({6, 4, 5});
+  session.source_trial.assign(6, 0);
+  try {
+    make_split(session, o);
+    ADD_FAILURE() << "split_by = trial on one continuous session was accepted";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("the 6 windows come from 1 recorded trial (a continuous session)"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(Split, IsDeterministicDisjointAndCompleteWithoutLabels) {
