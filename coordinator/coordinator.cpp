@@ -56,15 +56,20 @@ double number_or_nan(const json& v) {
   return v.is_number() ? v.get<double>() : std::nan("");
 }
 
+// A result event's text field `key` when it is a non-empty string.
+std::optional<std::string> nonempty_string(const json& r, const char* key) {
+  const auto it = r.find(key);
+  if (it == r.end() || !it->is_string() || it->get<std::string>().empty()) return std::nullopt;
+  return it->get<std::string>();
+}
+
 // The fixed points, modes and summary of a child's result event (docs/report-format.md).
 void record_report(store::ExperimentStore& db, int64_t run_id, const std::string& report_json) {
   json r = json::parse(report_json, nullptr, /*allow_exceptions=*/false);
   if (!r.is_object()) return;
-  if (auto it = r.find("jslds_build"); it != r.end() && it->is_string() && !it->get<std::string>().empty())
-    db.record_run_build(run_id, it->get<std::string>());
+  if (const auto build = nonempty_string(r, "jslds_build")) db.record_run_build(run_id, *build);
   // The data the run was trained on, as the trainer fingerprinted them (authoritative).
-  if (auto it = r.find("data_sha256"); it != r.end() && it->is_string() && !it->get<std::string>().empty())
-    db.record_run_data_fingerprint(run_id, it->get<std::string>());
+  if (const auto data = nonempty_string(r, "data_sha256")) db.record_run_data_fingerprint(run_id, *data);
   if (r.contains("summary") && r["summary"].is_object()) {
     std::map<std::string, double> summary;
     for (const auto& [k, v] : r["summary"].items())
@@ -243,9 +248,50 @@ std::optional<std::string> result_data_sha256(const fs::path& result_json) {
   if (!in) return std::nullopt;
   const json r = json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (!r.is_object()) return std::nullopt;
-  const auto it = r.find("data_sha256");
-  if (it == r.end() || !it->is_string() || it->get<std::string>().empty()) return std::nullopt;
-  return it->get<std::string>();
+  return nonempty_string(r, "data_sha256");
+}
+
+// "run 3" or "runs 1, 2, 5" (the first 8, then "and N more").
+std::string run_numbers(const std::vector<int64_t>& numbers) {
+  const size_t shown = std::min<size_t>(numbers.size(), 8);
+  return fmt::format("run{} {}{}", numbers.size() > 1 ? "s" : "", fmt::join(numbers.begin(), numbers.begin() + shown, ", "),
+                     numbers.size() > shown ? fmt::format(" and {} more", numbers.size() - shown) : "");
+}
+
+// The stored data fingerprints (runs.data_sha256 by run number) completed for runs recorded
+// without one (schema version < 3): a started run by what its own files record (result.json,
+// then options.recorded_data_sha256), one not started by the current data's. What a launch
+// records for those rows, and the started ones that record none.
+struct Fingerprints {
+  std::map<int64_t, std::string> known;      // number → fingerprint to compare with
+  std::map<int64_t, std::string> to_record;  // the NULL rows' fingerprints, to store
+  std::vector<int64_t> unknown;              // started, recorded nowhere
+};
+
+Fingerprints complete_fingerprints(store::ExperimentStore& store, int64_t campaign_id,
+                                   const std::vector<store::RunRow>& rows,
+                                   const std::map<int64_t, std::string>& run_dirs, const CoordinatorOptions& options) {
+  Fingerprints f;
+  f.known = store.data_fingerprints(campaign_id);
+  for (const auto& row : rows) {
+    if (f.known.count(row.number)) continue;
+    if (row.attempts == 0) {
+      if (const auto now = options.data_sha256.find(row.config_sha256); now != options.data_sha256.end())
+        f.to_record[row.number] = now->second;
+      continue;
+    }
+    const auto moved = run_dirs.find(row.number);
+    const fs::path dir = moved != run_dirs.end() ? fs::path(moved->second) : fs::path(row.run_dir);
+    std::optional<std::string> recorded = result_data_sha256(dir / "result.json");
+    if (!recorded && options.recorded_data_sha256) recorded = options.recorded_data_sha256(dir);
+    if (recorded) {
+      f.known[row.number] = *recorded;
+      f.to_record[row.number] = *recorded;
+    } else {
+      f.unknown.push_back(row.number);
+    }
+  }
+  return f;
 }
 
 // Why a resume of a campaign whose runs were launched with other data must be refused, or ""
@@ -272,11 +318,8 @@ std::string changed_data(const std::string& campaign, const std::vector<store::R
   std::vector<std::string> parts;
   for (const auto& [key, numbers] : changed) {
     const auto& [source, was, is] = key;
-    const size_t shown = std::min<size_t>(numbers.size(), 8);
-    parts.push_back(fmt::format("run{} {}{} ({}) were launched with data of fingerprint {}, which now gives {}",
-                                numbers.size() > 1 ? "s" : "", fmt::join(numbers.begin(), numbers.begin() + shown, ", "),
-                                numbers.size() > shown ? fmt::format(" and {} more", numbers.size() - shown) : "",
-                                source, was.substr(0, 12), is.substr(0, 12)));
+    parts.push_back(fmt::format("{} ({}) were launched with data of fingerprint {}, which now gives {}",
+                                run_numbers(numbers), source, was.substr(0, 12), is.substr(0, 12)));
   }
   return fmt::format(
       "campaign '{}': the data changed since its runs were launched: {}. Resuming would train or rank runs of one "
@@ -365,29 +408,11 @@ LaunchSummary Coordinator::run() {
   // The data must be those the runs were launched with (nothing changed yet). A run recorded
   // without a fingerprint (schema version < 3) that has started is compared by the one its own
   // files hold; one that has not started is given the current data's.
-  std::map<int64_t, std::string> fingerprints_to_record;  // number → fingerprint, for NULL rows
-  std::vector<int64_t> fingerprint_unknown;
+  Fingerprints fingerprints;
   if (existing && !options_.data_sha256.empty()) {
-    std::map<int64_t, std::string> stored = store_.data_fingerprints(existing->id);
-    for (const auto& row : stored_rows) {
-      if (stored.count(row.number)) continue;
-      std::optional<std::string> recorded;
-      if (row.attempts == 0) {
-        if (const auto now = options_.data_sha256.find(row.config_sha256); now != options_.data_sha256.end())
-          fingerprints_to_record[row.number] = now->second;
-        continue;
-      }
-      const fs::path dir = stored_dirs.count(row.number) ? fs::path(stored_dirs.at(row.number)) : fs::path(row.run_dir);
-      recorded = result_data_sha256(dir / "result.json");
-      if (!recorded && options_.recorded_data_sha256) recorded = options_.recorded_data_sha256(dir);
-      if (recorded) {
-        stored[row.number] = *recorded;
-        fingerprints_to_record[row.number] = *recorded;
-      } else {
-        fingerprint_unknown.push_back(row.number);
-      }
-    }
-    if (std::string why = changed_data(spec_.name, stored_rows, stored, runs, options_.data_sha256); !why.empty())
+    fingerprints = complete_fingerprints(store_, existing->id, stored_rows, stored_dirs, options_);
+    if (std::string why = changed_data(spec_.name, stored_rows, fingerprints.known, runs, options_.data_sha256);
+        !why.empty())
       throw DataChanged(why);
   }
   std::set<fs::path> stored_roots;
@@ -473,16 +498,12 @@ LaunchSummary Coordinator::run() {
   auto inserted = store_.insert_runs(st.campaign.id, rows);
   // Runs launched before the database recorded fingerprints (schema version 3) get theirs now:
   // from their own files when they have started, else the current data's.
-  if (!fingerprints_to_record.empty()) store_.record_data_fingerprints(st.campaign.id, fingerprints_to_record);
-  if (!fingerprint_unknown.empty()) {
-    const size_t shown = std::min<size_t>(fingerprint_unknown.size(), 8);
+  if (!fingerprints.to_record.empty()) store_.record_data_fingerprints(st.campaign.id, fingerprints.to_record);
+  if (const std::vector<int64_t>& unknown = fingerprints.unknown; !unknown.empty()) {
     const std::string line = fmt::format(
-        "run{} {}{} of campaign '{}' started before jslds recorded data fingerprints and neither the database "
+        "{} of campaign '{}' started before jslds recorded data fingerprints and neither the database "
         "nor {} files record one: whether the data changed since cannot be checked for {}",
-        fingerprint_unknown.size() > 1 ? "s" : "",
-        fmt::join(fingerprint_unknown.begin(), fingerprint_unknown.begin() + shown, ", "),
-        fingerprint_unknown.size() > shown ? fmt::format(" and {} more", fingerprint_unknown.size() - shown) : "",
-        spec_.name, fingerprint_unknown.size() > 1 ? "their" : "its", fingerprint_unknown.size() > 1 ? "them" : "it");
+        run_numbers(unknown), spec_.name, unknown.size() > 1 ? "their" : "its", unknown.size() > 1 ? "them" : "it");
     store_.record_event(st.campaign.id, std::nullopt, "warning", line);
     say("warning: " + line);
   }
@@ -952,22 +973,14 @@ std::vector<std::string> preview_launch(store::ExperimentStore* store, const Swe
                                 "run(s)",
                                 new_runs));
     }
-    std::map<int64_t, std::string> stored_fingerprints;
     if (!options.data_sha256.empty()) {
-      stored_fingerprints = store->data_fingerprints(existing->id);
-      for (const auto& row : stored_rows) {  // as a launch completes them (Coordinator::run)
-        if (stored_fingerprints.count(row.number) || row.attempts == 0) continue;
-        std::optional<std::string> recorded = result_data_sha256(fs::path(row.run_dir) / "result.json");
-        if (!recorded && options.recorded_data_sha256) recorded = options.recorded_data_sha256(row.run_dir);
-        if (recorded) stored_fingerprints[row.number] = *recorded;
-      }
-    }
-    if (!options.data_sha256.empty())
-      if (std::string why = changed_data(spec.name, stored_rows, stored_fingerprints, runs, options.data_sha256);
+      const Fingerprints fingerprints = complete_fingerprints(*store, existing->id, stored_rows, {}, options);
+      if (std::string why = changed_data(spec.name, stored_rows, fingerprints.known, runs, options.data_sha256);
           !why.empty()) {
         out.push_back(std::string(kRefusedPrefix) + why);
         return out;
       }
+    }
     std::vector<std::string> states;
     for (const auto& [state, count] : by_state)
       states.push_back(fmt::format("{} {}", count, store::to_string(state)));

@@ -433,8 +433,7 @@ int run_train_command(const TrainCommandOptions& options) {
       log.line(fmt::format("note: steps up to {} were computed by another build of jslds or OpenBLAS kernel set "
                            "({}) and this one ({}) continues them: the result will not be bit-identical to an "
                            "uninterrupted run of either (result.json and the database record both as jslds_build)",
-                           trainer->step(), trainer->resumed_from_other_build(),
-                           trainer->builds().substr(trainer->builds().rfind(": ") + 2)));
+                           trainer->step(), trainer->resumed_from_other_build(), numerics_id()));
   } else {
     if (options.resume) log.line("--resume: no training in the run directory yet; starting from step 0");
     // A fresh start's history must not follow an earlier attempt's (a sweep's retry of a

@@ -22,14 +22,6 @@ namespace jslds {
 
 namespace {
 
-// What computed the numbers: the jslds build and, on the CPU, the OpenBLAS kernel set (its
-// choice changes the last bits of every matrix product).
-std::string numerics_id() {
-  const std::string core = loaded_blas_core_name();
-  return core.empty() ? build_id() : build_id() + ", OpenBLAS " + core;
-}
-
-
 constexpr int64_t kEvalChunkTrials = 256;
 
 at::Tensor index_tensor(const std::vector<int64_t>& indices) {
@@ -335,6 +327,11 @@ RunConfig without_resumable_keys(RunConfig c) {
 
 }  // namespace
 
+std::string numerics_id() {
+  const std::string core = loaded_blas_core_name();
+  return core.empty() ? build_id() : build_id() + ", OpenBLAS " + core;
+}
+
 std::string Trainer::state_config_sha256() const {
   return config_sha256(without_resumable_keys(config_));
 }
@@ -461,10 +458,10 @@ void Trainer::resume(const std::filesystem::path& run_dir) {
   builds_ = state.builds.empty() ? "not recorded" : state.builds;
   // Only steps still to train make another build part of the run's history (a finished run
   // resumed for its analysis trains none).
-  if (last != numerics_id() && step_ < config_.train.steps) {
+  if (const std::string here = numerics_id(); last != here && step_ < config_.train.steps) {
     resumed_from_other_build_ = last;
-    if (step_ > 0) builds_ += fmt::format("; from step {}: {}", step_, numerics_id());
-    else builds_ = numerics_id();
+    if (step_ > 0) builds_ += fmt::format("; from step {}: {}", step_, here);
+    else builds_ = here;
   }
 }
 

@@ -84,6 +84,11 @@ struct TrainOutcome {
   double train_seconds = 0.0;
 };
 
+/// What computes a training's numbers: build_id() (core/build_id.h) and, when OpenBLAS is
+/// loaded, its kernel set, e.g. "0.1.0 (git 85f23ed1a2b3), OpenBLAS SkylakeX". Trainer::builds()
+/// lists these for every stretch of steps.
+std::string numerics_id();
+
 class Trainer {
  public:
   /// Builds the model for `data` (shapes from the data and `split`) and moves the training

@@ -15,7 +15,6 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "core/blas_core.h"
 #include "core/build_id.h"
 #include "core/train/checkpoint.h"
 #include "core/train/trainer.h"
@@ -167,8 +166,8 @@ TEST(Training, ResumedRunReproducesTheUninterruptedLosses) {
 TEST(Training, TheBuildsThatTrainedARunAreKeptAcrossResumes) {
   at::set_num_threads(1);
   // The build and the OpenBLAS kernel set that compute the numbers.
-  const std::string core = loaded_blas_core_name();
-  const std::string here = core.empty() ? build_id() : build_id() + ", OpenBLAS " + core;
+  const std::string here = numerics_id();
+  EXPECT_EQ(here.rfind(build_id(), 0), 0u) << here;
   TinyPoisson d;
   TempDir dir;
   RunConfig c = tiny_poisson_config();

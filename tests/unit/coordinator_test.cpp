@@ -84,6 +84,13 @@ class CoordinatorTest : public ::testing::Test {
     return o;
   }
 
+  // options() with every run's data fingerprint given as `fingerprint` (as jslds sweep does).
+  CoordinatorOptions options_with_data(const std::vector<ExpandedRun>& runs, const std::string& fingerprint) {
+    CoordinatorOptions o = options();
+    for (const auto& r : runs) o.data_sha256[r.config_sha256] = fingerprint;
+    return o;
+  }
+
   LaunchSummary launch(store::ExperimentStore& db, const SweepSpec& s, CoordinatorOptions o,
                        int jobs = 2, WorkerLoopOptions worker = {}) {
     LocalPool pool(jobs, worker);
@@ -832,11 +839,7 @@ TEST_F(CoordinatorTest, AResumeWithOtherDataIsRefusedAndChangesNothing) {
   store::ExperimentStore db(":memory:");
   const SweepSpec s = spec("[8, 16]");
   const auto runs = expand(s);
-  auto with = [&](const std::string& fingerprint) {
-    CoordinatorOptions o = options();
-    for (const auto& r : runs) o.data_sha256[r.config_sha256] = fingerprint;
-    return o;
-  };
+  auto with = [&](const std::string& fingerprint) { return options_with_data(runs, fingerprint); };
   const std::string a(64, 'a'), b(64, 'b');
   StopSignals::request();  // created, then stopped before any run starts
   launch(db, s, with(a));
@@ -884,11 +887,7 @@ TEST_F(CoordinatorTest, RunsRecordedBeforeFingerprintsAreComparedByTheirOwnFiles
   store::ExperimentStore db(":memory:");
   const SweepSpec s = spec("[8, 16]");
   const auto runs = expand(s);
-  auto with = [&](const std::string& fingerprint) {
-    CoordinatorOptions o = options();
-    for (const auto& r : runs) o.data_sha256[r.config_sha256] = fingerprint;
-    return o;
-  };
+  auto with = [&](const std::string& fingerprint) { return options_with_data(runs, fingerprint); };
   const std::string a(64, 'a'), b(64, 'b');
   launch(db, s, with(a));
   const auto id = db.find_campaign("unit")->id;
